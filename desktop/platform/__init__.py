@@ -1,0 +1,1 @@
+"""What differs per operating system: where the token lives, start at login, app identity."""

@@ -1,0 +1,108 @@
+"""The sign-in token: in the OS keyring, else in a file only this user can read.
+
+Plain settings files are copied into backups and support tickets; a token there is a leak
+waiting to happen, so the keyring comes first and the settings dialog names the fallback.
+"""
+
+import contextlib
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+import keyring.errors
+from keyring.backends import fail, null
+
+from shared.paths import traybell_home
+
+log = logging.getLogger("traybell.desktop.credentials")
+
+SERVICE = "traybell"
+
+
+@dataclass(frozen=True)
+class TokenStore:
+    """Where tokens go on this machine; `description` is what the settings dialog shows."""
+
+    uses_keyring: bool
+    description: str
+
+
+def _fallback_path() -> Path:
+    return traybell_home() / "token"
+
+
+def _keyring_usable() -> bool:
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        return False
+    # The chainer with nothing behind it is the "no backend" case on a bare Linux box.
+    backends = getattr(backend, "backends", None)
+    return backends is None or bool(backends)
+
+
+def token_store() -> TokenStore:
+    if _keyring_usable():
+        name = type(keyring.get_keyring()).__module__.rsplit(".", 1)[-1]
+        return TokenStore(True, f"the system keyring ({name})")
+    return TokenStore(
+        False,
+        f"a file only you can read ({_fallback_path()}), because this system has no keyring",
+    )
+
+
+def load_token(server_url: str) -> str | None:
+    if _keyring_usable():
+        try:
+            return keyring.get_password(SERVICE, server_url)
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring unavailable, trying the token file: %s", exc)
+    return _read_file().get(server_url)
+
+
+def store_token(server_url: str, token: str) -> TokenStore:
+    if _keyring_usable():
+        try:
+            keyring.set_password(SERVICE, server_url, token)
+            return token_store()
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring refused the token, using the token file: %s", exc)
+    tokens = _read_file() | {server_url: token}
+    _write_file(tokens)
+    return TokenStore(False, f"a file only you can read ({_fallback_path()})")
+
+
+def forget_token(server_url: str) -> None:
+    if _keyring_usable():
+        # Nothing stored there is the state we want.
+        with contextlib.suppress(keyring.errors.KeyringError):
+            keyring.delete_password(SERVICE, server_url)
+    tokens = _read_file()
+    if tokens.pop(server_url, None) is not None:
+        _write_file(tokens)
+
+
+def _read_file() -> dict[str, str]:
+    path = _fallback_path()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    tokens = {}
+    for line in lines:
+        url, sep, token = line.rpartition(" ")
+        if sep:
+            tokens[url] = token
+    return tokens
+
+
+def _write_file(tokens: dict[str, str]) -> None:
+    path = _fallback_path()
+    tmp = path.with_suffix(".tmp")
+    # Created 0600 from the start: no moment in which another user could open it.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{url} {token}\n" for url, token in tokens.items())
+    os.replace(tmp, path)

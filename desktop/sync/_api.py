@@ -1,0 +1,104 @@
+"""The HTTP client: every call to the server, and what its failures mean to the engine."""
+
+import logging
+import ssl
+from typing import Any
+
+import httpx
+import truststore
+
+log = logging.getLogger("traybell.desktop.api")
+
+# Long enough for a slow server behind a VPN, short enough that a dead one is noticed soon.
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class ApiError(Exception):
+    """A call did not succeed; the subclass says whether trying again later can help."""
+
+
+class Offline(ApiError):
+    """The server could not be reached or could not answer (network, timeout, 5xx): try later."""
+
+
+class SignedOut(ApiError):
+    """The server refused the token (401): only a new sign-in helps."""
+
+
+class Refused(ApiError):
+    """The server understood and said no for good (400, 403, 404, 409, 413, 422)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+# Statuses worth retrying although they are 4xx: the request was fine, the moment was not.
+_TRANSIENT_4XX = frozenset({408, 425, 429})
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The OS certificate store, plus a CA bundle the user named (self-hosted internal CAs)."""
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+class ApiClient:
+    """Thin wrapper over one pooled `httpx.Client`; returns decoded JSON or raises `ApiError`."""
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        *,
+        ca_bundle: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        verify = ssl_context(ca_bundle)
+        self._client = httpx.Client(
+            base_url=server_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "traybell-desktop"},
+            timeout=TIMEOUT,
+            # trust_env: the proxy from the environment, and on Windows and macOS from the
+            # system settings (httpx reads them through urllib's getproxies()).
+            trust_env=True,
+            # One retry of a failed connect covers a pooled keep-alive connection the server
+            # closed while it restarted.
+            transport=transport or httpx.HTTPTransport(verify=verify, retries=1, trust_env=True),
+            verify=verify,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Offline(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 401:
+            raise SignedOut(f"{method} {path}: the server refused the token")
+        if status >= 500 or status in _TRANSIENT_4XX:
+            raise Offline(f"{method} {path}: HTTP {status}")
+        if status >= 400:
+            code, message = _error_of(response)
+            raise Refused(status, code, message)
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A captive portal or a proxy's error page answers 200 with HTML: not our server.
+            raise Offline(f"{method} {path}: the answer was not JSON") from exc
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    try:
+        error = response.json()["error"]
+        return str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}", response.text[:200]

@@ -1,0 +1,217 @@
+"""SyncEngine: the contract's client API over the cache and the HTTP client."""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+from desktop.sync._cache import Cache
+
+log = logging.getLogger("traybell.desktop.sync")
+
+PAGE_SIZE = 500
+# Server-side preferences (quiet hours) change rarely; refreshing them on every poll would
+# double the requests for nothing.
+PREFERENCES_MAX_AGE = 600.0
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync found. Failures are states here, never exceptions."""
+
+    online: bool
+    signed_out: bool = False
+    new: list[dict[str, Any]] = field(default_factory=list)
+    unread: int = 0
+    error: str | None = None
+
+
+class SyncEngine:
+    """Keeps a local cache in step with the server; usable without any GUI.
+
+    Local changes (read, read all, archive) land in the cache at once and in an outbox; the
+    outbox is sent before every pull, so a pending local read is never undone by an older
+    server state. Everything else is the server's.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        cache_path: Path | str,
+        *,
+        ca_bundle: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server_url = server_url.rstrip("/")
+        self._api = ApiClient(self.server_url, token, ca_bundle=ca_bundle, transport=transport)
+        self._cache = Cache(cache_path)
+        # Serialises network work (sync, outbox) so two flushes never send the same mark twice.
+        self._net_lock = threading.Lock()
+        self._prefs_fetched_at = 0.0
+        # The cache belongs to one account on one server: a different one starts afresh, so
+        # nobody sees the previous user's notifications or sends their queued marks.
+        account = hashlib.sha256(f"{self.server_url}\n{token}".encode()).hexdigest()[:32]
+        if self._cache.get_meta("account") != account:
+            self._cache.reset()
+            self._cache.set_meta("account", account)
+
+    def close(self) -> None:
+        self._api.close()
+        self._cache.close()
+
+    # -- reading the cache -----------------------------------------------------------------
+
+    def unread_count(self) -> int:
+        return self._cache.unread_count()
+
+    def notifications(self, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+        return self._cache.notifications(unread_only=unread_only, limit=limit)
+
+    def pending_changes(self) -> int:
+        """Local changes the server has not confirmed yet."""
+        return len(self._cache.outbox())
+
+    def last_sync_at(self) -> datetime | None:
+        value = self._cache.get_meta("last_sync_at")
+        return datetime.fromisoformat(value) if value else None
+
+    def cached_preferences(self) -> dict[str, Any] | None:
+        value = self._cache.get_meta("preferences")
+        return json.loads(value) if value else None
+
+    # -- local changes: in the cache at once, to the server now or later -------------------
+
+    def queue_read(self, notification_id: str) -> None:
+        """The local half of `mark_read`: fast, no network, safe on a GUI thread."""
+        if not self._cache.mark_read_local(str(notification_id), _now()):
+            log.info("mark read of %s ignored: not in the cache", notification_id)
+
+    def queue_read_all(self) -> None:
+        """The local half of `mark_all_read`: up to the last cursor this client applied."""
+        self._cache.mark_all_read_local(self._cache.get_meta("cursor"), _now())
+
+    def queue_archive(self, notification_id: str) -> None:
+        self._cache.archive_local(str(notification_id), _now())
+
+    def mark_read(self, notification_id: str) -> bool:
+        """Mark read in the cache at once; returns whether the server has it already."""
+        self.queue_read(notification_id)
+        return self.flush_outbox().online
+
+    def mark_all_read(self) -> bool:
+        self.queue_read_all()
+        return self.flush_outbox().online
+
+    def archive(self, notification_id: str) -> bool:
+        self.queue_archive(notification_id)
+        return self.flush_outbox().online
+
+    # -- talking to the server -------------------------------------------------------------
+
+    def flush_outbox(self) -> SyncResult:
+        """Send the queued local changes in order; stops at the first one that must wait."""
+        with self._net_lock:
+            try:
+                self._flush()
+            except ApiError as exc:
+                return self._failed(exc)
+            return SyncResult(online=True, unread=self.unread_count())
+
+    def sync(self) -> SyncResult:
+        """Send the outbox, then apply every page of server changes since the last cursor."""
+        with self._net_lock:
+            try:
+                self._flush()
+                first_seen = self._pull()
+            except ApiError as exc:
+                return self._failed(exc)
+            except Exception as exc:  # a server bug must not take the client down with it
+                log.exception("sync failed unexpectedly")
+                return SyncResult(online=False, unread=self.unread_count(), error=repr(exc))
+            self._cache.set_meta("last_sync_at", _now())
+            self._refresh_preferences()
+            new = [n for n in self._cache.get(first_seen) if n["read_at"] is None]
+            return SyncResult(online=True, new=new, unread=self.unread_count())
+
+    def fetch_preferences(self) -> dict[str, Any]:
+        prefs = self._api.call("GET", "/v1/preferences")
+        self._cache.set_meta("preferences", json.dumps(prefs))
+        self._prefs_fetched_at = time.monotonic()
+        return prefs
+
+    def update_preferences(self, changes: dict[str, Any]) -> dict[str, Any]:
+        prefs = self._api.call("PATCH", "/v1/preferences", json=changes)
+        self._cache.set_meta("preferences", json.dumps(prefs))
+        return prefs
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        for entry in self._cache.outbox():
+            op, arg = entry["op"], entry["arg"]
+            try:
+                if op == "read":
+                    self._api.call("POST", f"/v1/notifications/{arg}/read")
+                elif op == "archive":
+                    self._api.call("POST", f"/v1/notifications/{arg}/archive")
+                elif op == "read_all":
+                    self._api.call("POST", "/v1/notifications/read-all", json={"up_to": arg})
+                else:
+                    log.error("dropping unknown outbox entry %r", entry)
+            except Refused as exc:
+                # 404 and friends will not change by asking again; keeping the entry would
+                # block every later one for ever.
+                log.warning("server refused queued %s of %s for good, dropped: %s", op, arg, exc)
+            self._cache.outbox_done(entry["seq"])
+
+    def _pull(self) -> list[str]:
+        cursor = self._cache.get_meta("cursor")
+        first_seen: list[str] = []
+        while True:
+            params = {"limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {})
+            try:
+                page = self._api.call("GET", "/v1/sync", params=params)
+            except Refused as exc:
+                if exc.status != 400 or cursor is None:
+                    raise
+                # The server no longer understands our cursor (say, it was rebuilt): start over;
+                # every notification comes again as its current state, so the cache converges.
+                log.warning("server rejected the sync cursor, syncing from the start: %s", exc)
+                cursor = None
+                continue
+            first_seen += self._cache.apply_page(page["changes"], page["cursor"], _now())
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return first_seen
+
+    def _refresh_preferences(self) -> None:
+        fetched = self._prefs_fetched_at
+        if fetched and time.monotonic() - fetched < PREFERENCES_MAX_AGE:
+            return
+        try:
+            self.fetch_preferences()
+        except ApiError as exc:
+            log.info("could not refresh preferences: %s", exc)
+
+    def _failed(self, exc: ApiError) -> SyncResult:
+        signed_out = isinstance(exc, SignedOut)
+        if isinstance(exc, Offline | SignedOut):
+            log.info("sync: %s", exc)
+        else:
+            log.warning("sync refused: %s", exc)
+        return SyncResult(
+            online=False, signed_out=signed_out, unread=self.unread_count(), error=str(exc)
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,60 @@
+"""Which toasts a sync deserves. Pure rules, no Qt, no OS calls.
+
+A toast is read on lock screens and by whoever stands behind the user, so it carries only
+what `shared.privacy` allows out: the title (cut to 80 characters) and the summary.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.privacy import external_text
+
+#: More new notifications than this in one sync become one summary toast.
+SUMMARY_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class Toast:
+    title: str
+    message: str
+    severity: str = "info"
+
+
+def plan_toasts(
+    new: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    public_url: str,
+    paused: bool = False,
+    quiet_hours: Mapping[str, str] | None = None,
+) -> list[Toast]:
+    """The toasts to show for `new` (notifications first seen now and still unread)."""
+    if not new or paused or in_quiet_hours(quiet_hours, now):
+        return []
+    if len(new) > SUMMARY_THRESHOLD:
+        worst = "critical" if any(n.get("severity") == "critical" for n in new) else "info"
+        return [Toast(f"{len(new)} new notifications", "Open Traybell to read them", worst)]
+    toasts = []
+    for notification in new:
+        text = external_text(notification, public_url)
+        toasts.append(Toast(text.title, text.summary or "", text.severity))
+    return toasts
+
+
+def in_quiet_hours(quiet_hours: Mapping[str, str] | None, now: datetime) -> bool:
+    """Whether `now` falls in the user's quiet hours, read in their own timezone."""
+    if not quiet_hours:
+        return False
+    try:
+        zone = ZoneInfo(quiet_hours["timezone"])
+    except (ZoneInfoNotFoundError, KeyError, ValueError):
+        zone = None  # an unknown zone: the machine's own time is the best guess
+    local = now.astimezone(zone).time() if zone else now.astimezone().time()
+    start = time.fromisoformat(quiet_hours["start"])
+    end = time.fromisoformat(quiet_hours["end"])
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # the span crosses midnight, like 22:00-07:00
