@@ -1,0 +1,1 @@
+"""Traybell's server half: HTTP API, rules, SQL and the delivery worker."""

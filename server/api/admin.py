@@ -1,0 +1,53 @@
+"""/v1/admin: users, tokens and the delivery dead letters."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from server.api.deps import AdminDep, ServiceDep
+from server.api.schemas import (
+    CreateUserReply,
+    CreateUserRequest,
+    DeliveryList,
+    DeliveryReply,
+    TokenReply,
+)
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+DELIVERY_LIMIT_MAX = 200
+
+
+@router.post("/users", response_model=CreateUserReply, status_code=201)
+async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminDep) -> dict:
+    user, token, token_id = await service.create_user(
+        request.user_id, email=request.email, display_name=request.display_name, is_admin=request.admin
+    )
+    return {"user": user, "token": token, "token_id": token_id}
+
+
+@router.post("/users/{user_id}/tokens", response_model=TokenReply, status_code=201)
+async def create_token(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
+    token, token_id = await service.create_token(user_id)
+    return {"token": token, "token_id": token_id}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def revoke_token(token_id: str, service: ServiceDep, _: AdminDep) -> Response:
+    await service.revoke_token(token_id)
+    return Response(status_code=204)
+
+
+@router.get("/deliveries", response_model=DeliveryList)
+async def list_deliveries(
+    service: ServiceDep,
+    _: AdminDep,
+    status: Literal["pending", "sending", "sent", "failed"] = "failed",
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> dict:
+    return {"deliveries": await service.deliveries(status, min(limit, DELIVERY_LIMIT_MAX))}
+
+
+@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryReply)
+async def retry_delivery(delivery_id: str, service: ServiceDep, _: AdminDep) -> dict:
+    return {"delivery": await service.retry_delivery(delivery_id)}

@@ -1,0 +1,38 @@
+"""What every handler needs: the service and the authenticated caller."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server.api.errors import ApiError
+from server.service import Caller, Service
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `traybell admin create-user`.")
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <token>'.")
+    found = await service(request).authenticate(credentials.credentials)
+    if found is None:
+        raise ApiError(401, "unauthorized", "The token is not valid (revoked or mistyped).")
+    return found
+
+
+async def admin(caller_: Annotated[Caller, Depends(caller)]) -> Caller:
+    if not caller_.is_admin:
+        raise ApiError(403, "forbidden", "This call needs an admin token.")
+    return caller_
+
+
+ServiceDep = Annotated[Service, Depends(service)]
+CallerDep = Annotated[Caller, Depends(caller)]
+AdminDep = Annotated[Caller, Depends(admin)]

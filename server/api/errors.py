@@ -1,0 +1,104 @@
+"""Every error leaves as {"error": {"code", "message", ...}}; no client input yields a 500."""
+
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.cursors import InvalidCursor
+from server.db import UNAVAILABLE_ERRORS
+from server.service import Conflict, NotFound, UnknownUsers
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
+
+def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0], "message": e["msg"]}
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "The request body is not valid JSON.")
+        fields = _describe(errors)
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return error_response(422, "validation_failed", f"Invalid request: {summary}", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(InvalidCursor)
+    async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
+        return error_response(400, "invalid_cursor", f"The cursor is not valid: {exc}.")
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", str(exc).capitalize() + ".")
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, "conflict", str(exc).capitalize() + ".")
+
+    @app.exception_handler(UnknownUsers)
+    async def _unknown(_: Request, exc: UnknownUsers) -> JSONResponse:
+        return error_response(
+            422,
+            "unknown_users",
+            f"{len(exc.user_ids)} recipient(s) do not exist; nothing was stored.",
+            unknown_user_ids=exc.user_ids,
+        )
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _data(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # A safety net behind validation: the database refused a value the client sent.
+        return error_response(422, "invalid_value", f"The database cannot store a value: {exc}")
+
+    for error_type in (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError):
+
+        @app.exception_handler(error_type)
+        async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+            log.warning("database unavailable: %s", exc)
+            return error_response(503, "database_unavailable", "The database is not answering; try again shortly.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "Something went wrong on the server.")

@@ -1,0 +1,104 @@
+"""/v1/notifications: send (admin), read and change the caller's own."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+
+from server.api.deps import AdminDep, CallerDep, ServiceDep
+from server.api.schemas import (
+    IdsRequest,
+    Notification,
+    NotificationList,
+    NotificationReply,
+    ReadAllRequest,
+    SendReply,
+    SendRequest,
+    UnreadReply,
+    UpdatedReply,
+)
+from server.service import Outgoing
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+LIST_LIMIT_MAX = 200
+
+
+@router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
+async def send(request: SendRequest, service: ServiceDep, _: AdminDep) -> JSONResponse:
+    results = await service.send(
+        Outgoing(
+            recipients=request.recipients(),
+            event_name=request.event_name,
+            title=request.title,
+            summary=request.summary,
+            body=request.body,
+            target_url=request.target_url,
+            severity=request.severity.value,
+            data=request.data,
+            resource_id=request.resource_id,
+            idempotency_key=request.idempotency_key,
+            batch_key=request.batch_key,
+        )
+    )
+    inserted = sum(r["inserted"] for r in results)
+    duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
+    return JSONResponse(
+        {"results": results, "inserted": inserted, "duplicates": duplicates},
+        status_code=201 if inserted else 200,
+    )
+
+
+@router.get("", response_model=NotificationList)
+async def list_notifications(
+    service: ServiceDep,
+    caller: CallerDep,
+    unread: bool = False,
+    archived: bool = False,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict:
+    notifications, next_before = await service.list_notifications(
+        caller, unread=unread, archived=archived, limit=min(limit, LIST_LIMIT_MAX), before=before
+    )
+    return {"notifications": notifications, "next_before": next_before}
+
+
+@router.get("/unread-count", response_model=UnreadReply)
+async def unread_count(service: ServiceDep, caller: CallerDep) -> dict:
+    return {"unread": await service.unread_count(caller)}
+
+
+@router.post("/read", response_model=UpdatedReply)
+async def read_many(request: IdsRequest, service: ServiceDep, caller: CallerDep) -> dict:
+    return {"updated": await service.mark_read(caller, request.ids)}
+
+
+@router.post("/read-all", response_model=UpdatedReply)
+async def read_all(
+    service: ServiceDep, caller: CallerDep, request: Annotated[ReadAllRequest | None, Body()] = None
+) -> dict:
+    return {"updated": await service.mark_all_read(caller, request.up_to if request else None)}
+
+
+@router.get("/{notification_id}", response_model=Notification)
+async def get_notification(notification_id: str, service: ServiceDep, caller: CallerDep) -> dict:
+    return await service.get(caller, notification_id)
+
+
+def _state_change(action: str):
+    async def change(notification_id: str, service: ServiceDep, caller: CallerDep) -> dict:
+        return {"notification": await service.change_one(caller, notification_id, action)}
+
+    change.__name__ = f"{action}_notification"
+    return change
+
+
+for _action in ("read", "unread", "archive"):
+    router.add_api_route(
+        "/{notification_id}/" + _action,
+        _state_change(_action),
+        methods=["POST"],
+        response_model=NotificationReply,
+        name=f"{_action}_notification",
+    )

@@ -1,0 +1,22 @@
+"""/v1/sync: the caller's changes since a cursor, in commit order."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from server.api.deps import CallerDep, ServiceDep
+from server.api.schemas import SyncReply
+
+router = APIRouter(tags=["sync"])
+
+SYNC_LIMIT_MAX = 1000
+
+
+@router.get("/v1/sync", response_model=SyncReply)
+async def sync(
+    service: ServiceDep,
+    caller: CallerDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1)] = 500,
+) -> dict:
+    return await service.sync(caller, cursor, min(limit, SYNC_LIMIT_MAX))

@@ -1,0 +1,73 @@
+"""The ASGI application: routes, error handling, and the database pool's lifetime."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from server.api import admin, notifications, preferences, sync
+from server.api.errors import error_response, install_error_handlers
+from server.api.limits import BodySizeLimit
+from server.api.schemas import ErrorReply
+from server.config import Settings
+from server.db import UNAVAILABLE_ERRORS, create_pool
+from server.service import Service
+
+log = logging.getLogger(__name__)
+
+_ERRORS = {
+    status: {"model": ErrorReply, "description": description}
+    for status, description in {
+        400: "Malformed JSON or cursor",
+        401: "No or bad token",
+        403: "Needs the admin scope",
+        404: "No such thing for this caller",
+        409: "Conflicts with the current state",
+        413: "Body over 65,536 bytes",
+        422: "Validation failed",
+        503: "Database unavailable",
+    }.items()
+}
+
+
+def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url)
+        app.state.service = Service(pool, settings)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Traybell",
+        version="1.0",
+        description="Notifications teams trust. Every call under /v1 needs `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    for module in (notifications, sync, preferences, admin):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorReply}})
+    async def readyz() -> JSONResponse:
+        try:
+            async with asyncio.timeout(2):
+                await app.state.service.pool.fetchval("SELECT 1")
+        except UNAVAILABLE_ERRORS:
+            return error_response(503, "database_unavailable", "The database is not answering.")
+        return JSONResponse({"status": "ready"})
+
+    return app

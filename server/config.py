@@ -1,0 +1,48 @@
+"""Server configuration, read from the environment once, in one place."""
+
+import os
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A configuration variable holds a value Traybell cannot use."""
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    smtp_url: str | None
+    smtp_from: str
+    public_url: str
+    lock_timeout_seconds: int
+    retry_base_seconds: int
+    max_attempts: int
+    email_per_minute: int
+    push_per_minute: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            smtp_url=os.environ.get("TRAYBELL_SMTP_URL") or None,
+            smtp_from=os.environ.get("TRAYBELL_SMTP_FROM") or "traybell@localhost",
+            public_url=(os.environ.get("TRAYBELL_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            lock_timeout_seconds=_int("TRAYBELL_LOCK_TIMEOUT_SECONDS", 300, minimum=1),
+            retry_base_seconds=_int("TRAYBELL_RETRY_BASE_SECONDS", 60),
+            max_attempts=_int("TRAYBELL_MAX_ATTEMPTS", 5, minimum=1),
+            email_per_minute=_int("TRAYBELL_EMAIL_PER_MINUTE", 5, minimum=1),
+            push_per_minute=_int("TRAYBELL_PUSH_PER_MINUTE", 20, minimum=1),
+        )

@@ -1,0 +1,316 @@
+"""The rules of Traybell's server: who may see what, what a send stores and queues, how sync
+advances. HTTP handlers call in here; every statement it runs is a named query in db/."""
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from server.config import Settings
+from server.cursors import PageCursor, SyncCursor
+from server.db import fetch_all, queries
+
+TOKEN_PREFIX = "tb_"
+MAX_VERSION = 2**63 - 1
+
+
+class NotFound(LookupError):
+    """No such thing for this caller (whether it exists for someone else is never said)."""
+
+
+class Conflict(Exception):
+    """The request clashes with the current state."""
+
+
+class UnknownUsers(Exception):
+    def __init__(self, user_ids: list[str]):
+        super().__init__(f"unknown user ids: {', '.join(user_ids[:20])}")
+        self.user_ids = user_ids
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One notification to send: the already validated fields of a send request."""
+
+    recipients: list[str] | None  # None: every user
+    event_name: str
+    title: str
+    summary: str | None
+    body: str
+    target_url: str | None
+    severity: str
+    data: dict[str, Any]
+    resource_id: str | None
+    idempotency_key: str | None
+    batch_key: str | None
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row as the API's notification object."""
+    return {
+        "id": str(row["id"]),
+        "user_id": row["user_id"],
+        "event_name": row["event_name"],
+        "title": row["title"],
+        "summary": row["summary"],
+        "body": row["body"],
+        "target_url": row["target_url"],
+        "severity": row["severity"],
+        "data": row["data"],
+        "batch_key": row["batch_key"],
+        "read_at": _iso(row["read_at"]),
+        "archived_at": _iso(row["archived_at"]),
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def delivery_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "notification_id": str(row["notification_id"]) if row["notification_id"] else None,
+        "user_id": row["user_id"],
+        "channel": row["channel"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "available_at": _iso(row["available_at"]),
+    }
+
+
+def _uuids(ids: list[str]) -> list[uuid.UUID]:
+    """The ids that can name a notification at all; the others match nothing."""
+    parsed = []
+    for text in ids:
+        try:
+            parsed.append(uuid.UUID(text))
+        except ValueError:
+            continue
+    return parsed
+
+
+class Service:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings):
+        self.pool = pool
+        self.settings = settings
+
+    # ------------------------------------------------------------------ users and tokens
+
+    async def authenticate(self, token: str) -> Caller | None:
+        row = await queries.authenticate(self.pool, token_hash=hash_token(token))
+        return Caller(row["user_id"], row["is_admin"]) if row else None
+
+    async def create_user(
+        self, user_id: str, *, email: str | None, display_name: str | None, is_admin: bool
+    ) -> tuple[dict[str, Any], str, str]:
+        """Create a user with a first token; returns (user, token, token_id).
+
+        Conflict when the id is taken."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.create_user(
+                conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
+            )
+            if row is None:
+                raise Conflict(f"user {user_id!r} already exists")
+            token, token_id = await self._issue_token(conn, user_id)
+        user = {
+            "user_id": row["user_id"],
+            "email": row["email"],
+            "display_name": row["display_name"],
+            "admin": row["is_admin"],
+            "created_at": _iso(row["created_at"]),
+        }
+        return user, token, token_id
+
+    async def create_token(self, user_id: str) -> tuple[str, str]:
+        return await self._issue_token(self.pool, user_id)
+
+    async def _issue_token(self, conn: Any, user_id: str) -> tuple[str, str]:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = await queries.create_token(conn, user_id=user_id, token_hash=hash_token(token))
+        if token_id is None:
+            raise NotFound(f"no user {user_id!r}")
+        return token, str(token_id)
+
+    async def revoke_token(self, token_id: str) -> None:
+        ids = _uuids([token_id])
+        if not ids or await queries.delete_token(self.pool, token_id=ids[0]) is None:
+            raise NotFound("no such token")
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, outgoing: Outgoing) -> list[dict[str, Any]]:
+        """Store for every recipient and queue external deliveries, atomically per request.
+
+        Idempotency and suppression are decided inside the database (see send_notification in
+        the migrations), so concurrent identical webhooks make one row and one job at most.
+        """
+        rows = await fetch_all(
+            queries.send_notification,
+            self.pool,
+            user_ids=outgoing.recipients,
+            event_name=outgoing.event_name,
+            title=outgoing.title,
+            summary=outgoing.summary,
+            body=outgoing.body,
+            target_url=outgoing.target_url,
+            severity=outgoing.severity,
+            data=outgoing.data,
+            idempotency_key=outgoing.idempotency_key,
+            resource_id=outgoing.resource_id,
+            batch_key=outgoing.batch_key,
+            email_per_minute=self.settings.email_per_minute,
+            push_per_minute=self.settings.push_per_minute,
+            max_attempts=self.settings.max_attempts,
+        )
+        unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
+        if unknown:
+            raise UnknownUsers(unknown)
+        results = []
+        for r in rows:
+            result: dict[str, Any] = {
+                "user_id": r["user_id"],
+                "id": str(r["id"]) if r["id"] else None,
+                "inserted": r["outcome"] == "inserted",
+            }
+            if r["outcome"] == "suppressed":
+                result["suppressed"] = True
+            results.append(result)
+        return results
+
+    # ------------------------------------------------------------------ reading
+
+    async def get(self, caller: Caller, notification_id: str) -> dict[str, Any]:
+        ids = _uuids([notification_id])
+        row = ids and await queries.get_notification(self.pool, user_id=caller.user_id, id=ids[0])
+        if not row:
+            raise NotFound("no such notification")
+        return notification_dict(row)
+
+    async def list_notifications(
+        self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        before_version = PageCursor.decode(before).before_version if before else MAX_VERSION
+        query = queries.list_unread_notifications if unread else queries.list_notifications
+        rows = await fetch_all(
+            query,
+            self.pool,
+            user_id=caller.user_id,
+            before=before_version,
+            archived=archived,
+            limit=limit + 1,
+        )
+        next_before = (
+            PageCursor(rows[limit - 1]["created_version"]).encode() if len(rows) > limit else None
+        )
+        return [notification_dict(r) for r in rows[:limit]], next_before
+
+    async def unread_count(self, caller: Caller) -> int:
+        return await queries.unread_count(self.pool, user_id=caller.user_id)
+
+    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The caller's changes after `cursor`, in commit order (see sync_version)."""
+        after = SyncCursor.decode(cursor) if cursor else SyncCursor()
+        rows = await fetch_all(
+            queries.sync_page,
+            self.pool,
+            user_id=caller.user_id,
+            after_version=after.version,
+            after_id=after.id,
+            limit=limit + 1,
+        )
+        unread = rows[0]["unread"]
+        changes = [r for r in rows if r["id"] is not None]
+        has_more = len(changes) > limit
+        changes = changes[:limit]
+        last = SyncCursor(changes[-1]["version"], changes[-1]["id"]) if changes else after
+        return {
+            "changes": [notification_dict(r) for r in changes],
+            "cursor": last.encode(),
+            "has_more": has_more,
+            "unread": unread,
+        }
+
+    # ------------------------------------------------------------------ changing state
+
+    async def change_one(self, caller: Caller, notification_id: str, action: str) -> dict[str, Any]:
+        """read, unread or archive one notification; idempotent, 404 when not the caller's."""
+        change = {"read": queries.mark_read, "unread": queries.mark_unread, "archive": queries.archive}
+        ids = _uuids([notification_id])
+        if ids:
+            await fetch_all(change[action], self.pool, user_id=caller.user_id, ids=ids)
+        return await self.get(caller, notification_id)
+
+    async def mark_read(self, caller: Caller, ids: list[str]) -> int:
+        changed = await fetch_all(
+            queries.mark_read, self.pool, user_id=caller.user_id, ids=_uuids(ids)
+        )
+        return len(changed)
+
+    async def mark_all_read(self, caller: Caller, up_to: str | None) -> int:
+        # A sync cursor names the last change seen; everything stored at or before it is marked.
+        up_to_version = SyncCursor.decode(up_to).version if up_to else MAX_VERSION
+        changed = await fetch_all(
+            queries.mark_all_read, self.pool, user_id=caller.user_id, up_to_version=up_to_version
+        )
+        return len(changed)
+
+    # ------------------------------------------------------------------ preferences
+
+    async def preferences(self, caller: Caller) -> dict[str, Any]:
+        row = await queries.get_preferences(self.pool, user_id=caller.user_id)
+        return dict(row)
+
+    async def update_preferences(self, caller: Caller, changes: Mapping[str, Any]) -> dict[str, Any]:
+        row = await queries.update_preferences(
+            self.pool,
+            user_id=caller.user_id,
+            in_app_enabled=changes.get("in_app_enabled"),
+            email_enabled=changes.get("email_enabled"),
+            push_enabled=changes.get("push_enabled"),
+            digest_seconds=changes.get("digest_seconds"),
+            set_email="email" in changes,
+            email=changes.get("email"),
+            push_urls=changes.get("push_urls"),
+            set_quiet_hours="quiet_hours" in changes,
+            quiet_hours=changes.get("quiet_hours"),
+        )
+        return dict(row)
+
+    # ------------------------------------------------------------------ deliveries (admin)
+
+    async def deliveries(self, status: str, limit: int) -> list[dict[str, Any]]:
+        rows = await fetch_all(queries.list_deliveries, self.pool, status=status, limit=limit)
+        return [delivery_dict(r) for r in rows]
+
+    async def retry_delivery(self, delivery_id: str) -> dict[str, Any]:
+        ids = _uuids([delivery_id])
+        if not ids:
+            raise NotFound("no such delivery")
+        async with self.pool.acquire() as conn:
+            row = await queries.retry_delivery(conn, id=ids[0])
+            if row is not None:
+                return delivery_dict(row)
+            status = await queries.delivery_status(conn, id=ids[0])
+        if status is None:
+            raise NotFound("no such delivery")
+        raise Conflict(f"only a failed delivery can be retried; this one is {status}")

@@ -1,0 +1,1 @@
+"""Traybell's command line."""

@@ -1,0 +1,5 @@
+import sys
+
+from traybell.cli import main
+
+sys.exit(main())

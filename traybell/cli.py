@@ -1,0 +1,222 @@
+"""`traybell`: the command line front door to the server, the worker and the tray client."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from server.config import ConfigError, Settings
+
+log = logging.getLogger("traybell")
+
+
+def _configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _database_url(settings: Settings) -> str:
+    from server.embedded import resolve_database_url
+
+    return resolve_database_url(settings.database_url)
+
+
+# ---------------------------------------------------------------- server side
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from server.db.migrate import migrate_url
+
+    applied = asyncio.run(migrate_url(_database_url(settings)))
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.db.migrate import migrate_url
+
+    database_url = _database_url(settings)
+    applied = asyncio.run(migrate_url(database_url))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    log.info("serving on http://%s:%d", args.host, args.port)
+    # uvicorn turns SIGTERM into a graceful shutdown and returns; the embedded database is then
+    # stopped by pgserver's exit handler.
+    uvicorn.run(
+        create_app(database_url, settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from server.worker import run_worker
+
+    from server.db.migrate import migrate_url
+
+    database_url = _database_url(settings)
+    asyncio.run(migrate_url(database_url))
+    return run_worker(database_url, settings)
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from server.api.schemas import CreateUserRequest
+    from server.db import create_pool
+    from server.db.migrate import migrate_url
+    from server.service import Conflict, Service
+
+    try:
+        request = CreateUserRequest(
+            user_id=args.user_id, email=args.email, display_name=args.display_name, admin=args.admin
+        )
+    except ValueError as exc:
+        print(f"traybell: invalid user: {exc}", file=sys.stderr)
+        return 2
+
+    async def create() -> tuple[dict, str, str]:
+        database_url = _database_url(settings)
+        await migrate_url(database_url)
+        pool = await create_pool(database_url, min_size=1, max_size=1)
+        try:
+            return await Service(pool, settings).create_user(
+                request.user_id,
+                email=request.email,
+                display_name=request.display_name,
+                is_admin=request.admin,
+            )
+        finally:
+            await pool.close()
+
+    try:
+        user, token, _ = asyncio.run(create())
+    except Conflict:
+        print(f"traybell: user {args.user_id!r} already exists", file=sys.stderr)
+        return 1
+    print(json.dumps({"user_id": user["user_id"], "token": token}))
+    return 0
+
+
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
+    if args.all:
+        payload["all_users"] = True
+    elif len(args.to) == 1:
+        payload["user_id"] = args.to[0]
+    else:
+        payload["user_ids"] = args.to
+    for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
+        if getattr(args, field) is not None:
+            payload[field] = getattr(args, field)
+    try:
+        reply = httpx.post(
+            args.server.rstrip("/") + "/v1/notifications",
+            json=payload,
+            headers={"Authorization": f"Bearer {args.token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        print(f"traybell: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 1
+    print(reply.text)
+    return 0 if reply.is_success else 1
+
+
+# ---------------------------------------------------------------- desktop and demo
+
+
+def cmd_tray(args: argparse.Namespace, settings: Settings) -> int:
+    from desktop.cli import run
+
+    return run(server=args.server, token=args.token, once=args.once)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from traybell.demo import run_demo
+
+    return run_demo(settings, port=args.port, tray=not args.no_tray)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="traybell", description="Notifications teams trust: server, worker and tray client."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run everything on this machine with demo users")
+    demo.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    demo.add_argument("--no-tray", action="store_true", help="do not start the tray client")
+    demo.set_defaults(func=cmd_demo)
+
+    serve = commands.add_parser("serve", help="run the HTTP API server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("worker", help="run a delivery worker (email, push)").set_defaults(func=cmd_worker)
+    commands.add_parser("migrate", help="apply the schema migrations and exit").set_defaults(func=cmd_migrate)
+
+    admin = commands.add_parser("admin", help="administration").add_subparsers(
+        dest="admin_command", required=True, metavar="ADMIN_COMMAND"
+    )
+    create_user = admin.add_parser("create-user", help="create a user and print its first token")
+    create_user.add_argument("user_id")
+    create_user.add_argument("--email")
+    create_user.add_argument("--display-name")
+    create_user.add_argument("--admin", action="store_true", help="give the user the admin scope")
+    create_user.set_defaults(func=cmd_create_user)
+
+    send = commands.add_parser("send", help="send a notification through the HTTP API (admin)")
+    send.add_argument("--server", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    send.add_argument("--token", required=True, help="an admin token")
+    recipients = send.add_mutually_exclusive_group(required=True)
+    recipients.add_argument("--to", nargs="+", metavar="USER_ID", help="recipient user ids")
+    recipients.add_argument("--all", action="store_true", help="every user")
+    send.add_argument("--title", required=True)
+    send.add_argument("--summary")
+    send.add_argument("--body")
+    send.add_argument("--severity", default="info", choices=["info", "success", "warning", "critical"])
+    send.add_argument("--event-name", default="admin.message", help="default admin.message")
+    send.add_argument("--resource-id")
+    send.add_argument("--idempotency-key")
+    send.add_argument("--batch-key")
+    send.add_argument("--target-url")
+    send.set_defaults(func=cmd_send)
+
+    tray = commands.add_parser("tray", help="run the system-tray client")
+    tray.add_argument("--server", help="server URL (default: the stored sign-in)")
+    tray.add_argument("--token", help="API token (default: the stored sign-in)")
+    tray.add_argument("--once", action="store_true", help="sync once, print a JSON line and exit")
+    tray.set_defaults(func=cmd_tray)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
