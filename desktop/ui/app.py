@@ -1,0 +1,122 @@
+"""Puts the tray client together and runs it."""
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from desktop.logs import setup_logging
+from desktop.platform import credentials
+from desktop.platform.identity import set_windows_app_id
+from desktop.settings import Settings
+from desktop.sync import SyncEngine
+from desktop.toasts import Toast
+from desktop.ui import icons
+from desktop.ui.center import NotificationCenter
+from desktop.ui.controller import TrayController
+from desktop.ui.settings_dialog import SettingsDialog
+from desktop.ui.single_instance import SingleInstance
+from desktop.ui.toaster import Toaster, plyer_notify
+from desktop.ui.tray import TrayIcon
+from shared.paths import traybell_home
+
+log = logging.getLogger("traybell.desktop.app")
+
+
+def cache_path() -> Path:
+    return traybell_home() / "desktop-cache.sqlite3"
+
+
+def make_engine(settings: Settings, server: str, token: str | None) -> SyncEngine | None:
+    if not token:
+        return None
+    return SyncEngine(server, token, cache_path(), ca_bundle=settings.ca_bundle)
+
+
+class TrayApp(QObject):
+    """The whole client: controller, tray icon, notification center, toasts, settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        server: str | None = None,
+        token: str | None = None,
+        notify: Callable[[Toast], None] = plyer_notify,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        server = server or settings.server_url
+        token = token or credentials.load_token(server)
+        self.controller = TrayController(make_engine(settings, server, token), settings,
+                                         parent=self)
+        self.center = NotificationCenter(self.controller)
+        self.tray = TrayIcon(
+            self.controller,
+            open_center=self.center.bring_forward,
+            open_settings=self.open_settings,
+            quit_app=self.quit,
+            parent=self,
+        )
+        self.controller.toaster = Toaster(self.tray.tray, notify, parent=self)
+        self.settings_dialog: SettingsDialog | None = None
+
+    def start(self, watch_network: bool = True) -> None:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.show()  # start hidden: the tray icon is the app
+        else:
+            log.warning("no system tray here: showing the window instead")
+            self.center.bring_forward()
+        self.controller.start(watch_network=watch_network)
+        if self.controller.engine is None:
+            self.open_settings()
+
+    def open_settings(self) -> None:
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self.settings, self.controller,
+                                                  self.controller.runner)
+            self.settings_dialog.applied.connect(self._apply_sign_in)
+            self.settings_dialog.finished.connect(self._forget_dialog)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+
+    def _forget_dialog(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
+
+    def _apply_sign_in(self, server: str, token: str | None) -> None:
+        # A fresh engine picks up every change at once (server, token, CA bundle); it reuses
+        # the cache file, which it keeps when the account is the same.
+        token = token or credentials.load_token(server)
+        self.controller.set_engine(make_engine(self.settings, server, token))
+
+    def quit(self) -> None:
+        self.tray.tray.hide()
+        self.controller.shutdown()
+        QApplication.quit()
+
+
+def main(server: str | None, token: str | None) -> int:
+    setup_logging()
+    set_windows_app_id()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Traybell")
+    app.setWindowIcon(icons.app_icon())
+    # A tray app lives on when its window closes; only Quit ends it.
+    app.setQuitOnLastWindowClosed(False)
+    instance = SingleInstance()
+    if instance.notify_running():
+        print("Traybell is already running; its window was brought forward.")
+        return 0
+    if not instance.listen():
+        log.warning("could not claim the single-instance name; a second launch will not be seen")
+    tray_app = TrayApp(Settings.load(), server=server, token=token)
+    instance.raise_requested.connect(tray_app.center.bring_forward)
+    tray_app.start()
+    return app.exec()

@@ -1,0 +1,173 @@
+"""Settings and sign-in: this client's settings, the token, and the server-side preferences."""
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QTime, QTimeZone, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.platform import autostart, credentials
+from desktop.settings import Settings
+from desktop.ui.controller import TrayController
+from desktop.ui.tasks import TaskRunner
+
+
+class SettingsDialog(QDialog):
+    #: (server_url, token or None when unchanged) after the user saved.
+    applied = Signal(str, object)
+
+    def __init__(
+        self,
+        settings: Settings,
+        controller: TrayController,
+        runner: TaskRunner,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Traybell settings")
+        self._settings = settings
+        self._controller = controller
+        self._runner = runner
+        self._prefs_loaded: dict[str, Any] | None = None
+
+        self.server = QLineEdit(settings.server_url)
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("unchanged")
+        self.token_store = QLabel(f"The token is kept in {credentials.token_store().description}.")
+        self.token_store.setWordWrap(True)
+        self.poll = QSpinBox(minimum=10, maximum=3600, suffix=" s", value=settings.poll_seconds)
+        self.toasts = QCheckBox("Show desktop notifications", checked=settings.toasts)
+        self.ca_bundle = QLineEdit(settings.ca_bundle or "")
+        self.ca_bundle.setPlaceholderText("the system's certificates only")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._pick_ca_bundle)
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca_bundle, 1)
+        ca_row.addWidget(browse)
+        self.start_at_login = QCheckBox("Start Traybell when I log in",
+                                        checked=autostart.is_enabled())
+
+        local = QFormLayout()
+        local.addRow("Server", self.server)
+        local.addRow("Token", self.token)
+        local.addRow("", self.token_store)
+        local.addRow("Check every", self.poll)
+        local.addRow("", self.toasts)
+        local.addRow("CA bundle", ca_row)
+        local.addRow("", self.start_at_login)
+
+        # Server-side preferences: filled in once the server answered.
+        self.remote = QGroupBox("On the server")
+        self.remote.setEnabled(False)
+        self.email = QCheckBox("Email me warnings and critical alerts")
+        self.digest = QSpinBox(minimum=0, maximum=86_400, suffix=" s")
+        self.quiet = QCheckBox("Quiet hours")
+        self.quiet_start = QTimeEdit(displayFormat="HH:mm")
+        self.quiet_end = QTimeEdit(displayFormat="HH:mm")
+        self.quiet_zone = QLineEdit()
+        remote = QFormLayout(self.remote)
+        remote.addRow("", self.email)
+        remote.addRow("Group into digests for", self.digest)
+        remote.addRow("", self.quiet)
+        remote.addRow("From", self.quiet_start)
+        remote.addRow("To", self.quiet_end)
+        remote.addRow("Timezone", self.quiet_zone)
+        self.remote_state = QLabel("Loading from the server…")
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(local)
+        layout.addWidget(self.remote)
+        layout.addWidget(self.remote_state)
+        layout.addWidget(buttons)
+        self._load_remote()
+
+    def _pick_ca_bundle(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CA bundle", "", "Certificates (*.pem *.crt)")
+        if path:
+            self.ca_bundle.setText(path)
+
+    def _call_engine(self, call: Callable[[Any], Any], on_done: Callable[[Any], None]) -> None:
+        engine = self._controller.engine
+        if engine is None:
+            self.remote_state.setText("Sign in to change the server-side preferences.")
+            return
+        self._runner.submit(
+            lambda: call(engine),
+            on_done=on_done,
+            on_error=lambda exc: self.remote_state.setText(f"The server did not answer: {exc}"),
+        )
+
+    def _load_remote(self) -> None:
+        self._call_engine(lambda engine: engine.fetch_preferences(), self._show_remote)
+
+    def _show_remote(self, prefs: dict[str, Any]) -> None:
+        self._prefs_loaded = prefs
+        self.email.setChecked(bool(prefs.get("email_enabled")))
+        self.digest.setValue(int(prefs.get("digest_seconds") or 0))
+        quiet = prefs.get("quiet_hours")
+        self.quiet.setChecked(bool(quiet))
+        quiet = quiet or {"start": "22:00", "end": "07:00", "timezone": _local_zone()}
+        self.quiet_start.setTime(QTime.fromString(quiet["start"], "HH:mm"))
+        self.quiet_end.setTime(QTime.fromString(quiet["end"], "HH:mm"))
+        self.quiet_zone.setText(quiet["timezone"])
+        self.remote.setEnabled(True)
+        self.remote_state.setText("")
+
+    def remote_changes(self) -> dict[str, Any]:
+        if self._prefs_loaded is None:
+            return {}
+        wanted = {
+            "email_enabled": self.email.isChecked(),
+            "digest_seconds": self.digest.value(),
+            "quiet_hours": {
+                "start": self.quiet_start.time().toString("HH:mm"),
+                "end": self.quiet_end.time().toString("HH:mm"),
+                "timezone": self.quiet_zone.text().strip(),
+            } if self.quiet.isChecked() else None,
+        }
+        return {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
+
+    def save(self) -> None:
+        server = self.server.text().strip().rstrip("/") or self._settings.server_url
+        token = self.token.text().strip() or None
+        self._settings.server_url = server
+        self._settings.poll_seconds = self.poll.value()
+        self._settings.toasts = self.toasts.isChecked()
+        self._settings.ca_bundle = self.ca_bundle.text().strip() or None
+        self._settings.start_at_login = self.start_at_login.isChecked()
+        self._settings.save()
+        if self.start_at_login.isChecked() != autostart.is_enabled():
+            autostart.set_enabled(self.start_at_login.isChecked())
+        if token:
+            credentials.store_token(server, token)
+        changes = self.remote_changes()
+        if changes:
+            self._call_engine(lambda engine: engine.update_preferences(changes), lambda _: None)
+        self.applied.emit(server, token)
+        self.accept()
+
+
+def _local_zone() -> str:
+    """The IANA name of this machine's zone, which the server needs for quiet hours."""
+    return bytes(QTimeZone.systemTimeZoneId().data()).decode() or "UTC"

@@ -1,0 +1,58 @@
+"""One tray per user: a second launch asks the first to show its window, then exits."""
+
+import getpass
+import hashlib
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from shared.paths import traybell_home
+
+CONNECT_TIMEOUT_MS = 500
+
+
+def server_name() -> str:
+    # Per user and per TRAYBELL_HOME: two accounts, or a test's private home, never collide.
+    key = f"{getpass.getuser()}\n{traybell_home()}".encode()
+    return "traybell-" + hashlib.sha256(key).hexdigest()[:16]
+
+
+class SingleInstance(QObject):
+    """Listens for later launches; `raise_requested` fires when one knocks."""
+
+    raise_requested = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._server: QLocalServer | None = None
+
+    def notify_running(self) -> bool:
+        """True if another instance answered (and was asked to come forward)."""
+        socket = QLocalSocket()
+        socket.connectToServer(server_name())
+        if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
+            return False
+        socket.write(b"raise\n")
+        socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
+        socket.disconnectFromServer()
+        return True
+
+    def listen(self) -> bool:
+        name = server_name()
+        # A crashed first instance leaves its Unix socket file behind; nobody answered, so
+        # the name is free to take.
+        QLocalServer.removeServer(name)
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._on_connection)
+        return self._server.listen(name)
+
+    def _on_connection(self) -> None:
+        assert self._server is not None
+        while (socket := self._server.nextPendingConnection()) is not None:
+            socket.readyRead.connect(lambda s=socket: self._on_ready(s))
+            socket.disconnected.connect(socket.deleteLater)
+
+    def _on_ready(self, socket: QLocalSocket) -> None:
+        if b"raise" in bytes(socket.readAll().data()):
+            self.raise_requested.emit()
