@@ -48,7 +48,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Traybell",
         version="1.0",
-        description="Notifications teams trust. Every call under /v1 needs `Authorization: Bearer <token>`.",
+        description="Every call under /v1 needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         responses=_ERRORS,
     )

@@ -39,7 +39,9 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or None,
             smtp_url=os.environ.get("TRAYBELL_SMTP_URL") or None,
             smtp_from=os.environ.get("TRAYBELL_SMTP_FROM") or "traybell@localhost",
-            public_url=(os.environ.get("TRAYBELL_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            public_url=(os.environ.get("TRAYBELL_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
+                "/"
+            ),
             lock_timeout_seconds=_int("TRAYBELL_LOCK_TIMEOUT_SECONDS", 300, minimum=1),
             retry_base_seconds=_int("TRAYBELL_RETRY_BASE_SECONDS", 60),
             max_attempts=_int("TRAYBELL_MAX_ATTEMPTS", 5, minimum=1),

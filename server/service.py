@@ -254,7 +254,11 @@ class Service:
 
     async def change_one(self, caller: Caller, notification_id: str, action: str) -> dict[str, Any]:
         """read, unread or archive one notification; idempotent, 404 when not the caller's."""
-        change = {"read": queries.mark_read, "unread": queries.mark_unread, "archive": queries.archive}
+        change = {
+            "read": queries.mark_read,
+            "unread": queries.mark_unread,
+            "archive": queries.archive,
+        }
         ids = _uuids([notification_id])
         if ids:
             await fetch_all(change[action], self.pool, user_id=caller.user_id, ids=ids)
@@ -280,7 +284,9 @@ class Service:
         row = await queries.get_preferences(self.pool, user_id=caller.user_id)
         return dict(row)
 
-    async def update_preferences(self, caller: Caller, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_preferences(
+        self, caller: Caller, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         row = await queries.update_preferences(
             self.pool,
             user_id=caller.user_id,

@@ -21,7 +21,10 @@ DELIVERY_LIMIT_MAX = 200
 @router.post("/users", response_model=CreateUserReply, status_code=201)
 async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminDep) -> dict:
     user, token, token_id = await service.create_user(
-        request.user_id, email=request.email, display_name=request.display_name, is_admin=request.admin
+        request.user_id,
+        email=request.email,
+        display_name=request.display_name,
+        is_admin=request.admin,
     )
     return {"user": user, "token": token, "token_id": token_id}
 

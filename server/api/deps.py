@@ -8,7 +8,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from server.api.errors import ApiError
 from server.service import Caller, Service
 
-_bearer = HTTPBearer(auto_error=False, description="An API token from `traybell admin create-user`.")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token from `traybell admin create-user`."
+)
 
 
 def service(request: Request) -> Service:

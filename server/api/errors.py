@@ -58,7 +58,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "malformed_json", "The request body is not valid JSON.")
         fields = _describe(errors)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return error_response(422, "validation_failed", f"Invalid request: {summary}", fields=fields)
+        return error_response(
+            422, "validation_failed", f"Invalid request: {summary}", fields=fields
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -96,7 +98,9 @@ def install_error_handlers(app: FastAPI) -> None:
         @app.exception_handler(error_type)
         async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
             log.warning("database unavailable: %s", exc)
-            return error_response(503, "database_unavailable", "The database is not answering; try again shortly.")
+            return error_response(
+                503, "database_unavailable", "The database is not answering; try again shortly."
+            )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

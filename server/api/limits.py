@@ -26,7 +26,9 @@ class BodySizeLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             too_large = BodyTooLarge()
-            await error_response(too_large.status, too_large.code, too_large.message)(scope, receive, send)
+            await error_response(too_large.status, too_large.code, too_large.message)(
+                scope, receive, send
+            )
             return
         seen = 0
 

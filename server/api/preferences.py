@@ -14,5 +14,9 @@ async def get_preferences(service: ServiceDep, caller: CallerDep) -> dict:
 
 
 @router.patch("", response_model=Preferences)
-async def patch_preferences(patch: PreferencesPatch, service: ServiceDep, caller: CallerDep) -> dict:
-    return await service.update_preferences(caller, patch.model_dump(mode="json", exclude_unset=True))
+async def patch_preferences(
+    patch: PreferencesPatch, service: ServiceDep, caller: CallerDep
+) -> dict:
+    return await service.update_preferences(
+        caller, patch.model_dump(mode="json", exclude_unset=True)
+    )

@@ -54,9 +54,9 @@ def safe_target_url(url: str) -> str:
     """http(s) URLs and site paths only: no `javascript:`, `data:` or `//host` links."""
     if re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url, flags=re.IGNORECASE):
         return url
-    if url.startswith("/") and not url.startswith("//") and not url.startswith("/\\"):
-        if not any(c.isspace() for c in url):
-            return url
+    is_site_path = url.startswith("/") and not url.startswith(("//", "/\\"))
+    if is_site_path and not any(c.isspace() for c in url):
+        return url
     raise ValueError("must be an http(s) URL or a path starting with a single '/'")
 
 
@@ -72,7 +72,9 @@ class SendRequest(Strict):
     title: Annotated[Text, Field(min_length=1, max_length=200)]
     summary: Annotated[Text, Field(max_length=140)] | None = None
     body: Annotated[Text, Field(max_length=5000)] = ""
-    target_url: Annotated[Text, Field(max_length=2000), AfterValidator(safe_target_url)] | None = None
+    target_url: Annotated[Text, Field(max_length=2000), AfterValidator(safe_target_url)] | None = (
+        None
+    )
     severity: Severity = Severity.INFO
     data: dict[str, Any] = Field(default_factory=dict)
     resource_id: Key | None = None
@@ -98,7 +100,9 @@ class SendRequest(Strict):
     def recipients(self) -> list[str] | None:
         if self.all_users:
             return None
-        return [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
+        return (
+            [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
+        )
 
 
 class IdsRequest(Strict):
@@ -131,7 +135,9 @@ class QuietHours(Strict):
     timezone: Annotated[str, Field(max_length=100), AfterValidator(_timezone)]
 
 
-PushUrl = Annotated[Text, Field(min_length=3, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*://")]
+PushUrl = Annotated[
+    Text, Field(min_length=3, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+]
 
 
 class Preferences(BaseModel):
@@ -156,7 +162,13 @@ class PreferencesPatch(Strict):
     @model_validator(mode="after")
     def _no_null_switches(self) -> "PreferencesPatch":
         # email and quiet_hours may be cleared with null; the others always have a value.
-        for name in ("in_app_enabled", "email_enabled", "push_enabled", "digest_seconds", "push_urls"):
+        for name in (
+            "in_app_enabled",
+            "email_enabled",
+            "push_enabled",
+            "digest_seconds",
+            "push_urls",
+        ):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -169,7 +181,7 @@ class CreateUserRequest(Strict):
     admin: bool = False
 
 
-# ---------------------------------------------------------------- replies (for the OpenAPI document)
+# ------------------------------------------------------------ replies (for the OpenAPI document)
 
 
 class Notification(BaseModel):
@@ -186,7 +198,6 @@ class Notification(BaseModel):
     read_at: str | None
     archived_at: str | None
     created_at: str
-
 
 
 class SendResult(BaseModel):

@@ -38,6 +38,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    """A single connection that speaks JSON, as the pool's do."""
+    conn = await asyncpg.connect(dsn, **kwargs)
+    await _init_connection(conn)
+    return conn
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections speak JSON; broken connections are replaced on next use."""
     return await asyncpg.create_pool(

@@ -15,12 +15,12 @@ WITH created AS (
 )
 SELECT user_id, display_name, is_admin, created_at, :email::text AS email FROM created;
 
--- name: create_token^
+-- name: create_token$
 INSERT INTO api_tokens (user_id, token_hash)
 SELECT user_id, :token_hash FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
--- name: delete_token^
+-- name: delete_token$
 DELETE FROM api_tokens WHERE token_id = :token_id RETURNING token_id;
 
 -- name: authenticate^

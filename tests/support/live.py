@@ -60,7 +60,9 @@ class LiveServer:
         self._thread: threading.Thread | None = None
         self._token_ids: dict[str, str] = {}
         self.start()
-        self.admin_token = create_user_directly(database_url, "admin-" + uuid.uuid4().hex[:8], admin=True)
+        self.admin_token = create_user_directly(
+            database_url, "admin-" + uuid.uuid4().hex[:8], admin=True
+        )
 
     def start(self) -> None:
         config = uvicorn.Config(
@@ -111,7 +113,11 @@ class LiveServer:
 
     def send(self, user_ids: list[str] | str, **fields: Any) -> dict:
         """Send as admin; `fields` are the request's (title defaults to 'Test notification')."""
-        payload: dict[str, Any] = {"event_name": "test.event", "title": "Test notification", **fields}
+        payload: dict[str, Any] = {
+            "event_name": "test.event",
+            "title": "Test notification",
+            **fields,
+        }
         if isinstance(user_ids, str):
             payload["user_id"] = user_ids
         else:

@@ -4,6 +4,7 @@ It uses the server binaries that ship inside the pgserver wheel, so no system pa
 needed; as root it runs them as an unprivileged user, since PostgreSQL refuses root.
 """
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -69,8 +70,19 @@ class PostgresCluster:
             f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c synchronous_commit=off"
             " -c full_page_writes=off -c max_connections=300"
         )
-        self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.root / "log"),
-                  "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-w", "-m", "fast", "stop")
@@ -81,8 +93,6 @@ class PostgresCluster:
         os.kill(pid, signal.SIGKILL)
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
