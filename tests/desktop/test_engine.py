@@ -1,0 +1,261 @@
+"""The sync engine on its own, against the real server on loopback (no Qt anywhere)."""
+
+import json
+import logging
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from desktop.cli import run
+from desktop.sync import SyncEngine
+from desktop.sync._cache import SCHEMA_VERSION, Cache
+from tests.desktop.conftest import REPO
+
+
+@pytest.fixture
+def user(live_server):
+    return live_server.create_user()
+
+
+@pytest.fixture
+def engine_for(live_server, tmp_path):
+    engines = []
+
+    def make(token: str, name: str = "cache.sqlite3", server: str | None = None) -> SyncEngine:
+        engine = SyncEngine(server or live_server.url, token, tmp_path / name)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+def server_unread(live_server, token: str) -> int:
+    with live_server.client(token) as client:
+        return client.get("/v1/notifications/unread-count").json()["unread"]
+
+
+def test_sync_layer_imports_no_qt():
+    """Rule: the sync layer (and `tray --once`) imports no Qt, so it runs without a GUI."""
+    code = (
+        "import sys, desktop.sync, desktop.cli, desktop.toasts, desktop.settings, "
+        "desktop.platform.credentials, desktop.platform.autostart\n"
+        "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken')))\n"
+        "assert not qt, qt\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_sync_takes_the_servers_state_and_keeps_the_cursor(live_server, user, engine_for):
+    """Rule: a sync applies every page in order; the cursor is kept in the cache, so a restarted
+    client asks only for what changed since and announces nothing twice."""
+    user_id, token = user
+    for i in range(3):
+        live_server.send(user_id, title=f"n{i}")
+    engine = engine_for(token)
+    first = engine.sync()
+    assert first.online and not first.signed_out
+    assert [n["title"] for n in first.new] == ["n2", "n1", "n0"]
+    assert first.unread == 3 == engine.unread_count()
+    assert [n["title"] for n in engine.notifications()] == ["n2", "n1", "n0"]
+    engine.close()
+
+    live_server.send(user_id, title="n3")
+    restarted = engine_for(token)
+    second = restarted.sync()
+    assert [n["title"] for n in second.new] == ["n3"]
+    assert second.unread == 4
+
+
+def test_pages_are_applied_until_has_more_is_false(live_server, user, engine_for, monkeypatch):
+    """Rule: pages are applied in order until has_more is false."""
+    monkeypatch.setattr("desktop.sync._engine.PAGE_SIZE", 2)
+    user_id, token = user
+    for i in range(5):
+        live_server.send(user_id, title=f"p{i}")
+    result = engine_for(token).sync()
+    assert result.online and len(result.new) == 5 and result.unread == 5
+
+
+def test_archived_elsewhere_is_dropped_and_read_elsewhere_is_not_new(live_server, user, engine_for):
+    """Rule: archived notifications leave the cache; one read elsewhere before this client saw
+    it is not `new` (no toast for what was already read)."""
+    user_id, token = user
+    keep = live_server.send(user_id, title="keep")["results"][0]["id"]
+    gone = live_server.send(user_id, title="gone")["results"][0]["id"]
+    engine = engine_for(token)
+    assert len(engine.sync().new) == 2
+    seen_elsewhere = live_server.send(user_id, title="read elsewhere")["results"][0]["id"]
+    with live_server.client(token) as other_client:
+        other_client.post(f"/v1/notifications/{gone}/archive").raise_for_status()
+        other_client.post(f"/v1/notifications/{seen_elsewhere}/read").raise_for_status()
+    result = engine.sync()
+    assert result.new == []
+    ids = {n["id"] for n in engine.notifications()}
+    assert gone not in ids and keep in ids and seen_elsewhere in ids
+    assert result.unread == 1
+
+
+def test_offline_read_waits_in_the_outbox_across_a_restart(live_server, user, engine_for):
+    """Rule: offline, a read mark lands in the cache at once and waits in the outbox; it reaches
+    the server on reconnect, also after the client restarted, and is not undone by the
+    server's older state."""
+    user_id, token = user
+    nid = live_server.send(user_id, title="read me offline")["results"][0]["id"]
+    engine = engine_for(token)
+    engine.sync()
+    live_server.stop()
+    assert engine.mark_read(nid) is False
+    assert engine.unread_count() == 0 and engine.pending_changes() == 1
+    offline = engine.sync()
+    assert not offline.online and not offline.signed_out and offline.unread == 0
+    engine.close()
+
+    live_server.start()
+    restarted = engine_for(token)
+    assert restarted.pending_changes() == 1
+    result = restarted.sync()
+    assert result.online and result.unread == 0 and restarted.pending_changes() == 0
+    assert server_unread(live_server, token) == 0
+
+
+def test_mark_read_reaches_the_server_at_once_when_online(live_server, user, engine_for):
+    """Rule: mark_read reaches the server now when it is reachable."""
+    user_id, token = user
+    nid = live_server.send(user_id, title="x")["results"][0]["id"]
+    engine = engine_for(token)
+    engine.sync()
+    assert engine.mark_read(nid) is True
+    assert server_unread(live_server, token) == 0 and engine.pending_changes() == 0
+
+
+def test_mark_all_read_only_covers_what_this_client_has_seen(live_server, user, engine_for):
+    """Rule: mark_all_read marks up to the last sync cursor, so a notification that arrived
+    meanwhile stays unread on the server."""
+    user_id, token = user
+    live_server.send(user_id, title="seen 1")
+    live_server.send(user_id, title="seen 2")
+    engine = engine_for(token)
+    engine.sync()
+    live_server.send(user_id, title="not seen yet")
+    assert engine.mark_all_read() is True
+    assert engine.unread_count() == 0
+    assert server_unread(live_server, token) == 1
+    assert engine.sync().unread == 1
+
+
+def test_queued_read_refused_for_good_is_dropped_and_logged(live_server, user, engine_for, caplog):
+    """Rule: a queued read mark the server refuses for good (404) is dropped and logged, and
+    does not block the marks queued after it."""
+    user_id, token = user
+    real = live_server.send(user_id, title="real")["results"][0]["id"]
+    engine = engine_for(token)
+    engine.sync()
+    ghost = {"id": str(uuid.uuid4()), "user_id": user_id, "event_name": "x", "title": "ghost",
+             "summary": None, "body": "", "target_url": None, "severity": "info", "data": {},
+             "batch_key": None, "read_at": None, "archived_at": None,
+             "created_at": "2026-01-01T00:00:00+00:00"}
+    engine._cache.apply_page([ghost], engine._cache.get_meta("cursor"), "now")
+    live_server.stop()
+    engine.mark_read(ghost["id"])
+    engine.mark_read(real)
+    assert engine.pending_changes() == 2
+    live_server.start()
+    with caplog.at_level(logging.WARNING, logger="traybell.desktop.sync"):
+        assert engine.sync().online
+    assert engine.pending_changes() == 0
+    assert server_unread(live_server, token) == 0
+    assert any(ghost["id"] in record.getMessage() for record in caplog.records)
+
+
+def test_revoked_token_is_a_signed_out_state(live_server, user, engine_for):
+    """Rule: a 401 never raises out of sync(): it is `signed_out`, with `online` False."""
+    _, token = user
+    engine = engine_for(token)
+    assert engine.sync().online
+    live_server.revoke(token)
+    result = engine.sync()
+    assert result.signed_out and not result.online
+
+
+@pytest.mark.parametrize("failure", ["503", "timeout", "refused", "not json"])
+def test_failures_are_states_not_exceptions(tmp_path, failure):
+    """Rule: no network error, timeout or 5xx ever raises out of sync()."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failure == "503":
+            return httpx.Response(503, json={"error": {"code": "unavailable", "message": "db"}})
+        if failure == "timeout":
+            raise httpx.ReadTimeout("held", request=request)
+        if failure == "refused":
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, text="<html>captive portal</html>")
+
+    engine = SyncEngine("http://127.0.0.1:9", "t", tmp_path / "c.sqlite3",
+                        transport=httpx.MockTransport(handler))
+    try:
+        result = engine.sync()
+    finally:
+        engine.close()
+    assert not result.online and not result.signed_out and result.error
+
+
+def test_cache_schema_is_created_and_migrated_forward(tmp_path):
+    """Rule: the client creates and migrates its own cache schema; a cache from a newer client
+    is refused instead of being damaged."""
+    path = tmp_path / "c.sqlite3"
+    cache = Cache(path)
+    assert cache.schema_version() == SCHEMA_VERSION
+    cache.close()
+    Cache(path).close()  # reopening an up-to-date cache changes nothing
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        Cache(path)
+
+
+def test_cache_of_another_account_is_not_reused(live_server, engine_for):
+    """Rule: the cache belongs to one account on one server; another token starts afresh, so
+    nobody sees the previous user's notifications."""
+    first_id, first_token = live_server.create_user()
+    live_server.send(first_id, title="private to the first user")
+    engine = engine_for(first_token)
+    engine.sync()
+    engine.close()
+    _, second_token = live_server.create_user()
+    other = engine_for(second_token)
+    assert other.notifications() == [] and other.unread_count() == 0
+
+
+def test_tray_once_prints_one_json_line(live_server, user, capsys):
+    """Rule: `traybell tray --once` prints {"online", "new", "unread"} and exits 0 when online,
+    1 when not; the cache under TRAYBELL_HOME keeps the state between runs."""
+    user_id, token = user
+    live_server.send(user_id, title="a")
+    live_server.send(user_id, title="b")
+    assert run(live_server.url, token, once=True) == 0
+    assert json.loads(capsys.readouterr().out) == {"online": True, "new": 2, "unread": 2}
+    assert run(live_server.url, token, once=True) == 0
+    assert json.loads(capsys.readouterr().out) == {"online": True, "new": 0, "unread": 2}
+    live_server.stop()
+    assert run(live_server.url, token, once=True) == 1
+    assert json.loads(capsys.readouterr().out) == {"online": False, "new": 0, "unread": 2}
+
+
+def test_tray_once_uses_the_stored_sign_in(live_server, user, capsys):
+    """Rule: without --token, `--once` uses the stored sign-in (here the user-only file, since
+    the tests have no keyring)."""
+    from desktop.platform import credentials
+
+    _, token = user
+    assert run(live_server.url, None, once=True) == 1
+    capsys.readouterr()
+    credentials.store_token(live_server.url, token)
+    assert run(live_server.url, None, once=True) == 0
+    assert json.loads(capsys.readouterr().out)["online"] is True
