@@ -83,8 +83,10 @@ class TrayController(QObject):
         self._runner.wait()
         if self.toaster is not None:
             self.toaster.wait()
-        if self.engine is not None:
-            self.engine.close()
+        # Widgets may still get a queued refresh: without an engine they show nothing.
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
 
     def set_engine(self, engine: SyncEngine | None) -> None:
         """Switch to another server or token; the old engine closes after its running task."""
@@ -117,6 +119,10 @@ class TrayController(QObject):
 
     def busy(self) -> bool:
         return self._runner.busy()
+
+    def next_poll_ms(self) -> int | None:
+        """Milliseconds until the next scheduled sync, or None when none is scheduled."""
+        return self._poll.remainingTime() if self._poll.isActive() else None
 
     # -- syncing ---------------------------------------------------------------------------
 

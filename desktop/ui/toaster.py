@@ -84,5 +84,8 @@ class Toaster(QObject):
         self._tray.showMessage(toast.title, toast.message, icon, 10_000)
         self.shown.emit(toast, "tray")
 
+    def busy(self) -> bool:
+        return self._runner.busy()
+
     def wait(self) -> None:
         self._runner.wait()
