@@ -155,3 +155,102 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
+
+-- ---------------------------------------------------------------- worker
+-- The delivery worker's queue. A claim gives a job a fresh lock_token; every later change to the
+-- job (heartbeat, result, release) is fenced by it, so a holder whose lease expired and whose job
+-- was claimed again cannot record anything over the new holder's result.
+
+-- name: worker_recover_stale
+-- Jobs whose holder stopped refreshing the lock go back to the queue. One that has used all its
+-- attempts this way (it keeps taking its workers down) fails instead of circling for ever.
+UPDATE deliveries
+SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+    available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
+    last_error = 'lock expired: its worker stopped refreshing it'
+WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
+RETURNING id, user_id, channel, status, attempts;
+
+-- name: worker_claim_candidates
+-- Due jobs on the channels this worker can send, oldest first, row-locked for the claiming
+-- transaction; rows another worker is claiming are skipped, not waited for. Quiet hours are
+-- judged by the caller (zoneinfo), hence the user's setting beside each job.
+SELECT d.id, d.is_critical,
+       (SELECT p.quiet_hours FROM preferences p WHERE p.user_id = d.user_id) AS quiet_hours
+FROM deliveries d
+WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)
+ORDER BY d.available_at
+LIMIT :limit
+FOR UPDATE OF d SKIP LOCKED;
+
+-- name: worker_hold!
+-- Quiet hours: the job waits until they end, without spending an attempt; a digest held this
+-- way keeps collecting.
+UPDATE deliveries d
+SET available_at = h.until, updated_at = now()
+FROM unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until)
+WHERE d.id = h.id AND d.status = 'pending';
+
+-- name: worker_claim
+-- Claiming counts an attempt and closes a digest to new items.
+UPDATE deliveries d
+SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
+    lock_token = gen_random_uuid(), collecting = false, updated_at = now()
+FROM preferences p
+WHERE d.id = ANY (:ids) AND d.status = 'pending' AND p.user_id = d.user_id
+RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts, d.max_attempts,
+          d.lock_token, p.email_enabled, p.email, p.push_enabled, p.push_urls;
+
+-- name: worker_items
+-- What claimed jobs carry, oldest first: only the fields that may leave the server.
+SELECT i.delivery_id, n.id, n.title, n.summary, n.severity
+FROM delivery_items i
+JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
+WHERE i.delivery_id = ANY (:delivery_ids) AND i.user_id = ANY (:user_ids)
+ORDER BY i.delivery_id, n.created_version;
+
+-- name: worker_heartbeat
+-- Returns the jobs still held; a missing one was recovered and claimed by someone else.
+UPDATE deliveries d
+SET locked_at = now()
+FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+RETURNING d.id;
+
+-- name: worker_complete
+-- Sent. A digest counts toward its user's per-minute limit now, in the minute it goes out
+-- (single messages were counted when queued). Returns the jobs whose result was recorded.
+WITH sent AS (
+    UPDATE deliveries d
+    SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
+    FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+    WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+    RETURNING d.id, d.user_id, d.channel, d.group_key
+), counted AS (
+    INSERT INTO rate_limits AS rl (user_id, channel, window_start, count)
+    SELECT s.user_id, s.channel, date_trunc('minute', now()), count(*)
+    FROM sent s WHERE s.group_key IS NOT NULL
+    GROUP BY s.user_id, s.channel
+    ON CONFLICT (user_id, channel, window_start) DO UPDATE SET count = rl.count + excluded.count
+)
+SELECT id FROM sent;
+
+-- name: worker_fail^
+-- Not sent: back to the queue after the given delay, or failed for good when the refusal was
+-- permanent or the attempts are spent.
+UPDATE deliveries
+SET status = CASE WHEN :permanent::boolean OR attempts >= max_attempts THEN 'failed'
+                  ELSE 'pending' END,
+    available_at = now() + make_interval(secs => :retry_seconds),
+    locked_at = NULL, lock_token = NULL, last_error = :error, updated_at = now()
+WHERE id = :id AND lock_token = :lock_token AND status = 'sending'
+RETURNING status, attempts, available_at;
+
+-- name: worker_release
+-- Shutdown: jobs not finished in time go straight back to the queue for another worker.
+UPDATE deliveries d
+SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NULL,
+    updated_at = now()
+FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+RETURNING d.id;

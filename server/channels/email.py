@@ -1,0 +1,87 @@
+"""Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`."""
+
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from server.channels.message import Outgoing, PermanentError, TransientError
+
+log = logging.getLogger("traybell.worker.email")
+
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+SEND_TIMEOUT_SECONDS = 60
+
+
+def message_id(delivery_id: str, sender: str) -> str:
+    """The same on every attempt of a job, so a resend after a crash is recognisable downstream."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    return f"<delivery.{delivery_id}@{domain}>"
+
+
+def _valid_address(address: str) -> bool:
+    local, at, domain = address.partition("@")
+    # A line break would let the address write headers of its own.
+    return bool(local and at and domain) and not any(c in address for c in "\r\n<>,")
+
+
+class EmailTransport:
+    def __init__(self, smtp_url: str, sender: str):
+        url = urlsplit(smtp_url)
+        if url.scheme not in DEFAULT_PORTS or not url.hostname:
+            raise ValueError("TRAYBELL_SMTP_URL must look like smtp://host:port or smtps://...")
+        self.hostname = url.hostname
+        self.port = url.port or DEFAULT_PORTS[url.scheme]
+        self.use_tls = url.scheme == "smtps"
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else None
+        self.sender = sender
+
+    def describe(self) -> str:
+        """Where mail goes, without the credentials."""
+        return f"{'smtps' if self.use_tls else 'smtp'}://{self.hostname}:{self.port}"
+
+    def build(self, outgoing: Outgoing) -> EmailMessage:
+        message = outgoing.message
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = outgoing.recipients[0]
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(localtime=False, usegmt=True)
+        email["Message-ID"] = message_id(outgoing.delivery_id, self.sender)
+        # Tells mail servers and vacation responders that no one is waiting for an answer.
+        email["Auto-Submitted"] = "auto-generated"
+        email.set_content(message.text)
+        email.add_alternative(message.html, subtype="html")
+        return email
+
+    async def send(self, outgoing: Outgoing) -> None:
+        if len(outgoing.recipients) != 1 or not _valid_address(outgoing.recipients[0]):
+            raise PermanentError("the user's email address is not a usable address")
+        try:
+            await aiosmtplib.send(
+                self.build(outgoing),
+                sender=self.sender,
+                recipients=list(outgoing.recipients),
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.use_tls,
+                timeout=SEND_TIMEOUT_SECONDS,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            raise _by_code(
+                refusal.code, f"recipient refused: {refusal.code} {refusal.message}"
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc.code, f"SMTP {exc.code} {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientError(f"SMTP {type(exc).__name__}: {exc}") from None
+
+
+def _by_code(code: int, text: str) -> Exception:
+    return PermanentError(text) if 500 <= code < 600 else TransientError(text)

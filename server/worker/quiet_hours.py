@@ -1,0 +1,38 @@
+"""Quiet hours: `{"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}`, in zoneinfo."""
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger("traybell.worker")
+
+
+def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetime | None:
+    """When the quiet hours holding `now` end (UTC), or None when `now` is outside them.
+
+    A start later than the end spans midnight; equal start and end mean no quiet hours. The end
+    is a wall-clock time in the user's zone, so it stays right across daylight-saving changes.
+    """
+    if not quiet_hours:
+        return None
+    try:
+        zone = ZoneInfo(quiet_hours["timezone"])
+        start = time.fromisoformat(quiet_hours["start"])
+        end = time.fromisoformat(quiet_hours["end"])
+    except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError):
+        # The API validates the setting; a bad one must not stop deliveries, only be noticed.
+        log.warning("ignoring quiet hours that cannot be read: %r", quiet_hours)
+        return None
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    if start == end:
+        return None
+    inside = start <= clock < end if start < end else (clock >= start or clock < end)
+    if not inside:
+        return None
+    until = datetime.combine(local.date(), end, tzinfo=zone)
+    if until <= local:
+        until = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=zone)
+    return until.astimezone(UTC)

@@ -1,0 +1,19 @@
+-- What the worker tests look at in the queue (the admin API shows less: no digests, no tokens).
+
+-- name: deliveries
+SELECT d.id, d.user_id, d.channel, d.group_key, d.collecting, d.is_critical, d.status,
+       d.attempts, d.available_at, d.updated_at, d.locked_at, d.lock_token, d.last_error,
+       (SELECT count(*) FROM delivery_items i WHERE i.delivery_id = d.id) AS items
+FROM deliveries d
+WHERE d.user_id = ANY (:user_ids)
+ORDER BY d.created_at, d.id;
+
+-- name: status_counts
+SELECT status, count(*) AS count FROM deliveries GROUP BY status;
+
+-- name: listener_pids
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND query LIKE 'LISTEN%';
+
+-- name: terminate_backend$
+SELECT pg_terminate_backend(:pid);

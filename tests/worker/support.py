@@ -1,0 +1,254 @@
+"""A real SMTP server and a real push receiver on loopback, and workers to run against them."""
+
+import asyncio
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosql
+import asyncpg
+from aiosmtpd.controller import Controller
+
+from server.config import Settings
+from server.db import fetch_all
+from server.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+inspect = aiosql.from_path(Path(__file__).with_name("inspect.sql"), "asyncpg", mandatory_parameters=False)
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+async def _on_connection(database_url: str, work: Callable[[asyncpg.Connection], Any]) -> Any:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def rows(database_url: str, name: str, **params: Any) -> list[dict[str, Any]]:
+    """The rows of a many-row query of inspect.sql, on a connection of its own."""
+
+    async def work(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+        return [dict(row) for row in await fetch_all(getattr(inspect, name), conn, **params)]
+
+    return asyncio.run(_on_connection(database_url, work))
+
+
+def scalar(database_url: str, name: str, **params: Any) -> Any:
+    """The value of a one-value query of inspect.sql, on a connection of its own."""
+    return asyncio.run(_on_connection(database_url, lambda c: getattr(inspect, name)(c, **params)))
+
+
+def deliveries(database_url: str, *user_ids: str) -> list[dict[str, Any]]:
+    return rows(database_url, "deliveries", user_ids=list(user_ids))
+
+
+# ---------------------------------------------------------------- SMTP
+
+
+class Mailbox:
+    """An aiosmtpd handler: keeps accepted messages; answers can be scripted per attempt."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        #: Answers to give to the next DATA commands, in order; then `default` is given.
+        self.answers: list[str] = []
+        self.default = "250 Message accepted"
+        #: Addresses refused at RCPT with this answer.
+        self.refused: dict[str, str] = {}
+        #: While cleared, DATA waits (a slow server); `arrived` counts DATA commands seen.
+        self.open = threading.Event()
+        self.open.set()
+        self.arrived: list[str] = []
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return self.refused[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.arrived.append(parsed["Message-ID"])
+        while not self.open.is_set():
+            await asyncio.sleep(0.02)
+        with self._lock:
+            answer = self.answers.pop(0) if self.answers else self.default
+            if answer.startswith("250"):
+                self.messages.append(parsed)
+        return answer
+
+    def wait_for(self, count: int, timeout: float = 20) -> list[EmailMessage]:
+        wait_until(lambda: len(self.messages) >= count, timeout, f"{count} email(s)")
+        return list(self.messages)
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.mailbox = Mailbox()
+        self.url = f"smtp://127.0.0.1:{port}"
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def text_of(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def html_of(message: EmailMessage) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+# ---------------------------------------------------------------- push
+
+
+class PushReceiver:
+    """A threaded HTTP server on loopback keeping every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if receiver.status == 200:
+                    receiver.posts.append({"path": self.path, **body})
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def wait_for(self, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+        wait_until(lambda: len(self.posts) >= count, timeout, f"{count} push(es)")
+        return list(self.posts)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# ---------------------------------------------------------------- workers
+
+
+class ThreadWorker:
+    """A worker in a thread of the test process, with its own event loop."""
+
+    def __init__(self, database_url: str, settings: Settings, **options: Any) -> None:
+        self.worker = Worker(database_url, settings, **options)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.worker.run())
+        except BaseException as exc:
+            self.error = exc
+
+    def start(self) -> "ThreadWorker":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the worker did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+def worker_env(database_url: str, settings: Settings) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TRAYBELL_SMTP_FROM": settings.smtp_from,
+        "TRAYBELL_PUBLIC_URL": settings.public_url,
+        "TRAYBELL_LOCK_TIMEOUT_SECONDS": str(settings.lock_timeout_seconds),
+        "TRAYBELL_RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
+        "TRAYBELL_MAX_ATTEMPTS": str(settings.max_attempts),
+        "TRAYBELL_EMAIL_PER_MINUTE": str(settings.email_per_minute),
+        "TRAYBELL_PUSH_PER_MINUTE": str(settings.push_per_minute),
+    }
+    env.pop("TRAYBELL_SMTP_URL", None)
+    if settings.smtp_url:
+        env["TRAYBELL_SMTP_URL"] = settings.smtp_url
+    return env
+
+
+class ProcessWorker:
+    """`python -m traybell worker` as a child process, its log kept in a file."""
+
+    def __init__(self, database_url: str, settings: Settings, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "traybell", "worker"],
+            cwd=ROOT,
+            env=worker_env(database_url, settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_started(self, timeout: float = 30) -> None:
+        wait_until(lambda: "started: channels" in self.log(), timeout, "the worker to start")
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        code = self.process.wait(timeout)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self._log.close()
