@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -46,12 +47,14 @@ class NotificationRow(QWidget):
         marker.setToolTip(notification["severity"])
 
         self.title = QLabel(notification["title"])
-        self.title.setWordWrap(True)
+        # Ignored width: a long title is clipped to the window instead of widening the list;
+        # (word wrap would make Qt's row height guesses wrong and leave gaps).
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         font = self.title.font()
         font.setBold(unread)
         self.title.setFont(font)
         self.summary = QLabel(notification["summary"] or "")
-        self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.summary.setVisible(bool(notification["summary"]))
         self.summary.setStyleSheet("color: palette(placeholder-text);")
         age = QLabel(relative_time(notification["created_at"], now))
@@ -109,6 +112,8 @@ class NotificationCenter(QWidget):
         self.list = QListWidget()
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
         self.list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setSpacing(2)
         self.empty_label = QLabel("Nothing here.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color: palette(placeholder-text);")

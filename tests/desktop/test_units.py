@@ -1,0 +1,110 @@
+"""The client's pure rules and platform pieces: toasts, quiet hours, token storage, autostart,
+assets. No server needed."""
+
+import os
+import stat
+import sys
+from datetime import UTC, datetime
+
+from desktop import assets
+from desktop.platform import autostart, credentials
+from desktop.settings import Settings
+from desktop.toasts import in_quiet_hours, plan_toasts
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def notification(i: int = 0, **fields):
+    return {"id": f"00000000-0000-0000-0000-{i:012d}", "title": f"t{i}", "summary": f"s{i}",
+            "body": "BODY", "data": {"secret": "DATA"}, "severity": "info", **fields}
+
+
+def test_toast_carries_title_cut_to_80_and_summary_only():
+    """Rule (privacy): a toast carries the title cut to 80 characters and the summary, never the
+    body or data."""
+    [toast] = plan_toasts([notification(title="x" * 200)], now=NOW, public_url="http://h")
+    assert len(toast.title) == 80 and toast.title.endswith("…")
+    assert toast.message == "s0"
+    assert "BODY" not in repr(toast) and "DATA" not in repr(toast)
+
+
+def test_more_than_three_new_make_one_summary_toast():
+    """Rule: up to 3 new give one toast each; more give one summary toast."""
+    three = plan_toasts([notification(i) for i in range(3)], now=NOW, public_url="http://h")
+    assert [t.title for t in three] == ["t0", "t1", "t2"]
+    five = plan_toasts([notification(i) for i in range(5)], now=NOW, public_url="http://h")
+    assert [t.title for t in five] == ["5 new notifications"]
+
+
+def test_no_toasts_while_paused_or_in_quiet_hours():
+    """Rule: none while paused or in the user's quiet hours (read in their own timezone)."""
+    new = [notification()]
+    assert plan_toasts(new, now=NOW, public_url="http://h", paused=True) == []
+    # 12:00 UTC is 13:00 in Berlin: inside 12:30-14:00 there, outside it in UTC.
+    quiet = {"start": "12:30", "end": "14:00", "timezone": "Europe/Berlin"}
+    assert plan_toasts(new, now=NOW, public_url="http://h", quiet_hours=quiet) == []
+    assert plan_toasts(new, now=NOW, public_url="http://h",
+                       quiet_hours=quiet | {"timezone": "UTC"})
+
+
+def test_quiet_hours_across_midnight():
+    """Rule: quiet hours like 22:00-07:00 span midnight."""
+    quiet = {"start": "22:00", "end": "07:00", "timezone": "UTC"}
+    assert in_quiet_hours(quiet, datetime(2026, 1, 1, 23, 30, tzinfo=UTC))
+    assert in_quiet_hours(quiet, datetime(2026, 1, 1, 6, 59, tzinfo=UTC))
+    assert not in_quiet_hours(quiet, datetime(2026, 1, 1, 7, 0, tzinfo=UTC))
+    assert not in_quiet_hours(None, NOW)
+
+
+def test_without_a_keyring_the_token_goes_to_a_user_only_file(private_home):
+    """Rule: no keyring backend → the token is kept in a file readable by the user alone, and
+    the store says so (the settings dialog shows that text)."""
+    store = credentials.store_token("http://127.0.0.1:1", "secret-token")
+    assert not store.uses_keyring and "only you can read" in store.description
+    path = private_home / "token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert credentials.load_token("http://127.0.0.1:1") == "secret-token"
+    assert credentials.token_store().description == credentials.token_store().description
+    credentials.forget_token("http://127.0.0.1:1")
+    assert credentials.load_token("http://127.0.0.1:1") is None
+
+
+def test_settings_never_hold_the_token(private_home):
+    """Rule: settings persist under TRAYBELL_HOME, and the token never goes there."""
+    settings = Settings.load()
+    settings.poll_seconds = 42
+    settings.save()
+    credentials.store_token(settings.server_url, "tok-123")
+    assert Settings.load().poll_seconds == 42
+    assert "tok-123" not in Settings.path().read_text()
+
+
+def test_start_at_login_writes_an_xdg_autostart_entry(tmp_path):
+    """Rule: start at login uses the platform's own mechanism; on Linux a .desktop file in the
+    XDG autostart directory that starts the tray."""
+    if sys.platform != "linux":
+        return
+    autostart.set_enabled(True)
+    entry = tmp_path / "config" / "autostart" / "traybell.desktop"
+    assert autostart.is_enabled() and entry.exists()
+    text = entry.read_text()
+    assert "Exec=" in text and "-m desktop tray" in text
+    autostart.set_enabled(False)
+    assert not autostart.is_enabled() and not entry.exists()
+
+
+def test_assets_resolve_from_source_and_inside_pyinstaller(monkeypatch, tmp_path):
+    """Rule: one asset helper works from a checkout and inside a PyInstaller bundle."""
+    assert assets.asset_path("icons", "app.svg").is_file()
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert assets.asset_path("icons", "app.svg") == tmp_path / "resources" / "icons" / "app.svg"
+
+
+def test_every_tray_state_has_an_icon_per_theme():
+    """Rule: the tray ships an icon for each state in light and dark themes."""
+    from desktop.ui.icons import STATES
+
+    for state in STATES:
+        for theme in ("light", "dark"):
+            assert assets.asset_path("icons", f"tray-{state}-{theme}.svg").is_file()
+    assert os.path.getsize(assets.asset_path("icons", "app.ico")) > 0
