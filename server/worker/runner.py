@@ -295,6 +295,8 @@ class Worker:
 
     async def _close_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
+            # Closing it ourselves is not a loss worth a warning.
+            self._listener.remove_termination_listener(self._listener_lost)
             with contextlib.suppress(*UNAVAILABLE_ERRORS):
                 await self._listener.close(timeout=5)
 

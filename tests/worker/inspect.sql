@@ -17,3 +17,6 @@ WHERE datname = current_database() AND query LIKE 'LISTEN%';
 
 -- name: terminate_backend$
 SELECT pg_terminate_backend(:pid);
+
+-- name: rate_total$
+SELECT COALESCE(sum(count), 0)::int FROM rate_limits WHERE user_id = :user_id AND channel = :channel;

@@ -24,7 +24,9 @@ from server.db import fetch_all
 from server.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
-inspect = aiosql.from_path(Path(__file__).with_name("inspect.sql"), "asyncpg", mandatory_parameters=False)
+inspect = aiosql.from_path(
+    Path(__file__).with_name("inspect.sql"), "asyncpg", mandatory_parameters=False
+)
 T = TypeVar("T")
 
 
