@@ -61,7 +61,9 @@ def test_read_by_ids_counts_changed_rows_only(inbox, live_server):
     client, ids = inbox
     other, _ = live_server.create_user()
     foreign = live_server.send(other, title="theirs")["results"][0]["id"]
-    reply = client.post("/v1/notifications/read", json={"ids": [ids[0], ids[1], foreign, "nonsense"]})
+    reply = client.post(
+        "/v1/notifications/read", json={"ids": [ids[0], ids[1], foreign, "nonsense"]}
+    )
     assert reply.json() == {"updated": 2}
     assert client.post("/v1/notifications/read", json={"ids": ids}).json() == {"updated": 1}
     assert _unread(client) == 0
@@ -81,7 +83,9 @@ def test_read_all_up_to_cursor_spares_later_arrivals(inbox, live_server):
     cursor = client.get("/v1/sync").json()["cursor"]
     user = client.get(f"/v1/notifications/{ids[0]}").json()["user_id"]
     late = live_server.send(user, title="arrived meanwhile")["results"][0]["id"]
-    assert client.post("/v1/notifications/read-all", json={"up_to": cursor}).json() == {"updated": 3}
+    assert client.post("/v1/notifications/read-all", json={"up_to": cursor}).json() == {
+        "updated": 3
+    }
     assert _unread(client) == 1
     assert client.get(f"/v1/notifications/{late}").json()["read_at"] is None
 
@@ -93,8 +97,12 @@ def test_unread_filter_and_paging(live_server):
         live_server.send(user, title=f"n{n}")
     with live_server.client(token) as client:
         page1 = client.get("/v1/notifications", params={"limit": 2}).json()
-        page2 = client.get("/v1/notifications", params={"limit": 2, "before": page1["next_before"]}).json()
-        page3 = client.get("/v1/notifications", params={"limit": 2, "before": page2["next_before"]}).json()
+        page2 = client.get(
+            "/v1/notifications", params={"limit": 2, "before": page1["next_before"]}
+        ).json()
+        page3 = client.get(
+            "/v1/notifications", params={"limit": 2, "before": page2["next_before"]}
+        ).json()
         titles = [n["title"] for p in (page1, page2, page3) for n in p["notifications"]]
         assert titles == ["n4", "n3", "n2", "n1", "n0"]
         assert page3["next_before"] is None

@@ -18,8 +18,12 @@ def _rows(database_url: str, user_id: str) -> int:
 def test_duplicate_webhook_makes_one_row_and_one_job(live_server, database_url):
     """Idempotency: the same resource_id twice stores one row, returns its id, queues one job."""
     user, _ = live_server.create_user(email_enabled=True, email="ops@example.com")
-    first = live_server.send(user, severity="warning", event_name="invoice.failed", resource_id="inv-9")
-    second = live_server.send(user, severity="warning", event_name="invoice.failed", resource_id="inv-9")
+    first = live_server.send(
+        user, severity="warning", event_name="invoice.failed", resource_id="inv-9"
+    )
+    second = live_server.send(
+        user, severity="warning", event_name="invoice.failed", resource_id="inv-9"
+    )
     assert first["inserted"] == 1 and first["duplicates"] == 0
     assert second["inserted"] == 0 and second["duplicates"] == 1
     assert second["results"][0]["id"] == first["results"][0]["id"]
@@ -82,7 +86,10 @@ def test_preferences_off_store_in_app_and_queue_nothing(live_server, database_ur
 def test_only_warning_and_critical_are_queued(live_server, database_url):
     """info and success stay in-app even with every channel on."""
     user, _ = live_server.create_user(
-        email_enabled=True, email="ops@example.com", push_enabled=True, push_urls=["json://127.0.0.1:9/x"]
+        email_enabled=True,
+        email="ops@example.com",
+        push_enabled=True,
+        push_urls=["json://127.0.0.1:9/x"],
     )
     live_server.send(user, severity="info")
     live_server.send(user, severity="success")
@@ -102,7 +109,9 @@ def test_in_app_disabled_suppresses_all_but_critical(live_server, database_url):
     """in_app_enabled false suppresses every severity except critical, which is still stored."""
     user, _ = live_server.create_user(in_app_enabled=False)
     suppressed = live_server.send(user, severity="warning")
-    assert suppressed["results"] == [{"user_id": user, "id": None, "inserted": False, "suppressed": True}]
+    assert suppressed["results"] == [
+        {"user_id": user, "id": None, "inserted": False, "suppressed": True}
+    ]
     assert suppressed["inserted"] == 0 and suppressed["duplicates"] == 0
     stored = live_server.send(user, severity="critical")
     assert stored["inserted"] == 1
@@ -155,7 +164,9 @@ def test_send_needs_admin_scope(live_server):
     """Only admins send: a user token gets 403 and nothing is stored."""
     user, token = live_server.create_user()
     with live_server.client(token) as client:
-        reply = client.post("/v1/notifications", json={"user_id": user, "event_name": "a", "title": "t"})
+        reply = client.post(
+            "/v1/notifications", json={"user_id": user, "event_name": "a", "title": "t"}
+        )
     assert reply.status_code == 403
     assert reply.json()["error"]["code"] == "forbidden"
 

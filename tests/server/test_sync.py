@@ -57,10 +57,22 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
             naive_cursor = max(c["created_at"] for c in first["changes"])
 
             await fetch_all(
-                queries.send_notification, conn_a, user_ids=[user], event_name="test.a",
-                title="A", summary=None, body="", target_url=None, severity="info", data={},
-                idempotency_key=None, resource_id=None, batch_key=None,
-                email_per_minute=5, push_per_minute=20, max_attempts=5,
+                queries.send_notification,
+                conn_a,
+                user_ids=[user],
+                event_name="test.a",
+                title="A",
+                summary=None,
+                body="",
+                target_url=None,
+                severity="info",
+                data={},
+                idempotency_key=None,
+                resource_id=None,
+                batch_key=None,
+                email_per_minute=5,
+                push_per_minute=20,
+                max_attempts=5,
             )
             await tx_a.commit()
             await conn_a.close()
@@ -71,7 +83,8 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
         check = await asyncpg.connect(database_url)
         naive = await check.fetch(
             "SELECT title FROM notifications WHERE user_id = $1 AND created_at > $2::text::timestamptz",
-            user, naive_cursor,
+            user,
+            naive_cursor,
         )
         await check.close()
         assert naive == [], "the naive scan should miss A in this interleaving"

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from pgserver._commands import POSTGRES_BIN_PATH
@@ -33,6 +34,16 @@ def _service_user() -> str | None:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", SERVICE_USER], check=True)
     return SERVICE_USER
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # the parent pid is the 4th field, after the parenthesised command name
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 class PostgresCluster:
@@ -65,9 +76,10 @@ class PostgresCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        # Durability settings off: a test database need not survive a power cut, and it is faster.
+        # fsync off: a test database need not survive a power cut, only a process crash (the OS
+        # keeps what was written). synchronous_commit stays on, or a killed server loses commits.
         options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c synchronous_commit=off"
+            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
             " -c full_page_writes=off -c max_connections=300"
         )
         self._run(
@@ -88,9 +100,15 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", str(self.datadir), "-w", "-m", "fast", "stop")
 
     def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would; children exit on their own."""
-        pid = int((self.datadir / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
+        """SIGKILL the postmaster and its backends at once, as a machine crash would."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        victims = [postmaster, *_children(postmaster)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in victims:  # reaped by init; wait until the kernel forgets them
+            while Path(f"/proc/{pid}").exists():
+                time.sleep(0.01)
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
