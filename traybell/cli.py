@@ -165,12 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     serve = commands.add_parser("serve", help="run the HTTP API server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    commands.add_parser("worker", help="run a delivery worker (email, push)").set_defaults(func=cmd_worker)
-    commands.add_parser("migrate", help="apply the schema migrations and exit").set_defaults(func=cmd_migrate)
+    commands.add_parser("worker", help="run a delivery worker (email, push)").set_defaults(
+        func=cmd_worker
+    )
+    commands.add_parser("migrate", help="apply the schema migrations and exit").set_defaults(
+        func=cmd_migrate
+    )
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True, metavar="ADMIN_COMMAND"
@@ -191,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--title", required=True)
     send.add_argument("--summary")
     send.add_argument("--body")
-    send.add_argument("--severity", default="info", choices=["info", "success", "warning", "critical"])
+    send.add_argument(
+        "--severity", default="info", choices=["info", "success", "warning", "critical"]
+    )
     send.add_argument("--event-name", default="admin.message", help="default admin.message")
     send.add_argument("--resource-id")
     send.add_argument("--idempotency-key")

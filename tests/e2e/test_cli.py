@@ -1,0 +1,149 @@
+"""The command line: every command documented, admin create-user, send, and the demo."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.pg import free_port
+from traybell.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def traybell(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "traybell", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def test_every_command_is_in_the_readme():
+    """Each subcommand of the CLI is documented in the README."""
+    readme = (ROOT / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    for name in commands:
+        assert f"traybell {name}" in readme, f"`traybell {name}` is not in the README"
+
+
+def test_every_setting_is_in_the_readme():
+    """Each environment variable the code reads is documented in the README."""
+    readme = (ROOT / "README.md").read_text()
+    packages = ("server", "desktop", "shared", "traybell")
+    sources = "".join(p.read_text() for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+    for name in set(re.findall(r"\b(TRAYBELL_[A-Z_]+|DATABASE_URL)\b", sources)):
+        assert name in readme, f"{name} is not in the README"
+
+
+def test_create_user_prints_one_json_line_and_refuses_a_taken_id(database_url):
+    """`admin create-user` prints {"user_id", "token"}; an existing id exits 1 with a message."""
+    env = {"DATABASE_URL": database_url}
+    created = traybell(
+        "admin", "create-user", "ana", "--email", "ana@example.com", "--admin", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    line = json.loads(created.stdout.strip())
+    assert line["user_id"] == "ana" and line["token"].startswith("tb_")
+    again = traybell("admin", "create-user", "ana", env=env)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def test_send_through_the_api(live_server):
+    """`traybell send` posts through the HTTP API and prints the JSON reply."""
+    user, token = live_server.create_user()
+    sent = traybell(
+        "send",
+        "--server",
+        live_server.url,
+        "--token",
+        live_server.admin_token,
+        "--to",
+        user,
+        "--title",
+        "Deploy finished",
+        "--summary",
+        "v2.3 is live",
+        "--severity",
+        "success",
+        "--resource-id",
+        "deploy-23",
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["inserted"] == 1
+    with live_server.client(token) as client:
+        [stored] = client.get("/v1/notifications").json()["notifications"]
+    assert stored["title"] == "Deploy finished" and stored["event_name"] == "admin.message"
+
+    refused = traybell(
+        "send", "--server", live_server.url, "--token", token, "--to", user, "--title", "x"
+    )
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "forbidden"
+
+
+def test_bad_configuration_is_a_clear_error():
+    """A setting that is not a number stops the command with its name, not a traceback."""
+    result = traybell("migrate", env={"TRAYBELL_MAX_ATTEMPTS": "many"})
+    assert result.returncode == 2
+    assert "TRAYBELL_MAX_ATTEMPTS" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(240)
+def test_demo_runs_on_the_embedded_database_and_stops_cleanly(tmp_path):
+    """`traybell demo` with DATABASE_URL unset starts embedded PostgreSQL, the API and a worker;
+    SIGTERM stops all of them, the embedded database included."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["TRAYBELL_HOME"] = str(tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "traybell", "demo", "--no-tray", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    output = []
+    try:
+        for line in demo.stdout:
+            output.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        text = "".join(output)
+        admin_token = re.search(r"admin token:\s+(\S+)", text).group(1)
+        user_token = re.search(r"user token:\s+(\S+)", text).group(1)
+        url = f"http://127.0.0.1:{port}"
+        unread = httpx.get(
+            url + "/v1/notifications/unread-count",
+            headers={"Authorization": f"Bearer {user_token}"},
+        ).json()
+        assert unread == {"unread": 3}
+        sent = traybell(
+            "send",
+            "--server",
+            url,
+            "--token",
+            admin_token,
+            "--to",
+            "demo",
+            "--title",
+            "From the test",
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert (tmp_path / "pgdata" / "postmaster.pid").exists()
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 0, "".join(output) + rest
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"
