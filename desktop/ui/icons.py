@@ -4,6 +4,8 @@ The badge is painted at each exact pixel size the OS may ask for instead of scal
 pixmap down, so the number stays sharp at 16 px as well as at 32 px.
 """
 
+import os
+import sys
 from functools import cache
 
 from PySide6.QtCore import QRectF, Qt
@@ -19,8 +21,21 @@ BADGE_COLOR = QColor("#d93025")
 
 
 def is_dark_theme() -> bool:
-    hints = QGuiApplication.styleHints()
-    return hints.colorScheme() == Qt.ColorScheme.Dark
+    """Whether the tray sits on a dark background, so the light glyph must be used.
+
+    Qt only knows the app's colour scheme, not the panel's. GNOME's top bar is dark in both
+    schemes, and a plain X11 tray (no desktop theme, scheme unknown) is dark far more often
+    than not; elsewhere (Windows, KDE, macOS) the panel follows the scheme.
+    """
+    scheme = QGuiApplication.styleHints().colorScheme()
+    if scheme == Qt.ColorScheme.Dark:
+        return True
+    if sys.platform.startswith("linux"):
+        desktop = os.environ.get("XDG_CURRENT_DESKTOP", "").upper()
+        return scheme == Qt.ColorScheme.Unknown or any(
+            name in desktop for name in ("GNOME", "UNITY", "PANTHEON")
+        )
+    return False
 
 
 def badge_text(unread: int) -> str:
@@ -79,6 +94,9 @@ def tray_icon(state: str, unread: int, dark: bool | None = None) -> QIcon:
     icon = QIcon()
     for size in SIZES:
         icon.addPixmap(QPixmap.fromImage(tray_image(state, unread, dark, size)))
+    # macOS tints menu bar icons itself when they are masks; the badge then loses its red,
+    # so only the badge-less states are handed over as masks.
+    icon.setIsMask(sys.platform == "darwin" and not badge_text(unread))
     return icon
 
 
