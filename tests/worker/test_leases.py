@@ -1,0 +1,173 @@
+"""Leases: heartbeats, recovery after a crash, fencing, shutdown, LISTEN loss, many workers."""
+
+import asyncio
+import signal
+import uuid
+from datetime import timedelta
+
+from server.db import create_pool, queries
+from server.worker.queue import Queue
+from tests.worker.support import deliveries, rows, scalar, wait_until
+
+
+def test_late_completion_after_lease_loss_does_not_overwrite(live_server, database_url):
+    """Fencing: a holder whose lease expired and whose job another worker then claimed can
+    neither refresh, complete nor fail it over the new holder's result."""
+    user, _ = live_server.create_user(email_enabled=True, email="f@example.com")
+    live_server.send(user, title="fenced", severity="warning")
+
+    async def scenario() -> None:
+        pool = await create_pool(database_url, min_size=1, max_size=2)
+        try:
+            queue = Queue(pool, "http://127.0.0.1:8000")
+            [old], _ = await queue.claim(["email"], 10)
+
+            async def recovered():
+                while not await queue.recover_stale(1):
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(recovered(), 10)
+            [new], _ = await queue.claim(["email"], 10)
+            assert new.id == old.id and new.lock_token != old.lock_token
+            assert new.attempts == 2
+            assert await queue.complete([new]) == {new.id}
+            assert await queue.complete([old]) == set()
+            assert await queue.fail(old, "late", permanent=False, retry_seconds=0) is None
+            assert await queue.heartbeat([old]) == set()
+            assert await queue.release([old]) == set()
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+    [job] = deliveries(database_url, user)
+    assert job["status"] == "sent" and job["attempts"] == 2 and job["last_error"] != "late"
+
+
+def test_heartbeat_keeps_a_slow_send_from_being_taken(live_server, smtp, start_worker):
+    """Heartbeat: a live holder keeps its lock however slow the send; no second worker sends."""
+    user, _ = live_server.create_user(email_enabled=True, email="s@example.com")
+    smtp.mailbox.open.clear()
+    live_server.send(user, title="slow server", severity="warning")
+    start_worker(smtp_url=smtp.url, lock_timeout_seconds=1)
+    start_worker(smtp_url=smtp.url, lock_timeout_seconds=1)
+    wait_until(lambda: smtp.mailbox.arrived, what="the send to start")
+    [first] = deliveries(live_server.database_url, user)
+    # Two full lock timeouts pass while the send hangs; the lock keeps being refreshed.
+    wait_until(
+        lambda: (
+            deliveries(live_server.database_url, user)[0]["locked_at"]
+            > first["locked_at"] + timedelta(seconds=2)
+        ),
+        10,
+        "the lock to be refreshed past two timeouts",
+    )
+    smtp.mailbox.open.set()
+    smtp.mailbox.wait_for(1)
+    [job] = wait_until(
+        lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
+    )
+    assert job["attempts"] == 1 and len(smtp.mailbox.arrived) == 1
+
+
+def test_killed_worker_job_is_sent_by_another_after_the_lock_timeout(
+    live_server, smtp, spawn_worker
+):
+    """Crash recovery: a worker SIGKILLed mid-send loses nothing; after the lock timeout another
+    worker sends the job, with the same Message-ID as the interrupted attempt."""
+    user, _ = live_server.create_user(email_enabled=True, email="k@example.com")
+    smtp.mailbox.open.clear()
+    live_server.send(user, title="survives a crash", severity="warning")
+    first = spawn_worker(smtp_url=smtp.url, lock_timeout_seconds=2)
+    wait_until(lambda: smtp.mailbox.arrived, 30, "the first worker to start sending")
+    first.kill()
+    smtp.mailbox.open.set()
+    second = spawn_worker(smtp_url=smtp.url, lock_timeout_seconds=2)
+    [message] = smtp.mailbox.wait_for(1, 30)
+    [job] = wait_until(
+        lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
+    )
+    assert job["attempts"] == 2
+    assert message["Message-ID"] == smtp.mailbox.arrived[0] == f"<delivery.{job['id']}@localhost>"
+    assert second.terminate() == 0
+    assert "lost its worker" in second.log()
+
+
+def test_sigterm_lets_the_send_in_flight_finish(live_server, smtp, spawn_worker):
+    """Graceful shutdown: SIGTERM stops claiming, the send in flight finishes and is recorded."""
+    user, _ = live_server.create_user(email_enabled=True, email="t@example.com")
+    smtp.mailbox.open.clear()
+    live_server.send(user, title="finish me", severity="warning")
+    worker = spawn_worker(smtp_url=smtp.url)
+    wait_until(lambda: smtp.mailbox.arrived, 30, "the send to start")
+    worker.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: "stopping: waiting" in worker.log(), 10, "the worker to start stopping")
+    smtp.mailbox.open.set()
+    assert worker.process.wait(30) == 0
+    [job] = deliveries(live_server.database_url, user)
+    assert job["status"] == "sent" and len(smtp.mailbox.messages) == 1
+
+
+def test_lost_listen_connection_polls_and_reconnects(live_server, smtp, start_worker):
+    """LISTEN loss: with its LISTEN connection killed the worker still picks jobs up by polling,
+    and listens again."""
+    user, _ = live_server.create_user(email_enabled=True, email="l@example.com")
+    start_worker(smtp_url=smtp.url)
+    [before] = wait_until(lambda: rows(live_server.database_url, "listener_pids"), 10, "LISTEN")
+    assert scalar(live_server.database_url, "terminate_backend", pid=before["pid"])
+    live_server.send(user, title="after the drop", severity="warning")
+    smtp.mailbox.wait_for(1)
+    wait_until(
+        lambda: [r for r in rows(live_server.database_url, "listener_pids") if r != before],
+        10,
+        "a new LISTEN connection",
+    )
+
+
+def test_three_worker_processes_send_a_thousand_jobs_exactly_once(
+    live_server, smtp, spawn_worker, database_url
+):
+    """No double send: three workers on 1,000 jobs send each exactly once."""
+    count = 1000
+
+    async def create_users() -> list[str]:
+        pool = await create_pool(database_url, min_size=1, max_size=1)
+        ids = [f"bulk-{n:04}-{uuid.uuid4().hex[:6]}" for n in range(count)]
+        async with pool.acquire() as conn, conn.transaction():
+            for user_id in ids:
+                await queries.create_user(
+                    conn, user_id=user_id, display_name=None, is_admin=False, email=None
+                )
+                await queries.update_preferences(
+                    conn,
+                    user_id=user_id,
+                    in_app_enabled=None,
+                    email_enabled=True,
+                    push_enabled=None,
+                    digest_seconds=None,
+                    set_email=True,
+                    email=f"{user_id}@example.com",
+                    push_urls=None,
+                    set_quiet_hours=False,
+                    quiet_hours=None,
+                )
+        await pool.close()
+        return ids
+
+    users = asyncio.run(create_users())
+    workers = [spawn_worker(smtp_url=smtp.url) for _ in range(3)]
+    live_server.send(users, title="to everyone", severity="warning")
+    smtp.mailbox.wait_for(count, 90)
+    wait_until(
+        lambda: (
+            {r["status"]: r["count"] for r in rows(database_url, "status_counts")}
+            == {"sent": count}
+        ),
+        30,
+        "every job to be recorded as sent",
+    )
+    ids = [m["Message-ID"] for m in smtp.mailbox.messages]
+    assert len(ids) == len(set(ids)) == count
+    assert len(smtp.mailbox.arrived) == count
+    assert {m["To"] for m in smtp.mailbox.messages} == {f"{u}@example.com" for u in users}
+    for worker in workers:
+        assert worker.terminate() == 0

@@ -1,0 +1,61 @@
+"""Quiet hours hold non-critical deliveries until they end, in the user's timezone."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from server.worker.quiet_hours import quiet_until
+from tests.worker.support import deliveries, wait_until
+
+BERLIN = {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}
+
+
+def test_quiet_hours_span_midnight_in_the_users_zone():
+    """Quiet hours: a start after the end spans midnight, judged in the user's timezone."""
+    # 23:30 in Berlin (CET, UTC+1) is inside; they end at 07:00 Berlin the next morning.
+    assert quiet_until(BERLIN, datetime(2026, 11, 24, 22, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 25, 6, 0, tzinfo=UTC
+    )
+    assert quiet_until(BERLIN, datetime(2026, 11, 25, 5, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 25, 6, 0, tzinfo=UTC
+    )
+    assert quiet_until(BERLIN, datetime(2026, 11, 25, 6, 0, tzinfo=UTC)) is None
+    assert quiet_until(BERLIN, datetime(2026, 11, 24, 20, 59, tzinfo=UTC)) is None
+    day = {"start": "09:00", "end": "17:00", "timezone": "UTC"}
+    assert quiet_until(day, datetime(2026, 11, 24, 12, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 17, tzinfo=UTC
+    )
+    assert quiet_until(None, datetime(2026, 11, 24, 12, tzinfo=UTC)) is None
+
+
+def test_quiet_hours_end_on_the_wall_clock_across_daylight_saving():
+    """Quiet hours end at the user's wall-clock time, also on the night clocks change."""
+    # 29 March 2026: Berlin moves from UTC+1 to UTC+2 at 02:00, so 07:00 local is 05:00 UTC.
+    assert quiet_until(BERLIN, datetime(2026, 3, 28, 23, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 29, 5, 0, tzinfo=UTC
+    )
+
+
+def test_quiet_hours_hold_a_warning_and_let_a_critical_through(live_server, smtp, start_worker):
+    """Quiet hours: a warning waits until they end (no attempt spent); a critical goes now."""
+    zone = ZoneInfo("Europe/Berlin")
+    local = datetime.now(zone)
+    start = (local - timedelta(hours=1)).strftime("%H:%M")
+    end = (local + timedelta(hours=2)).strftime("%H:%M")
+    quiet = {"start": start, "end": end, "timezone": "Europe/Berlin"}
+    user, _ = live_server.create_user(email_enabled=True, email="q@example.com", quiet_hours=quiet)
+    live_server.send(user, title="Can wait", severity="warning")
+    live_server.send(user, title="Cannot wait", severity="critical")
+    start_worker(smtp_url=smtp.url)
+
+    [message] = smtp.mailbox.wait_for(1)
+    assert message["Subject"] == "[Critical] Cannot wait"
+    expected = quiet_until(quiet, datetime.now(UTC))
+    [held] = wait_until(
+        lambda: [
+            j
+            for j in deliveries(live_server.database_url, user)
+            if not j["is_critical"] and j["available_at"] == expected
+        ]
+    )
+    assert held["status"] == "pending" and held["attempts"] == 0
+    assert len(smtp.mailbox.arrived) == 1
