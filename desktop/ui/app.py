@@ -1,11 +1,12 @@
 """Puts the tray client together and runs it."""
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from desktop.logs import setup_logging
@@ -118,5 +119,13 @@ def main(server: str | None, token: str | None) -> int:
         log.warning("could not claim the single-instance name; a second launch will not be seen")
     tray_app = TrayApp(Settings.load(), server=server, token=token)
     instance.raise_requested.connect(tray_app.center.bring_forward)
+    # Ctrl-C and SIGTERM (a session ending, `traybell demo` stopping) quit cleanly: the outbox
+    # is in SQLite already, but a sync in flight should finish its transaction.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: tray_app.quit())
+    # Python runs signal handlers only between bytecodes; an idle Qt loop never gets there
+    # without a periodic wake-up.
+    wake = QTimer(interval=500, timeout=lambda: None)
+    wake.start()
     tray_app.start()
     return app.exec()
