@@ -56,6 +56,8 @@ class Worker:
         self._queue: Queue | None = None
         self._held: dict[object, Job] = {}
         self._tasks: dict[asyncio.Task[None], Job] = {}
+        self._completions: list[tuple[Job, asyncio.Future[bool]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._forced = asyncio.Event()
@@ -210,7 +212,7 @@ class Worker:
         while True:
             try:
                 if error is None:
-                    recorded = job.id in await queue.complete([job])
+                    recorded = await self._complete(job)
                     outcome = "sent" if recorded else None
                 else:
                     delay = retry_delay(job.attempts, self.settings.retry_base_seconds)
@@ -223,8 +225,41 @@ class Worker:
                     self._held.pop(job.id, None)
                     return
                 await asyncio.sleep(1.0)
+            except Exception:
+                # Unrecorded, the job is no longer refreshed: it is recovered after the timeout.
+                log.exception("%s delivery %s: cannot record the result", job.channel, job.id)
+                self._held.pop(job.id, None)
+                return
         self._held.pop(job.id, None)
         self._log_outcome(job, outcome, error, permanent)
+
+    async def _complete(self, job: Job) -> bool:
+        """Record a sent job, together with every other one finished meanwhile: one statement
+        for a whole group of results instead of one each (a group commit)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._completions.append((job, done))
+        if len(self._completions) == 1:
+            flush = asyncio.create_task(self._flush_completions())
+            # The loop keeps only weak references to tasks: hold this one until it is done.
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+        return await done
+
+    async def _flush_completions(self) -> None:
+        # Yield once so results finishing in this same loop turn join the group.
+        await asyncio.sleep(0)
+        group, self._completions = self._completions, []
+        try:
+            recorded = await self._queue_or_fail().complete([job for job, _ in group])
+        except Exception as exc:
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for job, done in group:
+            # A waiter cancelled by a forced shutdown no longer wants the answer.
+            if not done.done():
+                done.set_result(job.id in recorded)
 
     def _log_outcome(
         self, job: Job, outcome: str | None, error: str | None, permanent: bool

@@ -1,0 +1,191 @@
+"""Delivery worker throughput: drain a queue of push jobs with a no-op transport.
+
+Beside it, in the same run and on the same database, the baseline: a bare `FOR UPDATE SKIP
+LOCKED` claim-and-ack loop with the same batch size and concurrency, which sends nothing and
+records nothing but the status. The ratio says what the worker's bookkeeping (lease tokens,
+quiet hours, items, fenced results, digest counting) costs over the least a queue can do.
+"""
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosql
+
+from server.channels import Outgoing
+from server.db import create_pool, fetch_all, queries
+from server.worker import Worker
+from tests.support.live import test_settings
+
+SQL = aiosql.from_path(
+    Path(__file__).with_name("worker_bench.sql"), "asyncpg", mandatory_parameters=False
+)
+CONCURRENCY = 32
+#: The worker should keep at least half the bare loop's pace.
+TARGET = ">= 0.5x baseline"
+
+
+class NoopTransport:
+    async def send(self, outgoing: Outgoing) -> None:
+        return None
+
+
+async def _seed(database_url: str, users: int, sends: int) -> None:
+    """`users` users with push on, then `sends` notifications to all: users x sends jobs."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(users):
+                user_id = f"bench-{n:05}"
+                await queries.create_user(
+                    conn, user_id=user_id, display_name=None, is_admin=False, email=None
+                )
+                await queries.update_preferences(
+                    conn,
+                    user_id=user_id,
+                    in_app_enabled=None,
+                    email_enabled=None,
+                    push_enabled=True,
+                    digest_seconds=None,
+                    set_email=False,
+                    email=None,
+                    # Never contacted: the benchmark's transport sends nothing.
+                    push_urls=["json://127.0.0.1:9/bench"],
+                    set_quiet_hours=False,
+                    quiet_hours=None,
+                )
+        for n in range(sends):
+            await fetch_all(
+                queries.send_notification,
+                pool,
+                user_ids=None,
+                event_name="bench.event",
+                title=f"Benchmark notification {n}",
+                summary="a summary",
+                body="",
+                target_url=None,
+                severity="warning",
+                data={},
+                idempotency_key=None,
+                resource_id=None,
+                batch_key=None,
+                email_per_minute=10**9,
+                push_per_minute=10**9,
+                max_attempts=5,
+            )
+    finally:
+        await pool.close()
+
+
+async def _reset(database_url: str) -> None:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await SQL.reset_queue(conn)
+            await SQL.vacuum(conn)
+    finally:
+        await pool.close()
+
+
+async def _baseline(database_url: str, jobs: int) -> float:
+    """Jobs per second of CONCURRENCY loops, each claiming a batch and acking it."""
+    pool = await create_pool(database_url, min_size=4, max_size=10)
+    batch = 8
+
+    async def loop() -> None:
+        while True:
+            async with pool.acquire() as conn:
+                ids = [r["id"] for r in await fetch_all(SQL.baseline_claim, conn, limit=batch)]
+            if not ids:
+                return
+            async with pool.acquire() as conn:
+                await SQL.baseline_ack(conn, ids=ids)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(CONCURRENCY // batch)))
+        elapsed = time.perf_counter() - started
+        async with pool.acquire() as conn:
+            assert await SQL.unsent(conn) == 0
+    finally:
+        await pool.close()
+    return jobs / elapsed
+
+
+async def _worker(database_url: str, jobs: int) -> float:
+    noop = NoopTransport()
+    worker = Worker(
+        database_url,
+        test_settings(),
+        transports={"email": noop, "push": noop},
+        concurrency=CONCURRENCY,
+    )
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        started = time.perf_counter()
+        running = asyncio.create_task(worker.run())
+        async with pool.acquire() as conn:
+            while await SQL.unsent(conn):
+                await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        worker.stop()
+        await running
+    finally:
+        await pool.close()
+    return jobs / elapsed
+
+
+async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, Any]]:
+    jobs = users * sends
+    await _seed(database_url, users, sends)
+    await _reset(database_url)
+    baseline = await _baseline(database_url, jobs)
+    await _reset(database_url)
+    value = await _worker(database_url, jobs)
+    return [
+        {
+            "name": f"worker drain, {jobs:,} push jobs, no-op transport",
+            "value": round(value, 1),
+            "unit": "jobs/s",
+            "baseline": round(baseline, 1),
+            "ratio": round(value / baseline, 3),
+            "target": TARGET,
+        }
+    ]
+
+
+def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
+    """The benchmark's rows; without `database_url` it runs on a throwaway PostgreSQL."""
+    users, sends = (200, 10) if quick else (1000, 10)
+    # A log line per job would measure the logging, not the queue.
+    worker_log = logging.getLogger("traybell.worker")
+    level = worker_log.level
+    worker_log.setLevel(logging.WARNING)
+    try:
+        if database_url is not None:
+            return asyncio.run(_measure(database_url, users, sends))
+        return _on_throwaway_cluster(users, sends)
+    finally:
+        worker_log.setLevel(level)
+
+
+def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
+    from server.db.migrate import migrate_url
+    from tests.support.pg import PostgresCluster
+
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        asyncio.run(migrate_url(cluster.url()))
+        return asyncio.run(_measure(cluster.url(), users, sends))
+    finally:
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    import sys
+
+    for row in run(quick="--quick" in sys.argv):
+        print(row)

@@ -1,0 +1,27 @@
+-- The worker benchmark's own statements: the baseline queue loop and resetting the queue.
+
+-- name: baseline_claim
+-- A bare SKIP LOCKED claim: the least any PostgreSQL queue does per batch.
+UPDATE deliveries SET status = 'sending', locked_at = now()
+WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND available_at <= now()
+    ORDER BY available_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id;
+
+-- name: baseline_ack!
+UPDATE deliveries SET status = 'sent', locked_at = NULL WHERE id = ANY (:ids);
+
+-- name: reset_queue!
+UPDATE deliveries
+SET status = 'pending', attempts = 0, available_at = now() - interval '1 second',
+    locked_at = NULL, lock_token = NULL, sent_at = NULL;
+
+-- name: vacuum!
+VACUUM ANALYZE deliveries;
+
+-- name: unsent$
+SELECT count(*) FROM deliveries WHERE status <> 'sent';
