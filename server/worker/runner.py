@@ -375,18 +375,18 @@ class Worker:
 
 def run_worker(database_url: str, settings: Settings) -> int:
     """Run a worker until SIGTERM or SIGINT (the second one stops without waiting for sends)."""
+    try:
+        worker = Worker(database_url, settings)
+    except ValueError as exc:
+        # A malformed TRAYBELL_SMTP_URL: say so plainly rather than with a traceback.
+        log.error("%s", exc)
+        return 2
 
     async def main() -> None:
-        worker = Worker(database_url, settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
         await worker.run()
 
-    try:
-        asyncio.run(main())
-    except ValueError as exc:
-        # A malformed TRAYBELL_SMTP_URL: say so plainly rather than with a traceback.
-        log.error("%s", exc)
-        return 2
+    asyncio.run(main())
     return 0
