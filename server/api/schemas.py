@@ -11,6 +11,8 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
+    StrictInt,
     field_validator,
     model_validator,
 )
@@ -60,14 +62,14 @@ def safe_target_url(url: str) -> str:
     raise ValueError("must be an http(s) URL or a path starting with a single '/'")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
 
-class SendRequest(Strict):
+class SendRequest(RequestModel):
     user_id: UserId | None = None
     user_ids: Annotated[list[UserId], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
-    all_users: bool = False
+    all_users: StrictBool = False
     event_name: Annotated[str, Field(pattern=r"^[a-z0-9._:-]{1,100}$")]
     title: Annotated[Text, Field(min_length=1, max_length=200)]
     summary: Annotated[Text, Field(max_length=140)] | None = None
@@ -105,11 +107,11 @@ class SendRequest(Strict):
         )
 
 
-class IdsRequest(Strict):
+class IdsRequest(RequestModel):
     ids: Annotated[list[Annotated[Text, Field(max_length=100)]], Field(max_length=MAX_IDS)]
 
 
-class ReadAllRequest(Strict):
+class ReadAllRequest(RequestModel):
     up_to: Annotated[Text, Field(max_length=200)] | None = None
 
 
@@ -129,7 +131,7 @@ def _timezone(name: str) -> str:
 _TIMEZONES = available_timezones() | {"UTC"}
 
 
-class QuietHours(Strict):
+class QuietHours(RequestModel):
     start: Annotated[str, AfterValidator(_clock)]
     end: Annotated[str, AfterValidator(_clock)]
     timezone: Annotated[str, Field(max_length=100), AfterValidator(_timezone)]
@@ -150,11 +152,11 @@ class Preferences(BaseModel):
     quiet_hours: QuietHours | None
 
 
-class PreferencesPatch(Strict):
-    in_app_enabled: bool | None = None
-    email_enabled: bool | None = None
-    push_enabled: bool | None = None
-    digest_seconds: Annotated[int, Field(ge=0, le=86_400)] | None = None
+class PreferencesPatch(RequestModel):
+    in_app_enabled: StrictBool | None = None
+    email_enabled: StrictBool | None = None
+    push_enabled: StrictBool | None = None
+    digest_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = None
     email: Annotated[EmailStr, Field(max_length=320)] | None = None
     push_urls: Annotated[list[PushUrl], Field(max_length=20)] | None = None
     quiet_hours: QuietHours | None = None
@@ -174,11 +176,11 @@ class PreferencesPatch(Strict):
         return self
 
 
-class CreateUserRequest(Strict):
+class CreateUserRequest(RequestModel):
     user_id: Annotated[UserId, Field(pattern=r"^[^\s/]+$")]
     email: Annotated[EmailStr, Field(max_length=320)] | None = None
     display_name: Annotated[Text, Field(max_length=200)] | None = None
-    admin: bool = False
+    admin: StrictBool = False
 
 
 # ------------------------------------------------------------ replies (for the OpenAPI document)
