@@ -1,0 +1,567 @@
+"""Benchmarks of the API server, each beside a floor measured in the same run on the same
+database, everything on loopback:
+
+1. single-recipient send throughput (wrk, 16 connections, one `traybell serve`) beside the lower
+   of a raw INSERT+COMMIT loop (pgbench, 16 clients) and a bare ASGI endpoint (same wrk);
+2. one send to 10,000 recipients beside a raw multi-row INSERT of the same rows;
+3. sync and unread-count latency for a user with 1,000 and one with 100,000 stored;
+4. a storm of 1,000 concurrent identical sends (one row, one 201) beside 1,000 distinct ones;
+5. two `traybell serve` processes beside one (API only: the worker bench has its own row);
+6. offline catch-up: 5,000 new and 300 read elsewhere, synced by desktop.sync.SyncEngine.
+"""
+
+import asyncio
+import json
+import string
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    Database,
+    ServerProcess,
+    create_token,
+    create_users,
+    fetchval,
+    percentile,
+    row,
+    run_sql,
+    servers,
+    wrk_send,
+)
+
+CONNECTIONS = 16
+
+
+@dataclass(frozen=True)
+class Sizes:
+    seconds: float  # each wrk or pgbench run
+    send_users: int
+    fanout: int
+    fanout_repeats: int
+    stored_small: int
+    stored_large: int
+    unread_every: int  # every n-th bulk-loaded notification is unread
+    latency_requests: int
+    storm: int
+    catchup: int
+    catchup_read: int
+
+    @classmethod
+    def of(cls, quick: bool) -> "Sizes":
+        if quick:
+            return cls(4, 100, 2_000, 2, 1_000, 20_000, 100, 300, 200, 1_000, 60)
+        return cls(10, 100, 10_000, 3, 1_000, 100_000, 100, 1_000, 1_000, 5_000, 300)
+
+
+def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
+    """All server figures; `database_url` is ignored (each figure takes a fresh database in a
+    throwaway cluster, or in BENCH_DATABASE_URL's server)."""
+    sizes = Sizes.of(quick)
+    database = Database()
+    results: list[dict[str, Any]] = []
+    try:
+        for figure in (send_throughput, fanout, read_latency, duplicate_storm, catch_up):
+            try:
+                results += figure(database, sizes)
+            except Exception as exc:  # one broken figure must not hide the others
+                print(f"bench: {figure.__name__} failed: {exc!r}", file=sys.stderr)
+                results.append(
+                    row(
+                        figure.__name__,
+                        None,
+                        "",
+                        None,
+                        None,
+                        "-",
+                        verdict="error: " + " ".join(str(exc).split())[:60],
+                    )
+                )
+    finally:
+        database.close()
+    return results
+
+
+# ---------------------------------------------------------------- 1 and 5: send throughput
+
+# pgbench turns every ":name" into a parameter, even inside a string literal: no colons below.
+PGBENCH_INSERT = """\\set u random(1, {users})
+\\set v random(1, 9000000000000000)
+INSERT INTO notifications (user_id, event_name, title, summary, severity, data,
+    idempotency_key, created_version, version)
+VALUES ('send-' || CAST(:u AS int), 'bench.send', 'Build finished', 'All checks passed',
+    'info', jsonb_build_object('build', 1), 'pgbench-' || CAST(:v AS bigint), CAST(:v AS bigint),
+    CAST(:v AS bigint));
+"""
+
+
+def send_throughput(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    url = database.create("bench_send")
+    users = [f"send-{i}" for i in range(1, sizes.send_users + 1)]
+    create_users(url, users)
+    token = create_token(url, "send-admin", admin=True)
+    run_sql(url, "VACUUM ANALYZE")
+    wrk = dict(users=users, token=token, connections=CONNECTIONS, seconds=sizes.seconds)
+
+    # Floor 1: the database alone, one INSERT and its COMMIT per transaction.
+    raw_tps = database.pgbench(
+        url,
+        PGBENCH_INSERT.format(users=sizes.send_users),
+        clients=CONNECTIONS,
+        seconds=sizes.seconds,
+    )
+    # Floor 2: HTTP alone, a bare ASGI app on one uvicorn process (uvloop + httptools, as
+    # `traybell serve` gets them), taking the same JSON bodies.
+    bare_argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.bare_asgi:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with ServerProcess(None, bare_argv) as bare:
+        bare_http = wrk_send(bare.url, tag="bare", **wrk)
+    floor = min(raw_tps, bare_http["rps"])
+
+    before = fetchval(url, "SELECT count(*) FROM notifications WHERE event_name = 'bench.send'")
+    with servers(url, 1) as (one,):
+        ours = wrk_send(one.url, tag="one", **wrk)
+        # The scale-out reference: the same two wrk instances as below, both at this one server.
+        one_split = wrk_send([one.url, one.url], tag="split", **wrk | {"connections": 8}, threads=1)
+    with servers(url, 2) as pair:
+        two = wrk_send([s.url for s in pair], tag="pair", **wrk | {"connections": 8}, threads=1)
+    stored = fetchval(url, "SELECT count(*) FROM notifications WHERE event_name = 'bench.send'")
+    ok_requests = sum(r["requests"] - r["non_2xx"] for r in (ours, one_split, two))
+    pgbench_rows = fetchval(
+        url, "SELECT count(*) FROM notifications WHERE idempotency_key LIKE 'pgbench-%'"
+    )
+    http_rows = stored - before
+    errors = sum(r["non_2xx"] + r["socket_errors"] for r in (ours, one_split, two))
+
+    return [
+        row(
+            "raw INSERT+COMMIT, pgbench, 16 clients",
+            raw_tps,
+            "tx/s",
+            None,
+            None,
+            "floor",
+            rows=pgbench_rows,
+        ),
+        row(
+            "bare ASGI endpoint, 1 uvicorn, wrk -c16",
+            bare_http["rps"],
+            "req/s",
+            None,
+            None,
+            "floor",
+            p99_ms=bare_http["p99_s"] * 1e3,
+        ),
+        row(
+            "send, 1 recipient/request, wrk -c16, 1 server",
+            ours["rps"],
+            "req/s",
+            floor,
+            ours["rps"] / floor,
+            "ratio >= 0.5",
+            p50_ms=ours["p50_s"] * 1e3,
+            p99_ms=ours["p99_s"] * 1e3,
+            errors=errors,
+            rows_stored=http_rows,
+            ok_responses=ok_requests,
+            floor_is="pgbench" if raw_tps <= bare_http["rps"] else "bare ASGI",
+        ),
+        row(
+            "scale-out: 2 servers vs 1 (API only), 2 x wrk -c8",
+            two["rps"],
+            "req/s",
+            one_split["rps"],
+            two["rps"] / one_split["rps"],
+            "ratio >= 1.3",
+            p99_ms=two["p99_s"] * 1e3,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- 2: fan-out
+
+_ALPHABET = string.digits + string.ascii_lowercase
+
+
+def _short_id(n: int) -> str:
+    """3 characters of base 36: 10,000 ids fit the 64 KiB body limit as a JSON list."""
+    return "".join(_ALPHABET[(n // 36**k) % 36] for k in (2, 1, 0))
+
+
+RAW_FANOUT = """
+INSERT INTO notifications (user_id, event_name, title, summary, body, severity, data,
+    idempotency_key, created_version, version)
+SELECT u, $2, $3, $4, $5, 'info', $6::jsonb, u || ':' || $2 || ':' || $7, v, v
+FROM unnest($1::text[]) WITH ORDINALITY AS r(u, v)
+"""
+
+
+def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    url = database.create("bench_fanout")
+    users = [_short_id(i) for i in range(sizes.fanout)]
+    create_users(url, users)
+    token = create_token(url, "fanout-admin", admin=True)
+    run_sql(url, "VACUUM ANALYZE")
+    fields = {
+        "title": "Maintenance tonight at 22:00",
+        "summary": "Expect a short outage",
+        "body": "The VPN gateways are replaced between 22:00 and 23:00.",
+        "data": {"ticket": 1234},
+    }
+    ours, raw = [], []
+    with servers(url, 1) as (server,), httpx.Client(timeout=120) as client:
+        for attempt in range(sizes.fanout_repeats):
+            payload = {
+                "user_ids": users,
+                "event_name": f"bench.fanout.{attempt}",
+                "resource_id": "r",
+                **fields,
+            }
+            body = json.dumps(payload, separators=(",", ":"))
+            began = time.perf_counter()
+            reply = client.post(
+                server.url + "/v1/notifications",
+                content=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            ours.append(time.perf_counter() - began)
+            if reply.status_code != 201 or reply.json()["inserted"] != len(users):
+                raise RuntimeError(f"fan-out send failed: {reply.status_code} {reply.text[:300]}")
+
+            async def raw_insert(event: str) -> float:
+                import asyncpg
+
+                conn = await asyncpg.connect(url)
+                try:
+                    began = time.perf_counter()
+                    async with conn.transaction():
+                        await conn.execute(
+                            RAW_FANOUT,
+                            users,
+                            event,
+                            fields["title"],
+                            fields["summary"],
+                            fields["body"],
+                            json.dumps(fields["data"]),
+                            "r",
+                        )
+                    return time.perf_counter() - began
+                finally:
+                    await conn.close()
+
+            # created_version 1..N is free for each user: the API's sends took theirs from the
+            # users' sync_version, which starts at 1 as well, so offset the raw rows' event.
+            run_sql(
+                url,
+                "UPDATE notifications SET created_version = created_version + 1000000,"
+                " version = version + 1000000 WHERE event_name LIKE 'bench.fanout.%'",
+            )
+            raw.append(asyncio.run(raw_insert(f"bench.raw.{attempt}")))
+            run_sql(url, "DELETE FROM notifications WHERE event_name LIKE 'bench.raw.%'")
+    ours_s, raw_s = sorted(ours)[len(ours) // 2], sorted(raw)[len(raw) // 2]
+    return [
+        row(
+            f"fan-out: 1 request to {len(users):,} recipients",
+            ours_s,
+            "s",
+            raw_s,
+            raw_s / ours_s,
+            "ratio >= 0.5",
+            body_bytes=len(body),
+            repeats=len(ours),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- 3: read latency
+
+BULK_LOAD = """
+INSERT INTO notifications (user_id, event_name, title, summary, body, severity, data,
+    idempotency_key, created_at, read_at, created_version, version)
+SELECT '{user}', 'bench.load', 'Notification ' || g, 'A short summary', repeat('x', 200), 'info',
+       jsonb_build_object('n', g), '{user}:bench.load:' || g,
+       now() - ({count} - g) * interval '1 second',
+       CASE WHEN g % {unread_every} = 0 THEN NULL ELSE now() END, g, g
+FROM generate_series(1, {count}) AS g;
+UPDATE users SET sync_version = {count} WHERE user_id = '{user}';
+"""
+
+
+def _timed_gets(client: httpx.Client, url: str, params: dict[str, Any] | None = None) -> float:
+    began = time.perf_counter()
+    reply = client.get(url, params=params)
+    elapsed = time.perf_counter() - began
+    if reply.status_code != 200:
+        raise RuntimeError(f"GET {url} answered {reply.status_code}: {reply.text[:200]}")
+    return elapsed
+
+
+def read_latency(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    from server.cursors import SyncCursor
+
+    url = database.create("bench_reads")
+    counts = {"small": sizes.stored_small, "large": sizes.stored_large}
+    tokens, cursors, unread = {}, {}, {}
+    for label, count in counts.items():
+        user = f"reader-{label}"
+        tokens[label] = create_token(url, user)
+        run_sql(url, BULK_LOAD.format(user=user, count=count, unread_every=sizes.unread_every))
+        unread[label] = count // sizes.unread_every
+        # A poll 50 changes behind the head: a page of 50 plus the unread count.
+        async_row = fetchval(
+            url,
+            "SELECT ARRAY[version::text, id::text] FROM notifications WHERE user_id = $1"
+            " ORDER BY version DESC, id DESC OFFSET 50 LIMIT 1",
+            user,
+        )
+        version, ident = int(async_row[0]), uuid.UUID(async_row[1])
+        cursors[label] = SyncCursor(version, ident).encode()
+    run_sql(url, "VACUUM ANALYZE")
+
+    samples: dict[tuple[str, str], list[float]] = {
+        (kind, label): [] for kind in ("sync", "unread") for label in counts
+    }
+    with servers(url, 1) as (server,):
+        clients = {
+            label: httpx.Client(
+                base_url=server.url,
+                timeout=30,
+                headers={"Authorization": f"Bearer {tokens[label]}"},
+            )
+            for label in counts
+        }
+        try:
+            calls: dict[str, Callable[[str], float]] = {
+                "sync": lambda label: _timed_gets(
+                    clients[label], "/v1/sync", {"cursor": cursors[label], "limit": 500}
+                ),
+                "unread": lambda label: _timed_gets(
+                    clients[label], "/v1/notifications/unread-count"
+                ),
+            }
+            for warm in range(50):  # connections, plans and caches warm
+                for kind in calls:
+                    calls[kind]("small" if warm % 2 else "large")
+            # Interleaved, so both sizes meet the same machine noise.
+            for _ in range(sizes.latency_requests):
+                for kind, call in calls.items():
+                    for label in counts:
+                        samples[(kind, label)].append(call(label))
+        finally:
+            for client in clients.values():
+                client.close()
+
+    results = []
+    small, large = f"{counts['small']:,}", f"{counts['large']:,}"
+    for kind, what in (("sync", "sync page of 50 + unread"), ("unread", "unread-count")):
+        p = {
+            (label, pct): percentile(samples[(kind, label)], pct) * 1e3
+            for label in counts
+            for pct in (50, 99)
+        }
+        note = dict(
+            unread_small=unread["small"],
+            unread_large=unread["large"],
+            p50_small_ms=p[("small", 50)],
+            p50_large_ms=p[("large", 50)],
+            requests=sizes.latency_requests,
+        )
+        results.append(
+            row(
+                f"{what} p50, {large} vs {small} stored",
+                p[("large", 50)],
+                "ms",
+                p[("small", 50)],
+                p[("large", 50)] / p[("small", 50)],
+                "ratio <= 1.5",
+                **note,
+            )
+        )
+        results.append(
+            row(
+                f"{what} p99, {large} vs {small} stored",
+                p[("large", 99)],
+                "ms",
+                p[("small", 99)],
+                p[("large", 99)] / p[("small", 99)],
+                "ratio <= 1.5",
+                **note,
+            )
+        )
+    return results
+
+
+# ---------------------------------------------------------------- 4: duplicate storm
+
+
+async def _burst(base_url: str, token: str, bodies: list[dict[str, Any]]) -> tuple[float, list]:
+    limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, timeout=120, headers=headers
+    ) as client:
+        began = time.perf_counter()
+        replies = await asyncio.gather(
+            *(client.post("/v1/notifications", json=body) for body in bodies)
+        )
+        elapsed = time.perf_counter() - began
+    return elapsed, [(r.status_code, r.json()) for r in replies]
+
+
+def duplicate_storm(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    url = database.create("bench_storm")
+    create_users(url, ["storm", "distinct"])
+    token = create_token(url, "storm-admin", admin=True)
+    same = {
+        "user_id": "storm",
+        "event_name": "deploy.finished",
+        "title": "Deploy finished",
+        "resource_id": "deploy-42",
+    }
+    distinct = [
+        {
+            "user_id": "distinct",
+            "event_name": "deploy.finished",
+            "title": "Deploy finished",
+            "resource_id": f"deploy-{i}",
+        }
+        for i in range(sizes.storm)
+    ]
+    with servers(url, 1) as (server,):
+        storm_s, storm = asyncio.run(_burst(server.url, token, [same] * sizes.storm))
+        distinct_s, spread = asyncio.run(_burst(server.url, token, distinct))
+    rows = fetchval(url, "SELECT count(*) FROM notifications WHERE user_id = 'storm'")
+    created = sum(1 for status, _ in storm if status == 201)
+    ids = {body["results"][0]["id"] for status, body in storm if status in (200, 201)}
+    answered = sum(1 for status, _ in storm if status in (200, 201))
+    distinct_rows = fetchval(url, "SELECT count(*) FROM notifications WHERE user_id = 'distinct'")
+    good = rows == 1 and created == 1 and len(ids) == 1 and answered == sizes.storm
+    good = good and distinct_rows == sizes.storm and all(s == 201 for s, _ in spread)
+    return [
+        row(
+            f"duplicate storm: {sizes.storm:,} concurrent identical sends",
+            storm_s,
+            "s",
+            distinct_s,
+            storm_s / distinct_s,
+            "1 row, one 201, one id",
+            verdict="pass" if good else "MISS",
+            rows=rows,
+            created_201=created,
+            distinct_ids=len(ids),
+            answered=answered,
+            baseline_is=f"{sizes.storm:,} concurrent distinct sends",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- 6: offline catch-up
+
+ARRIVE = """
+SELECT count(*) FROM generate_series(1, {count}) AS g,
+LATERAL send_notification(ARRAY['{user}'], 'ticket.updated', 'Ticket ' || g || ' updated',
+    'Status changed', 'The full text of the change.', '/tickets/' || g, 'info',
+    jsonb_build_object('ticket', g), NULL, 'update-' || g, NULL, 5, 20, 5) AS s
+"""
+
+
+def catch_up(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    from desktop.sync import SyncEngine
+
+    url = database.create("bench_catchup")
+    user = "traveller"
+    token = create_token(url, user)
+    with servers(url, 1) as (server,), tempfile.TemporaryDirectory() as tmp:
+        engine = SyncEngine(server_url=server.url, token=token, cache_path=Path(tmp) / "c.sqlite3")
+        try:
+            if not engine.sync().online:
+                raise RuntimeError("the client could not reach the server")
+            # Offline now: the notifications arrive through the server's own send function,
+            # then another device reads some of them.
+            fetchval(url, ARRIVE.format(count=sizes.catchup, user=user))
+            with httpx.Client(
+                base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+            ) as other:
+                ids = fetchval(
+                    url,
+                    "SELECT array_agg(id::text) FROM (SELECT id FROM notifications"
+                    " WHERE user_id = $1 ORDER BY created_version LIMIT $2) AS s",
+                    user,
+                    sizes.catchup_read,
+                )
+                other.post("/v1/notifications/read", json={"ids": ids}).raise_for_status()
+                server_unread = other.get("/v1/notifications/unread-count").json()["unread"]
+
+                began = time.perf_counter()
+                result = engine.sync()
+                took = time.perf_counter() - began
+
+                # Baseline: the same pages fetched with plain httpx, nothing stored.
+                began = time.perf_counter()
+                cursor, fetched = None, 0
+                for _ in range(1000):
+                    params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+                    page = other.get("/v1/sync", params=params).json()
+                    fetched += len(page["changes"])
+                    cursor = page["cursor"]
+                    if not page["has_more"]:
+                        break
+                raw = time.perf_counter() - began
+            cache_unread = {n["id"] for n in engine.notifications(unread_only=True, limit=100_000)}
+            server_unread_ids = set(
+                fetchval(
+                    url,
+                    "SELECT coalesce(array_agg(id::text), '{}') FROM notifications"
+                    " WHERE user_id = $1 AND read_at IS NULL AND archived_at IS NULL",
+                    user,
+                )
+            )
+            total_before = len(engine.notifications(limit=100_000))
+        finally:
+            engine.close()
+    expected = sizes.catchup - sizes.catchup_read
+    good = (
+        result.online
+        and result.unread == server_unread == expected
+        and cache_unread == server_unread_ids
+        and total_before == sizes.catchup
+    )
+    return [
+        row(
+            f"offline catch-up: {sizes.catchup:,} new, {sizes.catchup_read} read elsewhere",
+            took,
+            "s",
+            raw,
+            took / raw,
+            "cache == server",
+            verdict="pass" if good else "MISS",
+            cache_unread=result.unread,
+            server_unread=server_unread,
+            cached=total_before,
+            fetched_by_baseline=fetched,
+            baseline_is="plain httpx fetch of the same sync pages",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    for result in run(quick="--quick" in sys.argv):
+        print(result)
