@@ -1,7 +1,6 @@
 """Fixtures of the worker tests: loopback SMTP and push receivers, servers and workers."""
 
 import logging
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,6 @@ import pytest
 from tests.support.live import LiveServer, test_settings
 from tests.support.pg import free_port
 from tests.worker.support import ProcessWorker, PushReceiver, SmtpServer, ThreadWorker
-
-# Apprise's plugins import the standard library's deprecated imghdr; the suite turns warnings
-# into errors, which would fail every push. Importing it once here, quietly, caches it.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import imghdr  # noqa: F401
 
 
 @pytest.fixture
