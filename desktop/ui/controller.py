@@ -120,9 +120,9 @@ class TrayController(QObject):
     def busy(self) -> bool:
         return self._runner.busy()
 
-    def next_poll_ms(self) -> int | None:
-        """Milliseconds until the next scheduled sync, or None when none is scheduled."""
-        return self._poll.remainingTime() if self._poll.isActive() else None
+    def scheduled_poll_ms(self) -> int | None:
+        """The delay the next sync was scheduled with, or None when none is scheduled."""
+        return self._poll.interval() if self._poll.isActive() else None
 
     # -- syncing ---------------------------------------------------------------------------
 

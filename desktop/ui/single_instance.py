@@ -52,6 +52,9 @@ class SingleInstance(QObject):
         while (socket := self._server.nextPendingConnection()) is not None:
             socket.readyRead.connect(lambda s=socket: self._on_ready(s))
             socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable():
+                # The knock can arrive before readyRead was connected; it would not fire again.
+                self._on_ready(socket)
 
     def _on_ready(self, socket: QLocalSocket) -> None:
         if b"raise" in bytes(socket.readAll().data()):

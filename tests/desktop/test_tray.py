@@ -54,7 +54,7 @@ def test_read_on_another_client_clears_the_badge_on_the_next_poll(qtbot, live_se
     app = make_app(live_server.url, token, poll_seconds=10)
     start(qtbot, app)
     assert app.tray.status.unread == 1
-    assert 0 < app.controller.next_poll_ms() <= 10_000
+    assert app.controller.scheduled_poll_ms() == 10_000
     with live_server.client(token) as phone:
         phone.post(f"/v1/notifications/{nid}/read").raise_for_status()
     with qtbot.waitSignal(app.controller.synced, timeout=30_000):
@@ -110,7 +110,7 @@ def test_revoked_token_shows_the_signed_out_state(qtbot, live_server, make_app):
     assert result.signed_out
     assert app.tray.status.icon_state == "signedout"
     assert app.center.status_label.text().startswith("Signed out")
-    assert app.controller.next_poll_ms() is None
+    assert app.controller.scheduled_poll_ms() is None
 
 
 def test_ten_new_after_an_offline_spell_give_one_summary_toast(qtbot, live_server, make_app):
@@ -196,13 +196,16 @@ def test_back_off_while_the_server_stays_away(qtbot, live_server, make_app):
     _, token = live_server.create_user()
     app = make_app(live_server.url, token, poll_seconds=60)
     start(qtbot, app)
-    assert app.controller._next_delay() == 60
+    assert app.controller.scheduled_poll_ms() == 60_000
     live_server.stop()
     delays = []
     for _ in range(4):
         sync(qtbot, app)
-        delays.append(app.controller._next_delay())
-    assert delays == [5, 10, 20, 40]
+        delays.append(app.controller.scheduled_poll_ms())
+    assert delays == [5_000, 10_000, 20_000, 40_000]
+    live_server.start()
+    sync(qtbot, app)
+    assert app.controller.scheduled_poll_ms() == 60_000
 
 
 def test_the_cache_is_the_one_under_traybell_home(live_server, private_home):
