@@ -38,7 +38,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(database_url)
+        # The API never sets session state, listens or takes advisory locks on its pool.
+        pool = await create_pool(database_url, reset_sessions=False)
         app.state.service = Service(pool, settings)
         try:
             yield

@@ -45,8 +45,19 @@ async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections speak JSON; broken connections are replaced on next use."""
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No session reset on release: asyncpg still rolls back a transaction left open."""
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """A pool whose connections speak JSON; broken connections are replaced on next use.
+
+    With `reset_sessions=False` a released connection skips asyncpg's session reset (RESET ALL,
+    UNLISTEN *, advisory unlock: one round trip per release). Only for code that never changes
+    session state, listens or takes advisory locks on pooled connections: the API server.
+    """
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -55,4 +66,5 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
         command_timeout=30,
         # Idle connections are closed so a restarted database is not met with stale sockets.
         max_inactive_connection_lifetime=30,
+        reset=None if reset_sessions else _keep_session,
     )
