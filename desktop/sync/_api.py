@@ -68,6 +68,7 @@ class ApiClient:
             # One retry of a failed connect covers a pooled keep-alive connection the server
             # closed while it restarted.
             transport=transport or httpx.HTTPTransport(verify=verify, retries=1, trust_env=True),
+            # Also given here: httpx builds the proxy transports from the client's own verify.
             verify=verify,
         )
 

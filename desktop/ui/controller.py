@@ -57,7 +57,8 @@ class TrayController(QObject):
         self._runner = TaskRunner(1, self)
         self._online: bool | None = None
         self._signed_out = engine is None
-        self._last_sync: datetime | None = None
+        # From the cache, so a restarted client can say when it last heard from the server.
+        self._last_sync = engine.last_sync_at() if engine else None
         self._offline_since: datetime | None = None
         self._failures = 0
         self._syncing = False
@@ -94,6 +95,7 @@ class TrayController(QObject):
         if old is not None:
             self._runner.submit(old.close)
         self._online, self._signed_out = None, engine is None
+        self._last_sync = engine.last_sync_at() if engine else None
         self._failures = 0
         self.cache_changed.emit()
         self._emit_status()
@@ -116,9 +118,6 @@ class TrayController(QObject):
     def runner(self) -> TaskRunner:
         """The one serial runner for this engine's network calls (sync, outbox, preferences)."""
         return self._runner
-
-    def busy(self) -> bool:
-        return self._runner.busy()
 
     def scheduled_poll_ms(self) -> int | None:
         """The delay the next sync was scheduled with, or None when none is scheduled."""

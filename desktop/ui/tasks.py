@@ -40,9 +40,6 @@ class _Task(QRunnable):
 class TaskRunner(QObject):
     """Runs callables on a private thread pool and reports back on the GUI thread."""
 
-    #: Emitted after a task's callback ran; tests wait on it.
-    finished = Signal()
-
     def __init__(self, threads: int = 1, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
@@ -61,13 +58,10 @@ class TaskRunner(QObject):
 
         def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
             self._running.discard(emitter)
-            try:
-                if callback is not None:
-                    callback(value)
-                elif isinstance(value, BaseException):
-                    log.error("background task failed: %r", value)
-            finally:
-                self.finished.emit()
+            if callback is not None:
+                callback(value)
+            elif isinstance(value, BaseException):
+                log.error("background task failed: %r", value)
 
         emitter.done.connect(lambda value: finish(on_done, value))
         emitter.failed.connect(lambda exc: finish(on_error, exc))
