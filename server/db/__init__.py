@@ -23,6 +23,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # what a connection that broke in the middle of a statement raises next
+    asyncpg.exceptions.InternalClientError,
 )
 
 

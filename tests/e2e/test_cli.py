@@ -121,8 +121,9 @@ def test_demo_runs_on_the_embedded_database_and_stops_cleanly(tmp_path):
             if "Ctrl-C stops everything" in line:
                 break
         text = "".join(output)
-        admin_token = re.search(r"admin token:\s+(\S+)", text).group(1)
-        user_token = re.search(r"user token:\s+(\S+)", text).group(1)
+        tokens = dict(re.findall(r"(admin|user) token:\s+(\S+)", text))
+        assert set(tokens) == {"admin", "user"}, text
+        admin_token, user_token = tokens["admin"], tokens["user"]
         url = f"http://127.0.0.1:{port}"
         unread = httpx.get(
             url + "/v1/notifications/unread-count",
