@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,8 +49,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     log.info("serving on http://%s:%d", args.host, args.port)
-    # uvicorn turns SIGTERM into a graceful shutdown and returns; the embedded database is then
-    # stopped by pgserver's exit handler.
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again against the
+    # handler it found; making that handler a normal exit lets pgserver's exit handler stop the
+    # embedded database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(database_url, settings),
         host=args.host,
@@ -61,9 +64,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from server.worker import run_worker
-
     from server.db.migrate import migrate_url
+    from server.worker import run_worker
 
     database_url = _database_url(settings)
     asyncio.run(migrate_url(database_url))

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -147,4 +148,41 @@ def test_demo_runs_on_the_embedded_database_and_stops_cleanly(tmp_path):
         demo.send_signal(signal.SIGTERM)
         rest, _ = demo.communicate(timeout=120)
     assert demo.returncode == 0, "".join(output) + rest
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"
+
+
+def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "TRAYBELL_HOME": str(home)
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "traybell", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "traybell serve exited early"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("traybell serve did not become ready")
+
+
+@pytest.mark.timeout(240)
+def test_serve_stops_the_embedded_database_on_sigterm_even_after_a_crash(tmp_path):
+    """SIGTERM stops `traybell serve` and its embedded PostgreSQL, also when an earlier server on
+    the same data directory was killed and never released it."""
+    crashed = _serve_embedded(tmp_path, free_port())
+    crashed.kill()
+    crashed.wait(30)
+    assert (tmp_path / "pgdata" / "postmaster.pid").exists()  # the killed one left it running
+
+    server = _serve_embedded(tmp_path, free_port())
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(60) == 0
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"

@@ -77,7 +77,7 @@ def test_fifty_concurrent_identical_sends_make_one_row(live_server, database_url
 
 def test_preferences_off_store_in_app_and_queue_nothing(live_server, database_url):
     """External channels are side effects: off (the default) means the row and no job."""
-    user, token = live_server.create_user(email="ops@example.com")  # email_enabled stays false
+    user, _ = live_server.create_user(email="ops@example.com")  # email_enabled stays false
     live_server.send(user, severity="critical")
     assert _rows(database_url, user) == 1
     assert _jobs(database_url, user) == 0

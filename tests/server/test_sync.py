@@ -82,7 +82,8 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
 
         check = await asyncpg.connect(database_url)
         naive = await check.fetch(
-            "SELECT title FROM notifications WHERE user_id = $1 AND created_at > $2::text::timestamptz",
+            "SELECT title FROM notifications"
+            " WHERE user_id = $1 AND created_at > $2::text::timestamptz",
             user,
             naive_cursor,
         )

@@ -37,7 +37,7 @@ def _assert_error(reply, status, code):
     ],
 )
 def test_unsafe_target_urls_are_422(live_server, recipient, url):
-    """target_url is http(s) or a single-slash path: script, data and protocol-relative links fail."""
+    """target_url is http(s) or a single-slash path: script, data, protocol-relative links fail."""
     _assert_error(
         _send(live_server, user_id=recipient, target_url=url, **GOOD), 422, "validation_failed"
     )
