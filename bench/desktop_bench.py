@@ -59,11 +59,20 @@ TRAY_CLIENT = (
 
 
 def _child(code: str, home: str) -> tuple[float, float]:
-    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "TRAYBELL_HOME": home,
-                        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env = os.environ | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "TRAYBELL_HOME": home,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
     began = time.perf_counter()
-    with subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
         line = child.stdout.readline()
         elapsed = time.perf_counter() - began
         _, errors = child.communicate(timeout=120)
@@ -76,10 +85,18 @@ def _notifications(count: int) -> list[dict]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         {
-            "id": str(uuid.uuid4()), "user_id": "bench", "event_name": "bench.event",
-            "title": f"Notification {i}", "summary": "A short summary", "body": "x" * 200,
-            "target_url": None, "severity": "info", "data": {"n": i}, "batch_key": None,
-            "read_at": None, "archived_at": None,
+            "id": str(uuid.uuid4()),
+            "user_id": "bench",
+            "event_name": "bench.event",
+            "title": f"Notification {i}",
+            "summary": "A short summary",
+            "body": "x" * 200,
+            "target_url": None,
+            "severity": "info",
+            "data": {"n": i},
+            "batch_key": None,
+            "read_at": None,
+            "archived_at": None,
             "created_at": (start + timedelta(seconds=i)).isoformat(),
         }
         for i in range(count)
@@ -92,12 +109,16 @@ class _PageServer:
     def __init__(self, notifications: list[dict]) -> None:
         pages = {}
         for index in range(0, len(notifications), PAGE):
-            chunk = notifications[index:index + PAGE]
+            chunk = notifications[index : index + PAGE]
             cursor = str(index + len(chunk))
-            pages["" if index == 0 else str(index)] = json.dumps({
-                "changes": chunk, "cursor": cursor,
-                "has_more": index + PAGE < len(notifications), "unread": len(notifications),
-            }).encode()
+            pages["" if index == 0 else str(index)] = json.dumps(
+                {
+                    "changes": chunk,
+                    "cursor": cursor,
+                    "has_more": index + PAGE < len(notifications),
+                    "unread": len(notifications),
+                }
+            ).encode()
         prefs = json.dumps({"in_app_enabled": True, "quiet_hours": None}).encode()
 
         class Handler(BaseHTTPRequestHandler):
@@ -144,20 +165,38 @@ def _engine_sync(url: str, path: Path, expected: int) -> float:
 def _raw_sync(url: str, path: Path, expected: int) -> float:
     began = time.perf_counter()
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE n (id TEXT PRIMARY KEY, user_id, event_name, title, summary, body,"
-                 " target_url, severity, data, batch_key, read_at, archived_at, created_at)")
+    conn.execute(
+        "CREATE TABLE n (id TEXT PRIMARY KEY, user_id, event_name, title, summary, body,"
+        " target_url, severity, data, batch_key, read_at, archived_at, created_at)"
+    )
     cursor, stored = None, 0
     with httpx.Client(base_url=url) as client:
         while True:
-            page = client.get("/v1/sync", params={"limit": PAGE}
-                              | ({"cursor": cursor} if cursor else {})).json()
+            page = client.get(
+                "/v1/sync", params={"limit": PAGE} | ({"cursor": cursor} if cursor else {})
+            ).json()
             with conn:
                 conn.executemany(
                     "INSERT OR REPLACE INTO n VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(c["id"], c["user_id"], c["event_name"], c["title"], c["summary"],
-                      c["body"], c["target_url"], c["severity"], json.dumps(c["data"]),
-                      c["batch_key"], c["read_at"], c["archived_at"], c["created_at"])
-                     for c in page["changes"]])
+                    [
+                        (
+                            c["id"],
+                            c["user_id"],
+                            c["event_name"],
+                            c["title"],
+                            c["summary"],
+                            c["body"],
+                            c["target_url"],
+                            c["severity"],
+                            json.dumps(c["data"]),
+                            c["batch_key"],
+                            c["read_at"],
+                            c["archived_at"],
+                            c["created_at"],
+                        )
+                        for c in page["changes"]
+                    ],
+                )
             stored += len(page["changes"])
             cursor = page["cursor"]
             if not page["has_more"]:
@@ -171,8 +210,14 @@ def _raw_sync(url: str, path: Path, expected: int) -> float:
 def _row(name: str, value: float, baseline: float, unit: str, target: str) -> dict:
     # Start-up and memory are held to absolute targets: the minimal tray imports no HTTP,
     # SQLite or keyring code at all, so a ratio to it says little; the sync is held to a ratio.
-    return {"name": name, "value": round(value, 4), "unit": unit, "baseline": round(baseline, 4),
-            "ratio": round(value / baseline, 2) if baseline else None, "target": target}
+    return {
+        "name": name,
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": round(baseline, 4),
+        "ratio": round(value / baseline, 2) if baseline else None,
+        "target": target,
+    }
 
 
 def run(quick: bool) -> list[dict]:
@@ -182,23 +227,44 @@ def run(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         client = [_child(TRAY_CLIENT, f"{tmp}/home{i}") for i in range(repeats)]
         minimal = [_child(MINIMAL_TRAY, f"{tmp}/min{i}") for i in range(repeats)]
-        rows.append(_row("desktop start-up to a ready tray",
-                         statistics.median(c[0] for c in client),
-                         statistics.median(m[0] for m in minimal), "s", "value <= 1.0 s"))
-        rows.append(_row("desktop peak memory at start-up",
-                         statistics.median(c[1] for c in client),
-                         statistics.median(m[1] for m in minimal), "MiB", "value <= 150 MiB"))
+        rows.append(
+            _row(
+                "desktop start-up to a ready tray",
+                statistics.median(c[0] for c in client),
+                statistics.median(m[0] for m in minimal),
+                "s",
+                "value <= 1.0 s",
+            )
+        )
+        rows.append(
+            _row(
+                "desktop peak memory at start-up",
+                statistics.median(c[1] for c in client),
+                statistics.median(m[1] for m in minimal),
+                "MiB",
+                "value <= 150 MiB",
+            )
+        )
 
         server = _PageServer(_notifications(count))
         try:
-            engine = [_engine_sync(server.url, Path(tmp) / f"e{i}.sqlite3", count)
-                      for i in range(repeats)]
-            raw = [_raw_sync(server.url, Path(tmp) / f"r{i}.sqlite3", count)
-                   for i in range(repeats)]
+            engine = [
+                _engine_sync(server.url, Path(tmp) / f"e{i}.sqlite3", count) for i in range(repeats)
+            ]
+            raw = [
+                _raw_sync(server.url, Path(tmp) / f"r{i}.sqlite3", count) for i in range(repeats)
+            ]
         finally:
             server.close()
-        rows.append(_row(f"desktop sync of {count:,} notifications into the cache",
-                         statistics.median(engine), statistics.median(raw), "s", "ratio <= 3"))
+        rows.append(
+            _row(
+                f"desktop sync of {count:,} notifications into the cache",
+                statistics.median(engine),
+                statistics.median(raw),
+                "s",
+                "ratio <= 3",
+            )
+        )
     return rows
 
 

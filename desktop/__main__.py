@@ -12,8 +12,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=["tray"], default="tray")
     parser.add_argument("--server", help="server URL (default: from the settings)")
     parser.add_argument("--token", help="API token (default: the stored sign-in)")
-    parser.add_argument("--once", action="store_true",
-                        help='sync once, print {"online", "new", "unread"} as JSON, and exit')
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help='sync once, print {"online", "new", "unread"} as JSON, and exit',
+    )
     args = parser.parse_args(argv)
     return run(args.server, args.token, args.once)
 

@@ -30,8 +30,9 @@ def run(server: str | None, token: str | None, once: bool) -> int:
         print(json.dumps({"online": False, "new": 0, "unread": 0}))
         print(f"no token for {server}: pass --token or sign in from the tray", file=sys.stderr)
         return 1
-    engine = SyncEngine(server, token, traybell_home() / "desktop-cache.sqlite3",
-                        ca_bundle=settings.ca_bundle)
+    engine = SyncEngine(
+        server, token, traybell_home() / "desktop-cache.sqlite3", ca_bundle=settings.ca_bundle
+    )
     try:
         result = engine.sync()
     finally:

@@ -15,9 +15,7 @@ def setup_logging(level: int = logging.INFO) -> Path:
     logger = logging.getLogger("traybell.desktop")
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
         handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
     return path

@@ -56,7 +56,6 @@ def set_enabled(enabled: bool) -> None:
         _set_file(_linux_path(), enabled, _desktop_entry(command).encode())
 
 
-
 def _set_windows(enabled: bool, command: str) -> None:
     import winreg
 

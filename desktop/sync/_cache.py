@@ -22,9 +22,19 @@ from shared.models import NOTIFICATION_FIELDS
 def _migration_1(db: sqlite_utils.Database) -> None:
     db["notifications"].create(
         {
-            "id": str, "user_id": str, "event_name": str, "title": str, "summary": str,
-            "body": str, "target_url": str, "severity": str, "data": str, "batch_key": str,
-            "read_at": str, "archived_at": str, "created_at": str,
+            "id": str,
+            "user_id": str,
+            "event_name": str,
+            "title": str,
+            "summary": str,
+            "body": str,
+            "target_url": str,
+            "severity": str,
+            "data": str,
+            "batch_key": str,
+            "read_at": str,
+            "archived_at": str,
+            "created_at": str,
         },
         pk="id",
     )
@@ -138,8 +148,7 @@ class Cache:
         first_seen: list[str] = []
         with self.transaction() as db:
             pending_ids = {
-                row[0]
-                for row in self._conn.execute("SELECT arg FROM outbox WHERE op = 'read'")
+                row[0] for row in self._conn.execute("SELECT arg FROM outbox WHERE op = 'read'")
             }
             read_all_pending = bool(
                 self._conn.execute("SELECT 1 FROM outbox WHERE op = 'read_all'").fetchone()
@@ -162,14 +171,13 @@ class Cache:
                     first_seen.append(nid)
                 upserts.append(row)
             for chunk in _chunks(archived):
-                db["notifications"].delete_where(
-                    f"id IN ({', '.join('?' * len(chunk))})", chunk
-                )
+                db["notifications"].delete_where(f"id IN ({', '.join('?' * len(chunk))})", chunk)
             if upserts:
                 # One prepared upsert for the page: sqlite-utils' upsert_all costs about five
                 # times as much here (a savepoint and two statements per chunk of rows).
-                self._conn.executemany(_UPSERT, [tuple(r[f] for f in NOTIFICATION_FIELDS)
-                                                 for r in upserts])
+                self._conn.executemany(
+                    _UPSERT, [tuple(r[f] for f in NOTIFICATION_FIELDS) for r in upserts]
+                )
             db["meta"].upsert({"key": "cursor", "value": cursor}, pk="key")
         return first_seen
 
@@ -225,7 +233,7 @@ class Cache:
 def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
     # SQLite caps the number of ? parameters in one statement (999 on older builds).
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _encode(notification: dict[str, Any]) -> dict[str, Any]:

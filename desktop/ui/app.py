@@ -53,8 +53,9 @@ class TrayApp(QObject):
         self.settings = settings
         server = server or settings.server_url
         token = token or credentials.load_token(server)
-        self.controller = TrayController(make_engine(settings, server, token), settings,
-                                         parent=self)
+        self.controller = TrayController(
+            make_engine(settings, server, token), settings, parent=self
+        )
         self.center = NotificationCenter(self.controller)
         self.tray = TrayIcon(
             self.controller,
@@ -78,8 +79,9 @@ class TrayApp(QObject):
 
     def open_settings(self) -> None:
         if self.settings_dialog is None:
-            self.settings_dialog = SettingsDialog(self.settings, self.controller,
-                                                  self.controller.runner)
+            self.settings_dialog = SettingsDialog(
+                self.settings, self.controller, self.controller.runner
+            )
             self.settings_dialog.applied.connect(self._apply_sign_in)
             self.settings_dialog.finished.connect(self._forget_dialog)
         self.settings_dialog.show()

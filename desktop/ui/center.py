@@ -134,9 +134,7 @@ class NotificationCenter(QWidget):
         self.refresh()
 
     def show_status(self, status: Status) -> None:
-        self.unread_label.setText(
-            f"{status.unread} unread" if status.unread else "All caught up"
-        )
+        self.unread_label.setText(f"{status.unread} unread" if status.unread else "All caught up")
         self.mark_all_button.setEnabled(status.unread > 0)
         self.status_label.setText(status.headline())
         self.status_label.setStyleSheet(

@@ -64,8 +64,9 @@ class TrayController(QObject):
         self._syncing = False
         self._sync_again = False
         self._poll = QTimer(self, singleShot=True, timeout=self.sync_now)
-        self._heartbeat = QTimer(self, interval=HEARTBEAT_SECONDS * 1000,
-                                 timeout=self._on_heartbeat)
+        self._heartbeat = QTimer(
+            self, interval=HEARTBEAT_SECONDS * 1000, timeout=self._on_heartbeat
+        )
         self._beat = (self._wall(), self._mono())
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -137,9 +138,7 @@ class TrayController(QObject):
         self._runner.submit(
             engine.sync,
             on_done=lambda result: self._on_synced(engine, result),
-            on_error=lambda exc: self._on_synced(
-                engine, SyncResult(online=False, error=repr(exc))
-            ),
+            on_error=lambda exc: self._on_synced(engine, SyncResult(online=False, error=repr(exc))),
         )
 
     def _on_synced(self, engine: SyncEngine, result: SyncResult) -> None:

@@ -60,8 +60,9 @@ class SettingsDialog(QDialog):
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_bundle, 1)
         ca_row.addWidget(browse)
-        self.start_at_login = QCheckBox("Start Traybell when I log in",
-                                        checked=autostart.is_enabled())
+        self.start_at_login = QCheckBox(
+            "Start Traybell when I log in", checked=autostart.is_enabled()
+        )
 
         local = QFormLayout()
         local.addRow("Server", self.server)
@@ -144,7 +145,9 @@ class SettingsDialog(QDialog):
                 "start": self.quiet_start.time().toString("HH:mm"),
                 "end": self.quiet_end.time().toString("HH:mm"),
                 "timezone": self.quiet_zone.text().strip(),
-            } if self.quiet.isChecked() else None,
+            }
+            if self.quiet.isChecked()
+            else None,
         }
         return {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 

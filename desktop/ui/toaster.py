@@ -33,8 +33,13 @@ def plyer_notify(toast: Toast) -> None:
         # ignores that: ask the bus first so the fallback gets its chance.
         raise NoToastBackend("no notification daemon on the session bus")
     icon = asset_path("icons", "app.ico" if sys.platform == "win32" else "app.png")
-    notify(title=toast.title, message=toast.message, app_name="Traybell",
-           app_icon=str(icon), timeout=10)
+    notify(
+        title=toast.title,
+        message=toast.message,
+        app_name="Traybell",
+        app_icon=str(icon),
+        timeout=10,
+    )
 
 
 def _linux_daemon_running() -> bool:

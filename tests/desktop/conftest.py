@@ -170,10 +170,19 @@ class DesktopSession:
 
 def _bus_has_notifications(env: dict[str, str]) -> bool:
     reply = subprocess.run(
-        ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
-         "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner",
-         "string:org.freedesktop.Notifications"],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            "dbus-send",
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            "string:org.freedesktop.Notifications",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return "boolean true" in reply.stdout
 
@@ -184,8 +193,10 @@ def desktop_session(tmp_path: Path, qtbot) -> Iterator[DesktopSession]:
     and dbus-monitor logging every org.freedesktop.Notifications call."""
     missing = [tool for tool in SESSION_TOOLS if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"no desktop session possible, missing {', '.join(missing)} "
-                    "(install the packages in .ci/apt-desktop.txt)")
+        pytest.skip(
+            f"no desktop session possible, missing {', '.join(missing)} "
+            "(install the packages in .ci/apt-desktop.txt)"
+        )
     root = tmp_path / "session"
     runtime = root / "runtime"
     runtime.mkdir(parents=True, mode=0o700)
@@ -195,19 +206,41 @@ def desktop_session(tmp_path: Path, qtbot) -> Iterator[DesktopSession]:
     logs = open(root / "session.log", "w")  # noqa: SIM115  closed at teardown
     try:
         read_end, write_end = os.pipe()
-        processes.append(subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24",
-             "-nolisten", "tcp", "-noreset"],
-            pass_fds=(write_end,), stdout=logs, stderr=logs, stdin=subprocess.DEVNULL,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_end),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ],
+                pass_fds=(write_end,),
+                stdout=logs,
+                stderr=logs,
+                stdin=subprocess.DEVNULL,
+            )
+        )
         os.close(write_end)
         with os.fdopen(read_end) as display_pipe:
             display = display_pipe.readline().strip()  # Xvfb writes it once it is ready
         assert display, f"Xvfb did not start: {(root / 'session.log').read_text()}"
         bus = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={root / 'bus.conf'}", "--nofork", "--nopidfile",
-             "--print-address=1"],
-            stdout=subprocess.PIPE, stderr=logs, stdin=subprocess.DEVNULL, text=True,
+            [
+                "dbus-daemon",
+                f"--config-file={root / 'bus.conf'}",
+                "--nofork",
+                "--nopidfile",
+                "--print-address=1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=logs,
+            stdin=subprocess.DEVNULL,
+            text=True,
         )
         processes.append(bus)
         address = bus.stdout.readline().strip()
@@ -222,13 +255,22 @@ def desktop_session(tmp_path: Path, qtbot) -> Iterator[DesktopSession]:
         env.pop("WAYLAND_DISPLAY", None)
         notify_log = root / "notify.log"
         with open(notify_log, "w") as monitor_out:  # the child keeps its own copy
-            processes.append(subprocess.Popen(
-                ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications'"],
-                stdout=monitor_out, stderr=logs, env=env,
-            ))
-        processes.append(subprocess.Popen(
-            ["dunst", "-config", str(root / "dunstrc")], stdout=logs, stderr=logs, env=env,
-        ))
+            processes.append(
+                subprocess.Popen(
+                    ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications'"],
+                    stdout=monitor_out,
+                    stderr=logs,
+                    env=env,
+                )
+            )
+        processes.append(
+            subprocess.Popen(
+                ["dunst", "-config", str(root / "dunstrc")],
+                stdout=logs,
+                stderr=logs,
+                env=env,
+            )
+        )
         qtbot.waitUntil(lambda: _bus_has_notifications(env), timeout=15_000)
         qtbot.waitUntil(lambda: notify_log.stat().st_size > 0, timeout=15_000)
         yield DesktopSession(env=env, notify_log=notify_log)

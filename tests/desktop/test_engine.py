@@ -155,10 +155,21 @@ def test_queued_read_refused_for_good_is_dropped_and_logged(live_server, user, e
     real = live_server.send(user_id, title="real")["results"][0]["id"]
     engine = engine_for(token)
     engine.sync()
-    ghost = {"id": str(uuid.uuid4()), "user_id": user_id, "event_name": "x", "title": "ghost",
-             "summary": None, "body": "", "target_url": None, "severity": "info", "data": {},
-             "batch_key": None, "read_at": None, "archived_at": None,
-             "created_at": "2026-01-01T00:00:00+00:00"}
+    ghost = {
+        "id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "event_name": "x",
+        "title": "ghost",
+        "summary": None,
+        "body": "",
+        "target_url": None,
+        "severity": "info",
+        "data": {},
+        "batch_key": None,
+        "read_at": None,
+        "archived_at": None,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
     engine._cache.apply_page([ghost], engine._cache.get_meta("cursor"), "now")
     live_server.stop()
     engine.mark_read(ghost["id"])
@@ -195,8 +206,9 @@ def test_failures_are_states_not_exceptions(tmp_path, failure):
             raise httpx.ConnectError("refused", request=request)
         return httpx.Response(200, text="<html>captive portal</html>")
 
-    engine = SyncEngine("http://127.0.0.1:9", "t", tmp_path / "c.sqlite3",
-                        transport=httpx.MockTransport(handler))
+    engine = SyncEngine(
+        "http://127.0.0.1:9", "t", tmp_path / "c.sqlite3", transport=httpx.MockTransport(handler)
+    )
     try:
         result = engine.sync()
     finally:

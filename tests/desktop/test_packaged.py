@@ -16,7 +16,13 @@ def test_built_app_syncs_once(live_server, tmp_path):
     user_id, token = live_server.create_user()
     live_server.send(user_id, title="From the packaged app's point of view")
     env = os.environ | {"TRAYBELL_HOME": str(tmp_path / "home")}
-    done = subprocess.run([BINARY, "tray", "--once", "--server", live_server.url, "--token", token],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [BINARY, "tray", "--once", "--server", live_server.url, "--token", token],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"online": True, "new": 1, "unread": 1}

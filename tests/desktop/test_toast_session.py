@@ -21,8 +21,13 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
     (org.freedesktop.Notifications.Notify), has the title and the summary and never the body or
     data; the tray catches up and toasts at launch."""
     user_id, token = live_server.create_user()
-    live_server.send(user_id, title="Deploy finished on staging", summary="api 2.14 is live",
-                     body="BODY-MUST-STAY-IN-APP", data={"secret": "DATA-MUST-STAY-IN-APP"})
+    live_server.send(
+        user_id,
+        title="Deploy finished on staging",
+        summary="api 2.14 is live",
+        body="BODY-MUST-STAY-IN-APP",
+        data={"secret": "DATA-MUST-STAY-IN-APP"},
+    )
     env = desktop_session.env | {
         "QT_QPA_PLATFORM": "xcb",
         "TRAYBELL_HOME": str(tmp_path / "tray-home"),
@@ -30,13 +35,19 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
     }
     tray = subprocess.Popen(
         [sys.executable, "-m", "desktop", "tray", "--server", live_server.url, "--token", token],
-        cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         qtbot.waitUntil(
-            lambda: "Deploy finished on staging" in desktop_session.notify_calls()
-            or tray.poll() is not None,
+            lambda: (
+                "Deploy finished on staging" in desktop_session.notify_calls()
+                or tray.poll() is not None
+            ),
             timeout=60_000,
         )
         assert tray.poll() is None, tray.stdout.read()
@@ -44,7 +55,7 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
         tray.terminate()
         tray.wait(15)
     calls = desktop_session.notify_calls()
-    notify = calls[calls.index("member=Notify"):]
+    notify = calls[calls.index("member=Notify") :]
     assert 'string "Deploy finished on staging"' in notify
     assert 'string "api 2.14 is live"' in notify
     assert "BODY-MUST-STAY-IN-APP" not in calls and "DATA-MUST-STAY-IN-APP" not in calls

@@ -25,7 +25,10 @@ def test_badge_and_center_show_the_servers_unread_count(qtbot, live_server, make
     assert app.center.unread_label.text() == "3 unread"
     qtbot.waitUntil(lambda: len(app.center.rows()) == 3)  # the center refreshes queued
     assert [row.title.text() for row in app.center.rows()] == [
-        "Build 2 finished", "Build 1 finished", "Build 0 finished"]
+        "Build 2 finished",
+        "Build 1 finished",
+        "Build 0 finished",
+    ]
     assert app.center.status_label.text().startswith("Online")
 
 
@@ -128,7 +131,8 @@ def test_ten_new_after_an_offline_spell_give_one_summary_toast(qtbot, live_serve
     assert result.online and len(result.new) == 10
     qtbot.waitUntil(lambda: not app.controller.toaster.busy())
     assert [(t.title, t.message) for t in app.toasts] == [
-        ("10 new notifications", "Open Traybell to read them")]
+        ("10 new notifications", "Open Traybell to read them")
+    ]
 
     live_server.send(user_id, title="One more", summary="just one", body="secret body")
     sync(qtbot, app)

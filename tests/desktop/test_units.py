@@ -15,8 +15,15 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def notification(i: int = 0, **fields):
-    return {"id": f"00000000-0000-0000-0000-{i:012d}", "title": f"t{i}", "summary": f"s{i}",
-            "body": "BODY", "data": {"secret": "DATA"}, "severity": "info", **fields}
+    return {
+        "id": f"00000000-0000-0000-0000-{i:012d}",
+        "title": f"t{i}",
+        "summary": f"s{i}",
+        "body": "BODY",
+        "data": {"secret": "DATA"},
+        "severity": "info",
+        **fields,
+    }
 
 
 def test_toast_carries_title_cut_to_80_and_summary_only():
@@ -43,8 +50,7 @@ def test_no_toasts_while_paused_or_in_quiet_hours():
     # 12:00 UTC is 13:00 in Berlin: inside 12:30-14:00 there, outside it in UTC.
     quiet = {"start": "12:30", "end": "14:00", "timezone": "Europe/Berlin"}
     assert plan_toasts(new, now=NOW, public_url="http://h", quiet_hours=quiet) == []
-    assert plan_toasts(new, now=NOW, public_url="http://h",
-                       quiet_hours=quiet | {"timezone": "UTC"})
+    assert plan_toasts(new, now=NOW, public_url="http://h", quiet_hours=quiet | {"timezone": "UTC"})
 
 
 def test_quiet_hours_across_midnight():

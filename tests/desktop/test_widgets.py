@@ -28,8 +28,10 @@ def test_badge_is_drawn_crisp_at_every_tray_size(qapp):
             red = sum(_reddish(badged.pixelColor(*p)) for p in box)
             # Mostly solid badge red, with a white digit inside; nothing red without unread.
             assert red > len(box) * 0.4, (size, dark)
-            assert any(badged.pixelColor(*p).lightness() > 220
-                       and badged.pixelColor(*p).alpha() > 200 for p in box), (size, dark)
+            assert any(
+                badged.pixelColor(*p).lightness() > 220 and badged.pixelColor(*p).alpha() > 200
+                for p in box
+            ), (size, dark)
             assert not any(_reddish(plain.pixelColor(*p)) for p in box), (size, dark)
     light = icons.tray_image("normal", 0, False, 32)
     dark = icons.tray_image("normal", 0, True, 32)
@@ -80,9 +82,17 @@ def test_screenshot_of_the_notification_center(qtbot, live_server, make_app):
         ("critical", "Payment gateway errors", "Error rate 7 % in 5 min", "/incidents/1"),
         ("info", "New comment on your request", "“Looks good, merging today”", None),
     ]
-    ids = [live_server.send(user_id, severity=sev, title=title, summary=summary,
-                            body="in-app only", **({"target_url": url} if url else {}))
-           ["results"][0]["id"] for sev, title, summary, url in samples]
+    ids = [
+        live_server.send(
+            user_id,
+            severity=sev,
+            title=title,
+            summary=summary,
+            body="in-app only",
+            **({"target_url": url} if url else {}),
+        )["results"][0]["id"]
+        for sev, title, summary, url in samples
+    ]
     with live_server.client(token) as client:
         client.post(f"/v1/notifications/{ids[0]}/read").raise_for_status()
     app = make_app(live_server.url, token)
