@@ -4,6 +4,7 @@
     python3 bootstrap.py demo        # the whole product on this machine
     python3 bootstrap.py test        # lint and the whole test suite
     python3 bootstrap.py bench       # the benchmarks (python -m bench)
+    python3 bootstrap.py build       # the tray app as a one-folder PyInstaller build in dist/
     python3 bootstrap.py traybell …  # any traybell command
 
 It creates .venv beside this file on first use and reinstalls only when pyproject.toml changes.
@@ -61,13 +62,15 @@ def main(argv: list[str]) -> int:
         ]
     elif command == "bench":
         steps = [[python, "-m", "bench", *rest]]
+    elif command == "build":
+        steps = [[python, "-m", "PyInstaller", "build.spec", "--noconfirm", *rest]]
     elif command == "demo":
         steps = [[str(BIN / "traybell"), "demo", *rest]]
     elif command == "traybell":
         steps = [[str(BIN / "traybell"), *rest]]
     else:
         print(
-            f"bootstrap: unknown command {command!r}; try demo, test, bench or traybell",
+            f"bootstrap: unknown command {command!r}; try demo, test, bench, build or traybell",
             file=sys.stderr,
         )
         return 2

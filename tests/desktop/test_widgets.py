@@ -72,8 +72,8 @@ def test_toast_falls_back_to_the_tray_balloon(qtbot, monkeypatch):
 
 
 def test_screenshot_of_the_notification_center(qtbot, live_server, make_app):
-    """Rule: a test run renders the notification center offscreen to
-    resources/screenshots/notification-center.png (for the README)."""
+    """Rule: a test run renders the notification center offscreen, to
+    test-artifacts/notification-center.png (the README's copy lives in resources/screenshots)."""
     user_id, token = live_server.create_user()
     samples = [
         ("info", "Weekly report is ready", "Q4 numbers for the support team", "/reports/q4"),
@@ -99,7 +99,7 @@ def test_screenshot_of_the_notification_center(qtbot, live_server, make_app):
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 5)
     app.center.resize(480, 620)
-    out = REPO / "resources" / "screenshots" / "notification-center.png"
+    out = REPO / "test-artifacts" / "notification-center.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     image = app.center.grab()
     assert image.save(str(out))
