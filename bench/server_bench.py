@@ -150,6 +150,8 @@ def send_throughput(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
     )
     http_rows = stored - before
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in (ours, one_split, two))
+    if errors:
+        print(f"bench: {errors:.0f} send(s) failed or were refused under load", file=sys.stderr)
 
     return [
         row(
