@@ -429,6 +429,9 @@ def verdict(result: dict[str, Any]) -> str:
     """pass or miss, read from the target text: 'ratio >= 0.5', 'value <= 1.0 s', 'rows == 1'."""
     target = str(result.get("target") or "")
     found = re.match(r"\s*(ratio|value)\s*(>=|<=|==)\s*([0-9.,]+)", target)
+    relative = re.match(r"\s*(>=|<=)\s*([0-9.]+)\s*x\s+baseline", target)
+    if found is None and relative is not None:  # ">= 0.8x baseline": a ratio target
+        found = re.match(r"(ratio)(>=|<=)([0-9.]+)", "ratio" + "".join(relative.groups()))
     if not found:
         return str(result.get("verdict", "-"))
     field, op, limit_text = found.groups()
