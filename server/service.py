@@ -16,8 +16,6 @@ from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
 
 TOKEN_PREFIX = "tb_"
-#: Admin tokens remembered for sends; cleared whole when full (it only saves a round trip).
-ADMIN_TOKEN_CACHE_SIZE = 1024
 MAX_VERSION = 2**63 - 1
 
 
@@ -27,14 +25,6 @@ class NotFound(LookupError):
 
 class Conflict(Exception):
     """The request clashes with the current state."""
-
-
-class TokenRefused(Exception):
-    """The token checked inside a send was not (or no longer) an admin's: 401 or 403."""
-
-    def __init__(self, forbidden: bool):
-        super().__init__("not an admin token" if forbidden else "no such token")
-        self.forbidden = forbidden
 
 
 class UnknownUsers(Exception):
@@ -47,9 +37,6 @@ class UnknownUsers(Exception):
 class Caller:
     user_id: str
     is_admin: bool
-    # Set when the token was taken from the cache of admin tokens: whoever acts on it must
-    # check it again in their own statement (as send does), or revocation would lag.
-    token_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -125,32 +112,12 @@ class Service:
     def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
         self.settings = settings
-        self._admin_tokens: dict[bytes, str] = {}
 
     # ------------------------------------------------------------------ users and tokens
 
     async def authenticate(self, token: str) -> Caller | None:
         row = await queries.authenticate(self.pool, token_hash=hash_token(token))
         return Caller(row["user_id"], row["is_admin"]) if row else None
-
-    async def authenticate_admin_for_send(self, token: str) -> Caller | None:
-        """An admin caller for a send, from the cache when this token was seen before.
-
-        A cached answer is only a hint: send() checks the token again in its own statement,
-        so a token revoked anywhere stops working at once. Unknown tokens always go to the
-        database, so a bad token is refused before anything else is looked at.
-        """
-        token_hash = hash_token(token)
-        user_id = self._admin_tokens.get(token_hash)
-        if user_id is not None:
-            return Caller(user_id, True, token_hash)
-        found = await self.authenticate(token)
-        if found is not None and found.is_admin:
-            if len(self._admin_tokens) >= ADMIN_TOKEN_CACHE_SIZE:
-                self._admin_tokens.clear()
-            self._admin_tokens[token_hash] = found.user_id
-            return Caller(found.user_id, True, token_hash)
-        return found
 
     async def create_user(
         self, user_id: str, *, email: str | None, display_name: str | None, is_admin: bool
@@ -185,25 +152,21 @@ class Service:
         return token, str(token_id)
 
     async def revoke_token(self, token_id: str) -> None:
-        self._admin_tokens.clear()  # other processes learn it from the check inside send
         ids = _uuids([token_id])
         if not ids or await queries.delete_token(self.pool, token_id=ids[0]) is None:
             raise NotFound("no such token")
 
     # ------------------------------------------------------------------ sending
 
-    async def send(self, outgoing: Outgoing, caller: Caller | None = None) -> list[dict[str, Any]]:
+    async def send(self, outgoing: Outgoing) -> list[dict[str, Any]]:
         """Store for every recipient and queue external deliveries, atomically per request.
 
         Idempotency and suppression are decided inside the database (see send_notification in
         the migrations), so concurrent identical webhooks make one row and one job at most.
-        A caller from the token cache is checked again in the same statement (TokenRefused).
         """
-        checked = caller is not None and caller.token_hash is not None
         rows = await fetch_all(
-            queries.send_notification_as if checked else queries.send_notification,
+            queries.send_notification,
             self.pool,
-            **({"token_hash": caller.token_hash} if checked and caller else {}),
             user_ids=outgoing.recipients,
             event_name=outgoing.event_name,
             title=outgoing.title,
@@ -219,10 +182,6 @@ class Service:
             push_per_minute=self.settings.push_per_minute,
             max_attempts=self.settings.max_attempts,
         )
-        if rows and rows[0]["outcome"] in ("unauthorized", "forbidden"):
-            if caller is not None and caller.token_hash is not None:
-                self._admin_tokens.pop(caller.token_hash, None)
-            raise TokenRefused(forbidden=rows[0]["outcome"] == "forbidden")
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
         if unknown:
             raise UnknownUsers(unknown)

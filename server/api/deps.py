@@ -41,23 +41,6 @@ async def admin(caller_: Annotated[Caller, Depends(caller)]) -> Caller:
     return caller_
 
 
-async def send_admin(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    """As `admin`, for the send route only: a token seen before is not looked up again here,
-    because the send statement checks it itself (Service.send)."""
-    if credentials is None or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <token>'.")
-    found = await _service(request).authenticate_admin_for_send(credentials.credentials)
-    if found is None:
-        raise ApiError(401, "unauthorized", "The token is not valid (revoked or mistyped).")
-    if not found.is_admin:
-        raise ApiError(403, "forbidden", "This call needs an admin token.")
-    return found
-
-
 ServiceDep = Annotated[Service, Depends(service)]
 CallerDep = Annotated[Caller, Depends(caller)]
 AdminDep = Annotated[Caller, Depends(admin)]
-SendAdminDep = Annotated[Caller, Depends(send_admin)]

@@ -5,8 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import CallerDep, SendAdminDep, ServiceDep
-from server.api.errors import ApiError
+from server.api.deps import AdminDep, CallerDep, ServiceDep
 from server.api.schemas import (
     IdsRequest,
     Notification,
@@ -18,7 +17,7 @@ from server.api.schemas import (
     UnreadReply,
     UpdatedReply,
 )
-from server.service import Outgoing, TokenRefused
+from server.service import Outgoing
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -26,30 +25,22 @@ LIST_LIMIT_MAX = 200
 
 
 @router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
-async def send(request: SendRequest, service: ServiceDep, caller: SendAdminDep) -> JSONResponse:
-    try:
-        results = await service.send(
-            Outgoing(
-                recipients=request.recipients(),
-                event_name=request.event_name,
-                title=request.title,
-                summary=request.summary,
-                body=request.body,
-                target_url=request.target_url,
-                severity=request.severity.value,
-                data=request.data,
-                resource_id=request.resource_id,
-                idempotency_key=request.idempotency_key,
-                batch_key=request.batch_key,
-            ),
-            caller,
+async def send(request: SendRequest, service: ServiceDep, _: AdminDep) -> JSONResponse:
+    results = await service.send(
+        Outgoing(
+            recipients=request.recipients(),
+            event_name=request.event_name,
+            title=request.title,
+            summary=request.summary,
+            body=request.body,
+            target_url=request.target_url,
+            severity=request.severity.value,
+            data=request.data,
+            resource_id=request.resource_id,
+            idempotency_key=request.idempotency_key,
+            batch_key=request.batch_key,
         )
-    except TokenRefused as refused:
-        if refused.forbidden:
-            raise ApiError(403, "forbidden", "This call needs an admin token.") from None
-        raise ApiError(
-            401, "unauthorized", "The token is not valid (revoked or mistyped)."
-        ) from None
+    )
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(

@@ -36,13 +36,6 @@ FROM send_notification(:user_ids, :event_name, :title, :summary, :body, :target_
                        :data, :idempotency_key, :resource_id, :batch_key,
                        :email_per_minute, :push_per_minute, :max_attempts);
 
--- name: send_notification_as
--- The same send, with the caller's admin token checked in the same statement (see 0003).
-SELECT user_id, id, outcome
-FROM send_notification_as(:token_hash, :user_ids, :event_name, :title, :summary, :body,
-                          :target_url, :severity, :data, :idempotency_key, :resource_id,
-                          :batch_key, :email_per_minute, :push_per_minute, :max_attempts);
-
 -- ---------------------------------------------------------------- reading
 
 -- name: get_notification^
