@@ -13,7 +13,7 @@ from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
 from server.api.schemas import ErrorReply
 from server.config import Settings
-from server.db import UNAVAILABLE_ERRORS, create_pool
+from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.service import Service
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     async def readyz() -> JSONResponse:
         try:
             async with asyncio.timeout(2):
-                await app.state.service.pool.fetchval("SELECT 1")
+                await queries.ping(app.state.service.pool)
         except UNAVAILABLE_ERRORS:
             return error_response(503, "database_unavailable", "The database is not answering.")
         return JSONResponse({"status": "ready"})

@@ -1,6 +1,10 @@
 -- Every query the server and the worker run, by name (loaded with aiosql).
 -- Each one that touches user data filters by user_id.
 
+-- name: ping$
+-- Readiness: the database answers.
+SELECT 1;
+
 -- ---------------------------------------------------------------- users and tokens
 
 -- name: create_user^
