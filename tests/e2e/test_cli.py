@@ -6,13 +6,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.pg import free_port
+from tests.support.waiting import wait_until
 from traybell.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,16 +161,16 @@ def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         assert server.poll() is None, "traybell serve exited early"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return server
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("traybell serve did not become ready")
+            return False
+
+    wait_until(ready, 120, "traybell serve to be ready")
+    return server
 
 
 @pytest.mark.timeout(240)

@@ -4,7 +4,6 @@ and a client cut off mid-sync catches up exactly."""
 import asyncio
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,14 +15,7 @@ from server.db.migrate import migrate_url
 from tests.support.db import db_fetch
 from tests.support.live import LiveServer
 from tests.support.pg import PostgresCluster
-
-
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.timeout(180)
@@ -63,12 +55,12 @@ def test_database_killed_under_load_loses_no_acknowledged_send():
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = [pool.submit(sender, w) for w in range(4)]
-            _wait_for(lambda: len(acknowledged) >= 40)
+            wait_until(lambda: len(acknowledged) >= 40)
             cluster.kill()
-            _wait_for(lambda: statuses.count(503) >= 5)
+            wait_until(lambda: statuses.count(503) >= 5)
             cluster.start()
             before = len(acknowledged)
-            _wait_for(lambda: len(acknowledged) >= before + 40)
+            wait_until(lambda: len(acknowledged) >= before + 40)
             stop.set()
             for future in futures:
                 future.result()

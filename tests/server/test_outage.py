@@ -9,6 +9,7 @@ import pytest
 from server.db.migrate import migrate_url
 from tests.support.live import LiveServer
 from tests.support.pg import PostgresCluster
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -19,14 +20,6 @@ def own_cluster():
     asyncio.run(migrate_url(cluster.url()))
     yield cluster
     cluster.destroy()
-
-
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
@@ -59,7 +52,7 @@ def test_database_outage_gives_503_and_recovers(own_cluster, how):
 
             own_cluster.start()
             started = time.monotonic()
-            _wait_for(lambda: client.get("/v1/notifications/unread-count").status_code == 200)
+            wait_until(lambda: client.get("/v1/notifications/unread-count").status_code == 200)
             print(f"recovered {time.monotonic() - started:.2f} s after the database came back")
             assert client.get("/readyz").status_code == 200
             titles = [n["title"] for n in client.get("/v1/notifications").json()["notifications"]]
@@ -76,6 +69,6 @@ def test_readyz_is_503_when_database_refuses_connections(own_cluster):
         assert httpx.get(server.url + "/readyz").status_code == 503
         assert httpx.get(server.url + "/healthz").status_code == 200
         own_cluster.start()
-        _wait_for(lambda: httpx.get(server.url + "/readyz").status_code == 200)
+        wait_until(lambda: httpx.get(server.url + "/readyz").status_code == 200)
     finally:
         server.stop()

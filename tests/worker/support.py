@@ -8,12 +8,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosql
 import asyncpg
@@ -22,24 +21,12 @@ from aiosmtpd.controller import Controller
 from server.config import Settings
 from server.db import fetch_all
 from server.worker import Worker
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 inspect = aiosql.from_path(
     Path(__file__).with_name("inspect.sql"), "asyncpg", mandatory_parameters=False
 )
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 async def _on_connection(database_url: str, work: Callable[[asyncpg.Connection], Any]) -> Any:
