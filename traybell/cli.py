@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from server.config import ConfigError, Settings
@@ -19,6 +20,12 @@ def _configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # pgserver logs every command it runs with its whole output, httpx every request.
+        for chatty in ("pgserver", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+    # pgserver asks for a runtime dir at import; its fallback under /tmp is fine for us.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def _database_url(settings: Settings) -> str:
