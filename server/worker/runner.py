@@ -87,8 +87,13 @@ class Worker:
             self._request_stop()
         self._describe()
         # min_size=0: a database that is down at start is met by the loop's retry, not a crash.
+        # The pooled connections never listen, lock advisorily or change session settings (the
+        # LISTEN connection is its own), so a release need not reset them: a round trip less.
         pool = await create_pool(
-            self.database_url, min_size=0, max_size=min(10, self.concurrency + 2)
+            self.database_url,
+            min_size=0,
+            max_size=min(10, self.concurrency + 2),
+            reset_sessions=False,
         )
         self._queue = Queue(pool, self.settings.public_url)
         heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
