@@ -175,43 +175,101 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END
 WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
 RETURNING id, user_id, channel, status, attempts;
 
--- name: worker_claim_candidates
--- Due jobs on the channels this worker can send, oldest first, row-locked for the claiming
--- transaction; rows another worker is claiming are skipped, not waited for. Quiet hours are
--- judged by the caller (zoneinfo), hence the user's setting beside each job.
-SELECT d.id, d.is_critical,
-       (SELECT p.quiet_hours FROM preferences p WHERE p.user_id = d.user_id) AS quiet_hours
-FROM deliveries d
-WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)
-ORDER BY d.available_at
-LIMIT :limit
-FOR UPDATE OF d SKIP LOCKED;
+-- name: worker_claim
+-- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
+-- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once:
+-- an attempt counted, a fresh lock token, a digest closed to new items. Each claimed job comes
+-- with its recipients (empty when the user turned the channel off or removed the address) and
+-- the privacy-safe fields of its notifications, oldest first. A non-critical job of a user who
+-- has quiet hours is not claimed here: it comes back with `quiet_hours` set and nothing else,
+-- for the caller to judge (zoneinfo) and then claim (worker_claim_judged) or hold.
+WITH due AS (
+    SELECT d.id, d.available_at, p.quiet_hours,
+           NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge,
+           CASE WHEN d.channel = 'email'
+                THEN CASE WHEN p.email_enabled AND p.email <> '' THEN ARRAY[p.email]
+                          ELSE '{}'::text[] END
+                ELSE CASE WHEN p.push_enabled THEN p.push_urls ELSE '{}'::text[] END
+           END AS recipients
+    FROM deliveries d
+    JOIN preferences p ON p.user_id = d.user_id
+    WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)
+    ORDER BY d.available_at
+    LIMIT :limit
+    FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d
+    SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
+        lock_token = gen_random_uuid(), collecting = false, updated_at = now()
+    FROM due
+    WHERE d.id = due.id AND NOT due.judge
+    RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts,
+              d.max_attempts, d.lock_token, due.recipients, due.available_at
+)
+SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max_attempts,
+       c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
+       it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
+FROM claimed c
+LEFT JOIN LATERAL (
+    SELECT array_agg(n.id ORDER BY n.created_version) AS notification_ids,
+           array_agg(n.title ORDER BY n.created_version) AS titles,
+           array_agg(n.summary ORDER BY n.created_version) AS summaries,
+           array_agg(n.severity ORDER BY n.created_version) AS severities
+    FROM delivery_items i
+    JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
+    WHERE i.delivery_id = c.id AND i.user_id = c.user_id
+) it ON true
+UNION ALL
+SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, quiet_hours, NULL, NULL, NULL, NULL,
+       available_at
+FROM due WHERE judge
+ORDER BY available_at, id;
+
+-- name: worker_claim_judged
+-- Claims the given jobs, which the caller found outside their user's quiet hours, as
+-- worker_claim does; one that another worker took or held meanwhile is left alone.
+WITH due AS (
+    SELECT d.id, d.available_at,
+           CASE WHEN d.channel = 'email'
+                THEN CASE WHEN p.email_enabled AND p.email <> '' THEN ARRAY[p.email]
+                          ELSE '{}'::text[] END
+                ELSE CASE WHEN p.push_enabled THEN p.push_urls ELSE '{}'::text[] END
+           END AS recipients
+    FROM deliveries d
+    JOIN preferences p ON p.user_id = d.user_id
+    WHERE d.id = ANY (:ids) AND d.status = 'pending' AND d.available_at <= now()
+    FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d
+    SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
+        lock_token = gen_random_uuid(), collecting = false, updated_at = now()
+    FROM due
+    WHERE d.id = due.id
+    RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts,
+              d.max_attempts, d.lock_token, due.recipients, due.available_at
+)
+SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max_attempts,
+       c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
+       it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
+FROM claimed c
+LEFT JOIN LATERAL (
+    SELECT array_agg(n.id ORDER BY n.created_version) AS notification_ids,
+           array_agg(n.title ORDER BY n.created_version) AS titles,
+           array_agg(n.summary ORDER BY n.created_version) AS summaries,
+           array_agg(n.severity ORDER BY n.created_version) AS severities
+    FROM delivery_items i
+    JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
+    WHERE i.delivery_id = c.id AND i.user_id = c.user_id
+) it ON true
+ORDER BY c.available_at, c.id;
 
 -- name: worker_hold!
 -- Quiet hours: the job waits until they end, without spending an attempt; a digest held this
--- way keeps collecting.
+-- way keeps collecting. One that another worker claimed meanwhile is left alone.
 UPDATE deliveries d
 SET available_at = h.until, updated_at = now()
 FROM unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until)
 WHERE d.id = h.id AND d.status = 'pending';
-
--- name: worker_claim
--- Claiming counts an attempt and closes a digest to new items.
-UPDATE deliveries d
-SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
-    lock_token = gen_random_uuid(), collecting = false, updated_at = now()
-FROM preferences p
-WHERE d.id = ANY (:ids) AND d.status = 'pending' AND p.user_id = d.user_id
-RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts, d.max_attempts,
-          d.lock_token, p.email_enabled, p.email, p.push_enabled, p.push_urls;
-
--- name: worker_items
--- What claimed jobs carry, oldest first: only the fields that may leave the server.
-SELECT i.delivery_id, n.id, n.title, n.summary, n.severity
-FROM delivery_items i
-JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
-WHERE i.delivery_id = ANY (:delivery_ids) AND i.user_id = ANY (:user_ids)
-ORDER BY i.delivery_id, n.created_version;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.

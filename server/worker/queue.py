@@ -47,10 +47,35 @@ class Job:
     items: list[ExternalText] = field(default_factory=list)
 
 
-def _recipients(row: asyncpg.Record) -> tuple[str, ...]:
-    if row["channel"] == "email":
-        return (row["email"],) if row["email_enabled"] and row["email"] else ()
-    return tuple(row["push_urls"] or ()) if row["push_enabled"] else ()
+def _job(row: asyncpg.Record, public_url: str) -> Job:
+    """A claimed job from its row: the job's columns and its notifications' fields as arrays."""
+    items: list[ExternalText] = []
+    if row["notification_ids"] is not None:
+        items = [
+            external_text(
+                {"id": notification_id, "title": title, "summary": summary, "severity": severity},
+                public_url,
+            )
+            for notification_id, title, summary, severity in zip(
+                row["notification_ids"],
+                row["titles"],
+                row["summaries"],
+                row["severities"],
+                strict=True,
+            )
+        ]
+    return Job(
+        id=row["id"],
+        user_id=row["user_id"],
+        channel=row["channel"],
+        group_key=row["group_key"],
+        is_critical=row["is_critical"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lock_token=row["lock_token"],
+        recipients=tuple(row["recipients"]),
+        items=items,
+    )
 
 
 def _pairs(jobs: Sequence[Job]) -> dict[str, list[UUID]]:
@@ -63,48 +88,34 @@ class Queue:
         self.public_url = public_url
 
     async def claim(self, channels: Sequence[str], limit: int) -> tuple[list[Job], int]:
-        """Claim up to `limit` due jobs; returns them and how many quiet hours held instead."""
+        """Claim up to `limit` due jobs; returns them and how many quiet hours held instead.
+
+        One statement claims the batch. Only jobs of users with quiet hours (not critical) need
+        a second look: those outside them are claimed by a second statement, the others held.
+        """
+        rows = await fetch_all(
+            queries.worker_claim, self.pool, channels=list(channels), limit=limit
+        )
+        jobs = [_job(row, self.public_url) for row in rows if row["quiet_hours"] is None]
+        judged = [row for row in rows if row["quiet_hours"] is not None]
+        if not judged:
+            return jobs, 0
         now = datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
-            candidates = await fetch_all(
-                queries.worker_claim_candidates, conn, channels=list(channels), limit=limit
-            )
-            held: dict[UUID, datetime] = {}
-            for row in candidates:
-                if not row["is_critical"]:
-                    until = quiet_until(row["quiet_hours"], now)
-                    if until is not None:
-                        held[row["id"]] = until
-            if held:
-                await queries.worker_hold(conn, ids=list(held), untils=list(held.values()))
-            take = [row["id"] for row in candidates if row["id"] not in held]
-            if not take:
-                return [], len(held)
-            rows = await fetch_all(queries.worker_claim, conn, ids=take)
-            jobs = {
-                row["id"]: Job(
-                    id=row["id"],
-                    user_id=row["user_id"],
-                    channel=row["channel"],
-                    group_key=row["group_key"],
-                    is_critical=row["is_critical"],
-                    attempts=row["attempts"],
-                    max_attempts=row["max_attempts"],
-                    lock_token=row["lock_token"],
-                    recipients=_recipients(row),
-                )
-                for row in rows
-            }
-            items = await fetch_all(
-                queries.worker_items,
-                conn,
-                delivery_ids=list(jobs),
-                user_ids=sorted({job.user_id for job in jobs.values()}),
-            )
-        for item in items:
-            jobs[item["delivery_id"]].items.append(external_text(dict(item), self.public_url))
-        # Claim order is queue order (oldest first); keep it for the caller.
-        return [jobs[row["id"]] for row in rows], len(held)
+        held: dict[UUID, datetime] = {}
+        for row in judged:
+            until = quiet_until(row["quiet_hours"], now)
+            if until is not None:
+                held[row["id"]] = until
+        if held:
+            await queries.worker_hold(self.pool, ids=list(held), untils=list(held.values()))
+        take = [row["id"] for row in judged if row["id"] not in held]
+        if take:
+            more = await fetch_all(queries.worker_claim_judged, self.pool, ids=take)
+            jobs += [_job(row, self.public_url) for row in more]
+            # Claim order is queue order (oldest first); keep it for the caller.
+            order = {row["id"]: n for n, row in enumerate(rows)}
+            jobs.sort(key=lambda job: order[job.id])
+        return jobs, len(held)
 
     async def heartbeat(self, jobs: Sequence[Job]) -> set[UUID]:
         """Refresh the locks of `jobs`; returns the ids still held."""

@@ -59,3 +59,22 @@ def test_quiet_hours_hold_a_warning_and_let_a_critical_through(live_server, smtp
     )
     assert held["status"] == "pending" and held["attempts"] == 0
     assert len(smtp.mailbox.arrived) == 1
+
+
+def test_quiet_hours_not_now_let_a_warning_through(live_server, smtp, start_worker):
+    """A user who has quiet hours, outside them now: the warning goes at once, one attempt."""
+    zone = ZoneInfo("Europe/Berlin")
+    local = datetime.now(zone)
+    start = (local + timedelta(hours=2)).strftime("%H:%M")
+    end = (local + timedelta(hours=3)).strftime("%H:%M")
+    quiet = {"start": start, "end": end, "timezone": "Europe/Berlin"}
+    user, _ = live_server.create_user(email_enabled=True, email="n@example.com", quiet_hours=quiet)
+    live_server.send(user, title="Outside quiet hours", severity="warning", summary="now")
+    start_worker(smtp_url=smtp.url)
+
+    [message] = smtp.mailbox.wait_for(1)
+    assert message["Subject"] == "[Warning] Outside quiet hours"
+    [job] = wait_until(
+        lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
+    )
+    assert job["attempts"] == 1
