@@ -10,12 +10,12 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import keyring
-import keyring.errors
-from keyring.backends import fail, null
+from typing import TYPE_CHECKING
 
 from shared.paths import traybell_home
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 log = logging.getLogger("traybell.desktop.credentials")
 
@@ -34,8 +34,19 @@ def _fallback_path() -> Path:
     return traybell_home() / "token"
 
 
+def _keyring() -> "ModuleType":
+    """keyring, imported on first use: it and its backends cost about 3 MiB, and a start-up
+    with a token given (or no sign-in yet) never asks it anything."""
+    import keyring
+    import keyring.errors
+
+    return keyring
+
+
 def _keyring_usable() -> bool:
-    backend = keyring.get_keyring()
+    from keyring.backends import fail, null
+
+    backend = _keyring().get_keyring()
     if isinstance(backend, fail.Keyring | null.Keyring):
         return False
     # The chainer with nothing behind it is the "no backend" case on a bare Linux box.
@@ -45,7 +56,7 @@ def _keyring_usable() -> bool:
 
 def token_store() -> TokenStore:
     if _keyring_usable():
-        name = type(keyring.get_keyring()).__module__.rsplit(".", 1)[-1]
+        name = type(_keyring().get_keyring()).__module__.rsplit(".", 1)[-1]
         return TokenStore(True, f"the system keyring ({name})")
     return TokenStore(
         False,
@@ -55,6 +66,7 @@ def token_store() -> TokenStore:
 
 def load_token(server_url: str) -> str | None:
     if _keyring_usable():
+        keyring = _keyring()
         try:
             return keyring.get_password(SERVICE, server_url)
         except keyring.errors.KeyringError as exc:
@@ -64,6 +76,7 @@ def load_token(server_url: str) -> str | None:
 
 def store_token(server_url: str, token: str) -> TokenStore:
     if _keyring_usable():
+        keyring = _keyring()
         try:
             keyring.set_password(SERVICE, server_url, token)
             return token_store()
@@ -76,6 +89,7 @@ def store_token(server_url: str, token: str) -> TokenStore:
 
 def forget_token(server_url: str) -> None:
     if _keyring_usable():
+        keyring = _keyring()
         # Nothing stored there is the state we want.
         with contextlib.suppress(keyring.errors.KeyringError):
             keyring.delete_password(SERVICE, server_url)

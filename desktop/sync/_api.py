@@ -2,10 +2,17 @@
 
 import logging
 import ssl
+import sys
 from typing import Any
 
-import httpx
-import truststore
+# httpx imports its command-line client (click, rich, pygments: about 9 MiB resident) whenever
+# those happen to be installed; this client never runs it. A None entry in sys.modules makes
+# that one import fail, which httpx handles by leaving its CLI out. No effect if httpx is
+# already imported.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402
+import truststore  # noqa: E402
 
 log = logging.getLogger("traybell.desktop.api")
 

@@ -5,6 +5,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
@@ -18,11 +19,13 @@ from desktop.toasts import Toast
 from desktop.ui import icons
 from desktop.ui.center import NotificationCenter
 from desktop.ui.controller import TrayController
-from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.single_instance import SingleInstance
 from desktop.ui.toaster import Toaster, plyer_notify
 from desktop.ui.tray import TrayIcon
 from shared.paths import traybell_home
+
+if TYPE_CHECKING:
+    from desktop.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger("traybell.desktop.app")
 
@@ -79,6 +82,9 @@ class TrayApp(QObject):
 
     def open_settings(self) -> None:
         if self.settings_dialog is None:
+            # Imported when first opened: most runs never show it.
+            from desktop.ui.settings_dialog import SettingsDialog
+
             self.settings_dialog = SettingsDialog(
                 self.settings, self.controller, self.controller.runner
             )

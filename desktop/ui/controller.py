@@ -9,11 +9,10 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtNetwork import QNetworkInformation
 
 from desktop.settings import Settings
 from desktop.sync import SyncEngine, SyncResult
@@ -21,6 +20,9 @@ from desktop.toasts import plan_toasts
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.toaster import Toaster
+
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QNetworkInformation
 
 log = logging.getLogger("traybell.desktop.controller")
 
@@ -206,13 +208,18 @@ class TrayController(QObject):
             self.resume()  # the pause ran out while we were away
 
     def _watch_reachability(self) -> None:
+        # QtNetwork is loaded here, not at import: only this watch needs it.
+        from PySide6.QtNetwork import QNetworkInformation
+
         if not QNetworkInformation.loadDefaultBackend():
             log.info("no network reachability backend; relying on polling and wake checks")
             return
         info = QNetworkInformation.instance()
         info.reachabilityChanged.connect(self._on_reachability)
 
-    def _on_reachability(self, reachability: QNetworkInformation.Reachability) -> None:
+    def _on_reachability(self, reachability: "QNetworkInformation.Reachability") -> None:
+        from PySide6.QtNetwork import QNetworkInformation
+
         if reachability == QNetworkInformation.Reachability.Online:
             log.info("network is back: syncing now")
             self._failures = 0
