@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Mapping
 
 import asyncpg
@@ -55,6 +56,8 @@ class Worker:
         self.sent = 0
         self._queue: Queue | None = None
         self._held: dict[object, Job] = {}
+        #: Claimed jobs not yet started: the next batch, claimed while the current one sends.
+        self._waiting: deque[Job] = deque()
         self._tasks: dict[asyncio.Task[None], Job] = {}
         self._completions: list[tuple[Job, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
@@ -138,13 +141,18 @@ class Worker:
                     await self._recover()
                     last_recovery = time.monotonic()
                 await self._ensure_listener()
-                free = self.concurrency - len(self._tasks)
-                if free > 0:
-                    jobs, held = await self._queue_or_fail().claim(self.channels, free)
+                # Pipelining: the next batch is claimed while the current one sends and its
+                # results are recorded, so the sends never wait for a claim's round trip. At
+                # most one batch waits; it is claimed once half of it has been started.
+                if len(self._waiting) <= self.concurrency // 2:
+                    room = self.concurrency - len(self._waiting)
+                    jobs, held = await self._queue_or_fail().claim(self.channels, room)
                     for job in jobs:
-                        self._start(job)
+                        self._held[job.id] = job
+                    self._waiting.extend(jobs)
+                    self._dispatch()
                     # A full batch means more may be due: claim again without waiting.
-                    busy = len(jobs) + held >= free
+                    busy = len(jobs) + held >= room
                 if unavailable_since is not None:
                     log.info("database reachable again")
                     unavailable_since = None
@@ -176,8 +184,15 @@ class Worker:
                 row["status"],
             )
 
+    def _dispatch(self) -> None:
+        """Start waiting jobs while fewer than `concurrency` are sending (not once stopping:
+        the jobs still waiting then are given back)."""
+        while self._waiting and len(self._tasks) < self.concurrency:
+            if self._stopping.is_set():
+                return
+            self._start(self._waiting.popleft())
+
     def _start(self, job: Job) -> None:
-        self._held[job.id] = job
         task = asyncio.create_task(self._process(job), name=f"delivery {job.id}")
         self._tasks[task] = job
         task.add_done_callback(self._finished)
@@ -186,6 +201,7 @@ class Worker:
         self._tasks.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task crashed", exc_info=task.exception())
+        self._dispatch()
         self._wake.set()
 
     # ---------------------------------------------------------------- one job
@@ -343,9 +359,32 @@ class Worker:
     # ---------------------------------------------------------------- shutdown
 
     async def _drain(self) -> None:
-        """Let sends in flight finish within the grace period, then give back the rest."""
-        if not self._tasks:
+        """Let sends in flight finish within the grace period, then give back the rest: the
+        jobs claimed but not started yet go back at once."""
+        # Nothing more starts (see _dispatch): what waits goes back now, for other workers.
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        await self._give_back(waiting)
+        if self._tasks:
+            await self._finish_sends()
+        await self._give_back(list(self._held.values()))
+
+    async def _give_back(self, jobs: list[Job]) -> None:
+        if not jobs:
             return
+        try:
+            released = await self._queue_or_fail().release(jobs)
+            log.info("gave %d unstarted or unfinished job(s) back to the queue", len(released))
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning(
+                "could not give back %d job(s) (%s): recovered after the lock timeout",
+                len(jobs),
+                exc,
+            )
+        for job in jobs:
+            self._held.pop(job.id, None)
+
+    async def _finish_sends(self) -> None:
         log.info(
             "stopping: waiting up to %.0f s for %d send(s)",
             SHUTDOWN_GRACE_SECONDS,
@@ -365,17 +404,6 @@ class Worker:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        left = list(self._held.values())
-        if left:
-            try:
-                released = await self._queue_or_fail().release(left)
-                log.info("gave %d unfinished job(s) back to the queue", len(released))
-            except UNAVAILABLE_ERRORS as exc:
-                log.warning(
-                    "could not give back %d job(s) (%s): recovered after the lock timeout",
-                    len(left),
-                    exc,
-                )
 
 
 def run_worker(database_url: str, settings: Settings) -> int:

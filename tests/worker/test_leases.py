@@ -2,12 +2,15 @@
 
 import asyncio
 import signal
+import threading
 import uuid
 from datetime import timedelta
 
+from server.channels import Outgoing
 from server.db import create_pool, queries
 from server.worker.queue import Queue
-from tests.worker.support import deliveries, rows, scalar, wait_until
+from tests.support.live import test_settings as worker_settings
+from tests.worker.support import ThreadWorker, deliveries, rows, scalar, wait_until
 
 
 def test_late_completion_after_lease_loss_does_not_overwrite(live_server, database_url):
@@ -171,3 +174,56 @@ def test_three_worker_processes_send_a_thousand_jobs_exactly_once(
     assert {m["To"] for m in smtp.mailbox.messages} == {f"{u}@example.com" for u in users}
     for worker in workers:
         assert worker.terminate() == 0
+
+
+class GatedTransport:
+    """A push transport whose sends wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started: list[str] = []
+
+    async def send(self, outgoing: Outgoing) -> None:
+        self.started.append(outgoing.delivery_id)
+        await asyncio.to_thread(self.gate.wait)
+
+
+def test_stop_gives_back_the_claimed_batch_that_has_not_started(live_server, database_url):
+    """Pipelining: a worker holds the next batch while the current one sends; on stop that
+    batch goes back to the queue at once, and the send in flight still finishes."""
+    user, _ = live_server.create_user(push_enabled=True, push_urls=["json://127.0.0.1:9/x"])
+    for n in range(3):
+        live_server.send(user, title=f"job {n}", severity="warning")
+    transport = GatedTransport()
+    worker = ThreadWorker(
+        database_url, worker_settings(), transports={"push": transport}, concurrency=1
+    ).start()
+    try:
+        # One sends, one waits as the next batch (claimed: an attempt spent), one stays queued.
+        wait_until(
+            lambda: (
+                sorted(j["status"] for j in deliveries(database_url, user))
+                == ["pending", "sending", "sending"]
+            ),
+            10,
+            "the next batch to be claimed",
+        )
+        worker.worker.stop()
+        given_back = wait_until(
+            lambda: [
+                j
+                for j in deliveries(database_url, user)
+                if j["status"] == "pending" and j["attempts"] == 1
+            ],
+            10,
+            "the waiting job to go back",
+        )
+        assert len(given_back) == 1 and str(given_back[0]["id"]) not in transport.started
+        assert len(transport.started) == 1
+    finally:
+        transport.gate.set()
+        worker.stop()
+    jobs = deliveries(database_url, user)
+    assert sorted(j["status"] for j in jobs) == ["pending", "pending", "sent"]
+    [sent] = [j for j in jobs if j["status"] == "sent"]
+    assert str(sent["id"]) == transport.started[0]
