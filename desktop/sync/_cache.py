@@ -12,14 +12,20 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.models import NOTIFICATION_FIELDS
 
+if TYPE_CHECKING:
+    import sqlite_utils
 
-def _migration_1(db: sqlite_utils.Database) -> None:
+# sqlite-utils creates and migrates the schema; it is imported only when a migration runs
+# (about 6 MiB with dateutil and its plugin manager). Everyday statements are plain sqlite3:
+# they are few, fixed, and on the sync path sqlite-utils' per-call table introspection cost
+# more than the statements themselves.
+
+
+def _migration_1(db: "sqlite_utils.Database") -> None:
     db["notifications"].create(
         {
             "id": str,
@@ -52,8 +58,19 @@ _UPSERT = (
 )
 
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_DATA = NOTIFICATION_FIELDS.index("data")
+
+
+class Applied(NamedTuple):
+    """What applying one change did: the notification as now cached (None when the change
+    removed it), and whether this client had never cached it before."""
+
+    id: str
+    stored: dict[str, Any] | None
+    first_seen: bool
 
 
 class Cache:
@@ -61,10 +78,17 @@ class Cache:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the GUI and sync threads share it, serialised by self._lock.
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
-        self._db = sqlite_utils.Database(self._conn)
         self._lock = threading.RLock()
+        #: Counts the local changes (read, read all, archive) made through this object, so a
+        #: sync can tell whether the rows it applied may have changed since.
+        self.local_changes = 0
         # WAL lets a `traybell tray --once` read while the tray writes.
-        self._db.enable_wal()
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self._conn.execute("PRAGMA journal_mode = wal")
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut may lose
+        # the last transactions, never the database's consistency, and a page and its cursor
+        # still commit together, so a lost page is simply fetched again.
+        self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -74,8 +98,13 @@ class Cache:
                 raise RuntimeError(
                     f"the cache has schema {version}, newer than this client's {SCHEMA_VERSION}"
                 )
+            if version == SCHEMA_VERSION:
+                return
+            import sqlite_utils
+
+            db = sqlite_utils.Database(self._conn)
             for step in MIGRATIONS[version:]:
-                step(self._db)
+                step(db)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def schema_version(self) -> int:
@@ -87,9 +116,14 @@ class Cache:
             self._conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._conn:
-            yield self._db
+            yield self._conn
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # -- meta ------------------------------------------------------------------------------
 
@@ -99,17 +133,14 @@ class Cache:
             return row[0] if row else None
 
     def set_meta(self, key: str, value: str | None) -> None:
-        with self.transaction() as db:
-            if value is None:
-                db["meta"].delete_where("key = ?", [key])
-            else:
-                db["meta"].upsert({"key": key, "value": value}, pk="key")
+        with self.transaction() as conn:
+            _set_meta(conn, key, value)
 
     def reset(self) -> None:
         """Forget everything: used when the cache belongs to another server or account."""
-        with self.transaction() as db:
+        with self.transaction() as conn:
             for table in ("notifications", "outbox", "meta"):
-                db[table].delete_where()
+                conn.execute(f"DELETE FROM {table}")
 
     # -- notifications ---------------------------------------------------------------------
 
@@ -125,61 +156,77 @@ class Cache:
         where = "WHERE read_at IS NULL" if unread_only else ""
         sql = f"SELECT * FROM notifications {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._lock:
-            return [_decode(row) for row in self._db.query(sql, [limit])]
+            return [_decode(row) for row in self._query(sql, [limit])]
 
     def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """The cached notifications with these ids, newest first."""
         found: list[dict[str, Any]] = []
         with self._lock:
             for chunk in _chunks(list(ids)):
-                rows = self._db["notifications"].rows_where(
-                    f"id IN ({', '.join('?' * len(chunk))})", chunk
-                )
-                found += [_decode(row) for row in rows]
+                sql = f"SELECT * FROM notifications WHERE id IN ({', '.join('?' * len(chunk))})"
+                found += [_decode(row) for row in self._query(sql, chunk)]
         return sorted(found, key=lambda n: (n["created_at"], n["id"]), reverse=True)
 
-    def apply_page(self, changes: list[dict[str, Any]], cursor: str, now: str) -> list[str]:
-        """Apply one sync page and its cursor atomically; return the ids seen for the first time.
+    def apply_page(self, changes: list[dict[str, Any]], cursor: str, now: str) -> list[Applied]:
+        """Apply one sync page and its cursor atomically; say what became of each change.
 
         A change saying "unread" for a notification with a read mark still in the outbox keeps
         the local read: the server is about to receive that mark, and will then send the read
         state as a later change.
         """
-        first_seen: list[str] = []
-        with self.transaction() as db:
-            pending_ids = {
-                row[0] for row in self._conn.execute("SELECT arg FROM outbox WHERE op = 'read'")
-            }
+        applied: list[Applied] = []
+        with self.transaction() as conn:
+            pending = conn.execute("SELECT arg FROM outbox WHERE op = 'read'")
+            pending_ids = {row[0] for row in pending}
             read_all_pending = bool(
-                self._conn.execute("SELECT 1 FROM outbox WHERE op = 'read_all'").fetchone()
+                conn.execute("SELECT 1 FROM outbox WHERE op = 'read_all'").fetchone()
             )
             # id -> local read_at, for the page's notifications already cached: one query.
             cached = self._read_states([str(change["id"]) for change in changes])
-            upserts, archived = [], []
+            upserts: list[tuple[Any, ...]] = []
+            archived: list[str] = []
             for change in changes:
                 nid = str(change["id"])
                 if change.get("archived_at"):
                     archived.append(nid)
+                    applied.append(Applied(nid, None, False))
                     continue
-                row = _encode(change)
+                # One pass over the fields builds both the stored row and the returned dict;
+                # the dict keeps `data` as the server sent it, so nothing is decoded again.
+                stored = {field: change.get(field) for field in NOTIFICATION_FIELDS}
+                stored["id"] = nid
+                if stored["data"] is None:
+                    stored["data"] = {}
                 local_read = cached.get(nid)
-                if row["read_at"] is None and (
+                if stored["read_at"] is None and (
                     nid in pending_ids or (read_all_pending and local_read)
                 ):
-                    row["read_at"] = local_read or now
-                if nid not in cached:
-                    first_seen.append(nid)
+                    stored["read_at"] = local_read or now
+                row = list(stored.values())
+                row[_DATA] = json.dumps(stored["data"])
                 upserts.append(row)
+                applied.append(Applied(nid, stored, nid not in cached))
             for chunk in _chunks(archived):
-                db["notifications"].delete_where(f"id IN ({', '.join('?' * len(chunk))})", chunk)
+                conn.execute(
+                    f"DELETE FROM notifications WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                )
             if upserts:
                 # One prepared upsert for the page: sqlite-utils' upsert_all costs about five
                 # times as much here (a savepoint and two statements per chunk of rows).
-                self._conn.executemany(
-                    _UPSERT, [tuple(r[f] for f in NOTIFICATION_FIELDS) for r in upserts]
-                )
-            db["meta"].upsert({"key": "cursor", "value": cursor}, pk="key")
-        return first_seen
+                conn.executemany(_UPSERT, upserts)
+            _set_meta(conn, "cursor", cursor)
+        return applied
+
+    def unread_among(self, ids: Iterable[str]) -> set[str]:
+        """Which of these ids are cached and unread now."""
+        found: set[str] = set()
+        with self._lock:
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" * len(chunk))
+                # The primary key finds them; read_at's index would walk every unread row.
+                sql = f"SELECT id FROM notifications WHERE id IN ({marks}) AND +read_at IS NULL"
+                found.update(row[0] for row in self._conn.execute(sql, chunk))
+        return found
 
     def _read_states(self, ids: list[str]) -> dict[str, str | None]:
         states: dict[str, str | None] = {}
@@ -191,8 +238,9 @@ class Cache:
 
     def mark_read_local(self, notification_id: str, now: str) -> bool:
         """Mark read here and queue the mark for the server; False if not in the cache."""
-        with self.transaction() as db:
-            cur = self._conn.execute(
+        with self.transaction() as conn:
+            self.local_changes += 1
+            cur = conn.execute(
                 "UPDATE notifications SET read_at = ? WHERE id = ? AND read_at IS NULL",
                 [now, notification_id],
             )
@@ -202,45 +250,53 @@ class Cache:
                 ).fetchone()
             )
             if known:
-                db["outbox"].insert({"op": "read", "arg": notification_id, "queued_at": now})
+                _queue(conn, "read", notification_id, now)
             return known
 
     def mark_all_read_local(self, cursor: str | None, now: str) -> int:
-        with self.transaction() as db:
-            cur = self._conn.execute(
-                "UPDATE notifications SET read_at = ? WHERE read_at IS NULL", [now]
-            )
+        with self.transaction() as conn:
+            self.local_changes += 1
+            cur = conn.execute("UPDATE notifications SET read_at = ? WHERE read_at IS NULL", [now])
             if cursor is not None:
-                db["outbox"].insert({"op": "read_all", "arg": cursor, "queued_at": now})
+                _queue(conn, "read_all", cursor, now)
             return cur.rowcount
 
     def archive_local(self, notification_id: str, now: str) -> None:
-        with self.transaction() as db:
-            db["notifications"].delete_where("id = ?", [notification_id])
-            db["outbox"].insert({"op": "archive", "arg": notification_id, "queued_at": now})
+        with self.transaction() as conn:
+            self.local_changes += 1
+            conn.execute("DELETE FROM notifications WHERE id = ?", [notification_id])
+            _queue(conn, "archive", notification_id, now)
 
     # -- outbox ----------------------------------------------------------------------------
 
     def outbox(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._db.query("SELECT seq, op, arg FROM outbox ORDER BY seq"))
+            return self._query("SELECT seq, op, arg FROM outbox ORDER BY seq")
 
     def outbox_done(self, seq: int) -> None:
-        with self.transaction() as db:
-            db["outbox"].delete_where("seq = ?", [seq])
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM outbox WHERE seq = ?", [seq])
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    if value is None:
+        conn.execute("DELETE FROM meta WHERE key = ?", [key])
+    else:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+
+def _queue(conn: sqlite3.Connection, op: str, arg: str, now: str) -> None:
+    conn.execute("INSERT INTO outbox (op, arg, queued_at) VALUES (?, ?, ?)", [op, arg, now])
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
     # SQLite caps the number of ? parameters in one statement (999 on older builds).
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _encode(notification: dict[str, Any]) -> dict[str, Any]:
-    row = {field: notification.get(field) for field in NOTIFICATION_FIELDS}
-    row["id"] = str(row["id"])
-    row["data"] = json.dumps(row["data"] if row["data"] is not None else {})
-    return row
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -131,7 +131,8 @@ class SyncEngine:
         with self._net_lock:
             try:
                 self._flush()
-                first_seen = self._pull()
+                local_changes = self._cache.local_changes
+                seen = self._pull()
             except ApiError as exc:
                 return self._failed(exc)
             except Exception as exc:  # a server bug must not take the client down with it
@@ -139,7 +140,18 @@ class SyncEngine:
                 return SyncResult(online=False, unread=self.unread_count(), error=repr(exc))
             self._cache.set_meta("last_sync_at", _now())
             self._refresh_preferences()
-            new = [n for n in self._cache.get(first_seen) if n["read_at"] is None]
+            # Still unread in the cache now: a read mark or archive made here while the pages
+            # came in counts as much as one the server sent. Without one, the rows as applied
+            # are the cache's rows.
+            if self._cache.local_changes == local_changes:
+                unread = {nid for nid, n in seen.items() if n["read_at"] is None}
+            else:
+                unread = self._cache.unread_among(seen)
+            new = sorted(
+                (n for nid, n in seen.items() if nid in unread),
+                key=lambda n: (n["created_at"], n["id"]),
+                reverse=True,
+            )
             return SyncResult(online=True, new=new, unread=self.unread_count())
 
     def fetch_preferences(self) -> dict[str, Any]:
@@ -173,9 +185,11 @@ class SyncEngine:
                 log.warning("server refused queued %s of %s for good, dropped: %s", op, arg, exc)
             self._cache.outbox_done(entry["seq"])
 
-    def _pull(self) -> list[str]:
+    def _pull(self) -> dict[str, dict[str, Any]]:
+        """Apply every page; return the notifications first seen now, as last stored (a later
+        page may have changed or removed one seen on an earlier page)."""
         cursor = self._cache.get_meta("cursor")
-        first_seen: list[str] = []
+        first_seen: dict[str, dict[str, Any]] = {}
         while True:
             params = {"limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {})
             try:
@@ -188,7 +202,11 @@ class SyncEngine:
                 log.warning("server rejected the sync cursor, syncing from the start: %s", exc)
                 cursor = None
                 continue
-            first_seen += self._cache.apply_page(page["changes"], page["cursor"], _now())
+            for applied in self._cache.apply_page(page["changes"], page["cursor"], _now()):
+                if applied.stored is None:
+                    first_seen.pop(applied.id, None)
+                elif applied.first_seen or applied.id in first_seen:
+                    first_seen[applied.id] = applied.stored
             cursor = page["cursor"]
             if not page["has_more"]:
                 return first_seen

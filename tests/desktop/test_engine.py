@@ -271,3 +271,66 @@ def test_tray_once_uses_the_stored_sign_in(live_server, user, capsys):
     credentials.store_token(live_server.url, token)
     assert run(live_server.url, None, once=True) == 0
     assert json.loads(capsys.readouterr().out)["online"] is True
+
+
+def _change(nid: str, second: int, **state) -> dict:
+    return {
+        "id": nid,
+        "user_id": "u",
+        "event_name": "x",
+        "title": f"n{second}",
+        "summary": None,
+        "body": "",
+        "target_url": None,
+        "severity": "info",
+        "data": {"n": second},
+        "batch_key": None,
+        "read_at": None,
+        "archived_at": None,
+        "created_at": f"2026-01-01T00:00:{second:02d}+00:00",
+    } | state
+
+
+def test_new_is_the_state_after_the_last_page_and_local_marks(tmp_path):
+    """Rule: `new` holds what was first seen in this sync and is still unread in the cache
+    when it ends: a later page that reads or archives it, or a read mark made here while the
+    pages come in, takes it out; the rest come newest first with their data."""
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    pages = {
+        "": [_change(ids[i], i) for i in range(4)],
+        "1": [
+            _change(ids[0], 0, read_at="2026-01-02T00:00:00+00:00"),
+            _change(ids[1], 1, archived_at="2026-01-02T00:00:00+00:00"),
+            _change(ids[4], 4),
+        ],
+    }
+    engine: SyncEngine
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/preferences":
+            return httpx.Response(200, json={"in_app_enabled": True, "quiet_hours": None})
+        cursor = request.url.params.get("cursor", "")
+        if cursor == "1":
+            engine.queue_read(ids[2])  # the user reads one between two pages
+        return httpx.Response(
+            200,
+            json={
+                "changes": pages[cursor],
+                "cursor": str(int(cursor or 0) + 1),
+                "has_more": cursor == "",
+                "unread": 0,
+            },
+        )
+
+    engine = SyncEngine(
+        "http://127.0.0.1:9", "t", tmp_path / "c.sqlite3", transport=httpx.MockTransport(handler)
+    )
+    try:
+        result = engine.sync()
+        assert result.online
+        assert [n["id"] for n in result.new] == [ids[4], ids[3]]
+        assert result.new[0]["data"] == {"n": 4} and result.new[0]["read_at"] is None
+        assert result.new == engine._cache.get([ids[4], ids[3]])
+        assert result.unread == 2
+    finally:
+        engine.close()
