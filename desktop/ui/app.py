@@ -59,10 +59,12 @@ class TrayApp(QObject):
         self.controller = TrayController(
             make_engine(settings, server, token), settings, parent=self
         )
-        self.center = NotificationCenter(self.controller)
+        # Built when first opened: a tray app that starts hidden may never show it, and its
+        # widgets cost about 4 MiB (9 once shown).
+        self._center: NotificationCenter | None = None
         self.tray = TrayIcon(
             self.controller,
-            open_center=self.center.bring_forward,
+            open_center=self.open_center,
             open_settings=self.open_settings,
             quit_app=self.quit,
             parent=self,
@@ -70,12 +72,21 @@ class TrayApp(QObject):
         self.controller.toaster = Toaster(self.tray.tray, notify, parent=self)
         self.settings_dialog: SettingsDialog | None = None
 
+    @property
+    def center(self) -> NotificationCenter:
+        if self._center is None:
+            self._center = NotificationCenter(self.controller)
+        return self._center
+
+    def open_center(self) -> None:
+        self.center.bring_forward()
+
     def start(self, watch_network: bool = True) -> None:
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()  # start hidden: the tray icon is the app
         else:
             log.warning("no system tray here: showing the window instead")
-            self.center.bring_forward()
+            self.open_center()
         self.controller.start(watch_network=watch_network)
         if self.controller.engine is None:
             self.open_settings()
@@ -126,7 +137,7 @@ def main(server: str | None, token: str | None) -> int:
     if not instance.listen():
         log.warning("could not claim the single-instance name; a second launch will not be seen")
     tray_app = TrayApp(Settings.load(), server=server, token=token)
-    instance.raise_requested.connect(tray_app.center.bring_forward)
+    instance.raise_requested.connect(tray_app.open_center)
     # Ctrl-C and SIGTERM (a session ending, `traybell demo` stopping) quit cleanly: the outbox
     # is in SQLite already, but a sync in flight should finish its transaction.
     for sig in (signal.SIGINT, signal.SIGTERM):
