@@ -11,6 +11,7 @@ LISTEN connection, recovery pass) and the harness's 10 ms completion poll, the b
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,50 @@ async def _worker(database_url: str, jobs: int) -> float:
     return jobs / elapsed
 
 
+def _worker_process(database_url: str) -> None:
+    """A worker process of its own, with the no-op transport (for the scale-out figure)."""
+    logging.getLogger("traybell.worker").setLevel(logging.WARNING)
+    noop = NoopTransport()
+    worker = Worker(
+        database_url,
+        test_settings(),
+        transports={"email": noop, "push": noop},
+        concurrency=CONCURRENCY,
+    )
+    asyncio.run(worker.run())
+
+
+async def _processes(database_url: str, jobs: int, count: int) -> float:
+    """Jobs per second of `count` worker processes, timed from the moment the parked queue
+    becomes due (the processes have started and are listening by then)."""
+    spawn = multiprocessing.get_context("spawn")
+    workers = [
+        spawn.Process(target=_worker_process, args=(database_url,), daemon=True)
+        for _ in range(count)
+    ]
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await SQL.park_queue(conn)
+            for process in workers:
+                process.start()
+            for _ in range(3000):  # at most 30 s for the processes to start
+                if await SQL.listening_workers(conn) >= count:
+                    break
+                await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            await SQL.release_queue(conn)
+            while await SQL.unsent(conn):
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+    finally:
+        for process in workers:
+            process.terminate()
+            process.join(10)
+        await pool.close()
+    return jobs / elapsed
+
+
 async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, Any]]:
     jobs = users * sends
     await _seed(database_url, users, sends)
@@ -147,6 +192,8 @@ async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, 
     baseline = await _baseline(database_url, jobs)
     await _reset(database_url)
     value = await _worker(database_url, jobs)
+    one = await _processes(database_url, jobs, 1)
+    two = await _processes(database_url, jobs, 2)
     return [
         {
             "name": f"worker drain, {jobs:,} push jobs, no-op transport",
@@ -155,7 +202,15 @@ async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, 
             "baseline": round(baseline, 1),
             "ratio": round(value / baseline, 3),
             "target": TARGET,
-        }
+        },
+        {
+            "name": "scale-out: 2 worker processes vs 1, same drain",
+            "value": round(two, 1),
+            "unit": "jobs/s",
+            "baseline": round(one, 1),
+            "ratio": round(two / one, 3),
+            "target": "ratio >= 1.3",
+        },
     ]
 
 

@@ -25,3 +25,16 @@ VACUUM ANALYZE deliveries;
 
 -- name: unsent$
 SELECT count(*) FROM deliveries WHERE status <> 'sent';
+
+-- name: park_queue!
+-- Every job pending but not yet due, so workers can start and settle before the clock starts.
+UPDATE deliveries
+SET status = 'pending', attempts = 0, available_at = now() + interval '1 day',
+    locked_at = NULL, lock_token = NULL, sent_at = NULL;
+
+-- name: release_queue!
+-- Everything due now; the update notifies the waiting workers.
+UPDATE deliveries SET available_at = now() - interval '1 second';
+
+-- name: listening_workers$
+SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %';
