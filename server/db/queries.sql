@@ -186,11 +186,7 @@ RETURNING id, user_id, channel, status, attempts;
 WITH due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
            NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge,
-           CASE WHEN d.channel = 'email'
-                THEN CASE WHEN p.email_enabled AND p.email <> '' THEN ARRAY[p.email]
-                          ELSE '{}'::text[] END
-                ELSE CASE WHEN p.push_enabled THEN p.push_urls ELSE '{}'::text[] END
-           END AS recipients
+           delivery_recipients(d.channel, p) AS recipients
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
     WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)
@@ -210,15 +206,7 @@ SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max
        c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
        it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
 FROM claimed c
-LEFT JOIN LATERAL (
-    SELECT array_agg(n.id ORDER BY n.created_version) AS notification_ids,
-           array_agg(n.title ORDER BY n.created_version) AS titles,
-           array_agg(n.summary ORDER BY n.created_version) AS summaries,
-           array_agg(n.severity ORDER BY n.created_version) AS severities
-    FROM delivery_items i
-    JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
-    WHERE i.delivery_id = c.id AND i.user_id = c.user_id
-) it ON true
+LEFT JOIN LATERAL delivery_contents(c.id, c.user_id) AS it ON true
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, quiet_hours, NULL, NULL, NULL, NULL,
        available_at
@@ -230,11 +218,7 @@ ORDER BY available_at, id;
 -- worker_claim does; one that another worker took or held meanwhile is left alone.
 WITH due AS (
     SELECT d.id, d.available_at,
-           CASE WHEN d.channel = 'email'
-                THEN CASE WHEN p.email_enabled AND p.email <> '' THEN ARRAY[p.email]
-                          ELSE '{}'::text[] END
-                ELSE CASE WHEN p.push_enabled THEN p.push_urls ELSE '{}'::text[] END
-           END AS recipients
+           delivery_recipients(d.channel, p) AS recipients
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
     WHERE d.id = ANY (:ids) AND d.status = 'pending' AND d.available_at <= now()
@@ -252,15 +236,7 @@ SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max
        c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
        it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
 FROM claimed c
-LEFT JOIN LATERAL (
-    SELECT array_agg(n.id ORDER BY n.created_version) AS notification_ids,
-           array_agg(n.title ORDER BY n.created_version) AS titles,
-           array_agg(n.summary ORDER BY n.created_version) AS summaries,
-           array_agg(n.severity ORDER BY n.created_version) AS severities
-    FROM delivery_items i
-    JOIN notifications n ON n.user_id = i.user_id AND n.id = i.notification_id
-    WHERE i.delivery_id = c.id AND i.user_id = c.user_id
-) it ON true
+LEFT JOIN LATERAL delivery_contents(c.id, c.user_id) AS it ON true
 ORDER BY c.available_at, c.id;
 
 -- name: worker_hold!
