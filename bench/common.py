@@ -194,9 +194,10 @@ def create_users(url: str, user_ids: Sequence[str], *, admin: bool = False) -> N
 
 
 def create_token(url: str, user_id: str, *, admin: bool = False) -> str:
-    from tests.support.live import create_user_directly
+    from tests.support.live import create_users_directly
 
-    return create_user_directly(url, user_id, admin=admin)
+    [token] = create_users_directly(url, [user_id], admin=admin)
+    return token
 
 
 # ---------------------------------------------------------------- server processes

@@ -24,7 +24,7 @@ import aiosql
 from server.channels import Outgoing
 from server.db import create_pool, fetch_all, queries
 from server.worker import Worker
-from tests.support.live import test_settings
+from tests.support.live import create_users_directly, test_settings
 
 SQL = aiosql.from_path(
     Path(__file__).with_name("worker_bench.sql"), "asyncpg", mandatory_parameters=False
@@ -39,30 +39,20 @@ class NoopTransport:
         return None
 
 
-async def _seed(database_url: str, users: int, sends: int) -> None:
+def _seed(database_url: str, users: int, sends: int) -> None:
     """`users` users with push on, then `sends` notifications to all: users x sends jobs."""
+    create_users_directly(
+        database_url,
+        [f"bench-{n:05}" for n in range(users)],
+        # Never contacted: the benchmark's transport sends nothing.
+        preferences_of=lambda _: {"push_enabled": True, "push_urls": ["json://127.0.0.1:9/bench"]},
+    )
+    asyncio.run(_send_to_all(database_url, sends))
+
+
+async def _send_to_all(database_url: str, sends: int) -> None:
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            for n in range(users):
-                user_id = f"bench-{n:05}"
-                await queries.create_user(
-                    conn, user_id=user_id, display_name=None, is_admin=False, email=None
-                )
-                await queries.update_preferences(
-                    conn,
-                    user_id=user_id,
-                    in_app_enabled=None,
-                    email_enabled=None,
-                    push_enabled=True,
-                    digest_seconds=None,
-                    set_email=False,
-                    email=None,
-                    # Never contacted: the benchmark's transport sends nothing.
-                    push_urls=["json://127.0.0.1:9/bench"],
-                    set_quiet_hours=False,
-                    quiet_hours=None,
-                )
         for n in range(sends):
             await fetch_all(
                 queries.send_notification,
@@ -167,7 +157,6 @@ async def _processes(database_url: str, jobs: int, count: int) -> float:
 
 async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, Any]]:
     jobs = users * sends
-    await _seed(database_url, users, sends)
     await _reset(database_url)
     baseline = await _baseline(database_url, jobs)
     one = await _processes(database_url, jobs, 1)
@@ -201,6 +190,7 @@ def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
     worker_log.setLevel(logging.WARNING)
     try:
         if database_url is not None:
+            _seed(database_url, users, sends)
             return asyncio.run(_measure(database_url, users, sends))
         return _on_throwaway_cluster(users, sends)
     finally:
@@ -215,6 +205,7 @@ def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
     cluster.start()
     try:
         asyncio.run(migrate_url(cluster.url()))
+        _seed(cluster.url(), users, sends)
         return asyncio.run(_measure(cluster.url(), users, sends))
     finally:
         cluster.destroy()

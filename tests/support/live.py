@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import uvicorn
 from server.app import create_app
 from server.config import Settings
 from server.db import create_pool
-from server.service import Service
+from server.service import Caller, Service
 from tests.support.pg import free_port
 
 
@@ -32,16 +33,31 @@ def test_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def create_user_directly(database_url: str, user_id: str, *, admin: bool = False) -> str:
-    """Bootstrap a user without the API (as `traybell admin create-user` does); returns a token."""
+def create_users_directly(
+    database_url: str,
+    user_ids: Sequence[str],
+    *,
+    admin: bool = False,
+    preferences_of: Callable[[str], dict[str, Any]] | None = None,
+) -> list[str]:
+    """Create users without the API (as `traybell admin create-user` does), each with the
+    preferences `preferences_of(user_id)` gives; returns their first tokens."""
 
-    async def create() -> str:
+    async def create() -> list[str]:
         pool = await create_pool(database_url, min_size=1, max_size=1)
+        service = Service(pool, test_settings())
+        tokens = []
         try:
-            _, token, _ = await Service(pool, test_settings()).create_user(
-                user_id, email=None, display_name=None, is_admin=admin
-            )
-            return token
+            for user_id in user_ids:
+                _, token, _ = await service.create_user(
+                    user_id, email=None, display_name=None, is_admin=admin
+                )
+                tokens.append(token)
+                if preferences_of is not None:
+                    await service.update_preferences(
+                        Caller(user_id, admin), preferences_of(user_id)
+                    )
+            return tokens
         finally:
             await pool.close()
 
@@ -60,8 +76,8 @@ class LiveServer:
         self._thread: threading.Thread | None = None
         self._token_ids: dict[str, str] = {}
         self.start()
-        self.admin_token = create_user_directly(
-            database_url, "admin-" + uuid.uuid4().hex[:8], admin=True
+        [self.admin_token] = create_users_directly(
+            database_url, ["admin-" + uuid.uuid4().hex[:8]], admin=True
         )
 
     def start(self) -> None:

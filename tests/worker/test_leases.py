@@ -7,8 +7,9 @@ import uuid
 from datetime import timedelta
 
 from server.channels import Outgoing
-from server.db import create_pool, queries
+from server.db import create_pool
 from server.worker.queue import Queue
+from tests.support.live import create_users_directly
 from tests.support.live import test_settings as worker_settings
 from tests.worker.support import ThreadWorker, deliveries, rows, scalar, wait_until
 
@@ -132,31 +133,12 @@ def test_three_worker_processes_send_a_thousand_jobs_exactly_once(
     """No double send: three workers on 1,000 jobs send each exactly once."""
     count = 1000
 
-    async def create_users() -> list[str]:
-        pool = await create_pool(database_url, min_size=1, max_size=1)
-        ids = [f"bulk-{n:04}-{uuid.uuid4().hex[:6]}" for n in range(count)]
-        async with pool.acquire() as conn, conn.transaction():
-            for user_id in ids:
-                await queries.create_user(
-                    conn, user_id=user_id, display_name=None, is_admin=False, email=None
-                )
-                await queries.update_preferences(
-                    conn,
-                    user_id=user_id,
-                    in_app_enabled=None,
-                    email_enabled=True,
-                    push_enabled=None,
-                    digest_seconds=None,
-                    set_email=True,
-                    email=f"{user_id}@example.com",
-                    push_urls=None,
-                    set_quiet_hours=False,
-                    quiet_hours=None,
-                )
-        await pool.close()
-        return ids
-
-    users = asyncio.run(create_users())
+    users = [f"bulk-{n:04}-{uuid.uuid4().hex[:6]}" for n in range(count)]
+    create_users_directly(
+        database_url,
+        users,
+        preferences_of=lambda user_id: {"email_enabled": True, "email": f"{user_id}@example.com"},
+    )
     workers = [spawn_worker(smtp_url=smtp.url) for _ in range(3)]
     live_server.send(users, title="to everyone", severity="warning")
     smtp.mailbox.wait_for(count, 90)
