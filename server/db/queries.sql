@@ -185,58 +185,31 @@ RETURNING id, user_id, channel, status, attempts;
 -- for the caller to judge (zoneinfo) and then claim (worker_claim_judged) or hold.
 WITH due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
-           NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge,
-           delivery_recipients(d.channel, p) AS recipients
+           NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
     WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)
     ORDER BY d.available_at
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
-), claimed AS (
-    UPDATE deliveries d
-    SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
-        lock_token = gen_random_uuid(), collecting = false, updated_at = now()
-    FROM due
-    WHERE d.id = due.id AND NOT due.judge
-    RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts,
-              d.max_attempts, d.lock_token, due.recipients, due.available_at
 )
-SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max_attempts,
-       c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
-       it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
-FROM claimed c
-LEFT JOIN LATERAL delivery_contents(c.id, c.user_id) AS it ON true
+SELECT c.*, NULL::jsonb AS quiet_hours
+FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge)) AS c
 UNION ALL
-SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, quiet_hours, NULL, NULL, NULL, NULL,
-       available_at
+SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
+       quiet_hours
 FROM due WHERE judge
 ORDER BY available_at, id;
 
 -- name: worker_claim_judged
 -- Claims the given jobs, which the caller found outside their user's quiet hours, as
 -- worker_claim does; one that another worker took or held meanwhile is left alone.
-WITH due AS (
-    SELECT d.id, d.available_at,
-           delivery_recipients(d.channel, p) AS recipients
-    FROM deliveries d
-    JOIN preferences p ON p.user_id = d.user_id
+SELECT c.*, NULL::jsonb AS quiet_hours
+FROM claim_deliveries(ARRAY(
+    SELECT d.id FROM deliveries d
     WHERE d.id = ANY (:ids) AND d.status = 'pending' AND d.available_at <= now()
-    FOR UPDATE OF d SKIP LOCKED
-), claimed AS (
-    UPDATE deliveries d
-    SET status = 'sending', attempts = d.attempts + 1, locked_at = now(),
-        lock_token = gen_random_uuid(), collecting = false, updated_at = now()
-    FROM due
-    WHERE d.id = due.id
-    RETURNING d.id, d.user_id, d.channel, d.group_key, d.is_critical, d.attempts,
-              d.max_attempts, d.lock_token, due.recipients, due.available_at
-)
-SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max_attempts,
-       c.lock_token, c.recipients, NULL::jsonb AS quiet_hours,
-       it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
-FROM claimed c
-LEFT JOIN LATERAL delivery_contents(c.id, c.user_id) AS it ON true
+    FOR UPDATE SKIP LOCKED
+)) AS c
 ORDER BY c.available_at, c.id;
 
 -- name: worker_hold!
