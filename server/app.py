@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from server import web
+from server.accounts import Accounts
 from server.api import admin, notifications, preferences, sync
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
@@ -41,6 +43,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         # The API never sets session state, listens or takes advisory locks on its pool.
         pool = await create_pool(database_url, reset_sessions=False)
         app.state.service = Service(pool, settings)
+        app.state.accounts = Accounts(pool, settings)
         try:
             yield
         finally:
@@ -57,6 +60,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     for module in (notifications, sync, preferences, admin):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:

@@ -32,6 +32,7 @@ class Settings:
     max_attempts: int
     email_per_minute: int
     push_per_minute: int
+    session_hours: int = 168
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -47,4 +48,5 @@ class Settings:
             max_attempts=_int("TRAYBELL_MAX_ATTEMPTS", 5, minimum=1),
             email_per_minute=_int("TRAYBELL_EMAIL_PER_MINUTE", 5, minimum=1),
             push_per_minute=_int("TRAYBELL_PUSH_PER_MINUTE", 20, minimum=1),
+            session_hours=_int("TRAYBELL_SESSION_HOURS", 168, minimum=1),
         )

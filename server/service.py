@@ -84,6 +84,16 @@ def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": row["user_id"],
+        "email": row["email"],
+        "display_name": row["display_name"],
+        "admin": row["is_admin"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
 def delivery_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
@@ -120,26 +130,34 @@ class Service:
         return Caller(row["user_id"], row["is_admin"]) if row else None
 
     async def create_user(
-        self, user_id: str, *, email: str | None, display_name: str | None, is_admin: bool
-    ) -> tuple[dict[str, Any], str, str]:
-        """Create a user with a first token; returns (user, token, token_id).
-
-        Conflict when the id is taken."""
+        self,
+        user_id: str,
+        *,
+        email: str | None,
+        display_name: str | None,
+        is_admin: bool,
+        with_token: bool = True,
+    ) -> tuple[dict[str, Any], str | None, str | None]:
+        """Create a user, with a first token unless `with_token` is false (someone who signs in
+        on the web needs none); returns (user, token, token_id). Conflict when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
                 conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
             )
             if row is None:
                 raise Conflict(f"user {user_id!r} already exists")
-            token, token_id = await self._issue_token(conn, user_id)
-        user = {
-            "user_id": row["user_id"],
-            "email": row["email"],
-            "display_name": row["display_name"],
-            "admin": row["is_admin"],
-            "created_at": _iso(row["created_at"]),
-        }
-        return user, token, token_id
+            token, token_id = await self._issue_token(conn, user_id) if with_token else (None, None)
+        return user_dict(row), token, token_id
+
+    async def users(self, limit: int) -> list[dict[str, Any]]:
+        rows = await fetch_all(queries.list_users, self.pool, limit=limit)
+        return [{**user_dict(r), "has_password": r["has_password"]} for r in rows]
+
+    async def set_admin(self, user_id: str, is_admin: bool) -> dict[str, Any]:
+        row = await queries.set_admin(self.pool, user_id=user_id, is_admin=is_admin)
+        if row is None:
+            raise NotFound(f"no user {user_id!r}")
+        return user_dict(row)
 
     async def create_token(self, user_id: str) -> tuple[str, str]:
         return await self._issue_token(self.pool, user_id)
@@ -196,6 +214,10 @@ class Service:
                 result["suppressed"] = True
             results.append(result)
         return results
+
+    async def count_recipients(self, recipients: list[str] | None) -> int:
+        """How many users a send to `recipients` (None: every user) would reach."""
+        return await queries.count_recipients(self.pool, user_ids=recipients)
 
     # ------------------------------------------------------------------ reading
 
@@ -269,6 +291,11 @@ class Service:
             queries.mark_read, self.pool, user_id=caller.user_id, ids=_uuids(ids)
         )
         return len(changed)
+
+    async def read_all_cursor(self, caller: Caller) -> str:
+        """A cursor for read-all that covers what the caller can see now and nothing later."""
+        version = await queries.sync_position(self.pool, user_id=caller.user_id)
+        return SyncCursor(version or 0).encode()
 
     async def mark_all_read(self, caller: Caller, up_to: str | None) -> int:
         # A sync cursor names the last change seen; everything stored at or before it is marked.

@@ -4,12 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from server.api.deps import AdminDep, ServiceDep
+from server.api.deps import AccountsDep, AdminDep, ServiceDep
 from server.api.schemas import (
     CreateUserReply,
     CreateUserRequest,
     DeliveryList,
     DeliveryReply,
+    InviteReply,
     TokenReply,
 )
 
@@ -33,6 +34,12 @@ async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminD
 async def create_token(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
     token, token_id = await service.create_token(user_id)
     return {"token": token, "token_id": token_id}
+
+
+@router.post("/users/{user_id}/invite", response_model=InviteReply, status_code=201)
+async def invite_user(user_id: str, accounts: AccountsDep, _: AdminDep) -> dict:
+    invite_url, expires_at = await accounts.create_invite(user_id)
+    return {"invite_url": invite_url, "expires_at": expires_at.isoformat()}
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

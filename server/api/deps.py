@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from server.accounts import Accounts
 from server.api.errors import ApiError
 from server.service import Caller, Service
 
@@ -21,6 +22,10 @@ async def service(request: Request) -> Service:
     # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
     # per request that cost a tenth of the send path's time under load.
     return _service(request)
+
+
+async def accounts(request: Request) -> Accounts:
+    return request.app.state.accounts
 
 
 async def caller(
@@ -42,5 +47,6 @@ async def admin(caller_: Annotated[Caller, Depends(caller)]) -> Caller:
 
 
 ServiceDep = Annotated[Service, Depends(service)]
+AccountsDep = Annotated[Accounts, Depends(accounts)]
 CallerDep = Annotated[Caller, Depends(caller)]
 AdminDep = Annotated[Caller, Depends(admin)]

@@ -258,6 +258,11 @@ class TokenReply(BaseModel):
     token_id: str
 
 
+class InviteReply(BaseModel):
+    invite_url: str
+    expires_at: str
+
+
 class Delivery(BaseModel):
     id: str
     notification_id: str | None

@@ -32,6 +32,113 @@ SELECT u.user_id, u.is_admin
 FROM api_tokens t JOIN users u ON u.user_id = t.user_id
 WHERE t.token_hash = :token_hash;
 
+-- ---------------------------------------------------------------- web sign-in
+
+-- name: find_login^
+-- The account a typed login names: a user id, else an email address that one user alone has.
+SELECT user_id, is_admin, password_hash FROM users WHERE user_id = :login
+UNION ALL
+SELECT u.user_id, u.is_admin, u.password_hash
+FROM users u JOIN preferences p ON p.user_id = u.user_id
+WHERE lower(p.email) = lower(:login)
+  AND NOT EXISTS (SELECT 1 FROM users WHERE user_id = :login)
+  AND (SELECT count(*) FROM preferences WHERE lower(email) = lower(:login)) = 1
+LIMIT 1;
+
+-- name: lock_login!
+-- Serialises the attempts on one login, so that concurrent guesses cannot pass the throttle
+-- together. Held until the transaction ends.
+SELECT pg_advisory_xact_lock(hashtextextended(encode(:login_hash, 'hex'), 0));
+
+-- name: record_login_attempt^
+-- An attempt counts as a failure until it succeeds. Refused (no row stored, `allowed` false)
+-- when the window already holds the maximum; `retry_at` is when its oldest failure leaves it.
+WITH recent AS (
+    SELECT count(*) AS failures, min(failed_at) AS oldest FROM login_failures
+    WHERE login_hash = :login_hash
+      AND failed_at > now() - make_interval(secs => :window_seconds)
+), stored AS (
+    INSERT INTO login_failures (login_hash)
+    SELECT :login_hash FROM recent WHERE failures < :max_failures
+    RETURNING failed_at
+)
+SELECT EXISTS (SELECT 1 FROM stored) AS allowed,
+       oldest + make_interval(secs => :window_seconds) AS retry_at
+FROM recent;
+
+-- name: clear_login_failures!
+DELETE FROM login_failures WHERE login_hash = :login_hash;
+
+-- name: set_password^
+-- A new password ends every web session of the user.
+WITH changed AS (
+    UPDATE users SET password_hash = :password_hash WHERE user_id = :user_id RETURNING user_id
+), ended AS (
+    DELETE FROM web_sessions s USING changed c WHERE s.user_id = c.user_id
+)
+SELECT user_id FROM changed;
+
+-- name: rehash_password!
+-- The same password under new hashing parameters: sessions stay.
+UPDATE users SET password_hash = :password_hash WHERE user_id = :user_id;
+
+-- name: create_session!
+INSERT INTO web_sessions (session_hash, user_id, expires_at)
+VALUES (:session_hash, :user_id, now() + make_interval(hours => :hours));
+
+-- name: session_caller^
+SELECT u.user_id, u.is_admin
+FROM web_sessions s JOIN users u ON u.user_id = s.user_id
+WHERE s.session_hash = :session_hash AND s.expires_at > now();
+
+-- name: delete_session!
+DELETE FROM web_sessions WHERE session_hash = :session_hash;
+
+-- name: create_invite$
+-- One live invite per user: a newer one voids the older.
+INSERT INTO invites (user_id, token_hash, expires_at)
+SELECT user_id, :token_hash, now() + make_interval(days => :days) FROM users
+WHERE user_id = :user_id
+ON CONFLICT (user_id) DO UPDATE
+SET token_hash = excluded.token_hash, created_at = now(), expires_at = excluded.expires_at
+RETURNING expires_at;
+
+-- name: invite_user$
+SELECT user_id FROM invites WHERE token_hash = :token_hash AND expires_at > now();
+
+-- name: accept_invite^
+-- Uses the invite up: the password is set, the invite is gone, older sessions end.
+WITH used AS (
+    DELETE FROM invites WHERE token_hash = :token_hash AND expires_at > now() RETURNING user_id
+), changed AS (
+    UPDATE users u SET password_hash = :password_hash FROM used
+    WHERE u.user_id = used.user_id
+    RETURNING u.user_id, u.is_admin
+), ended AS (
+    DELETE FROM web_sessions s USING used WHERE s.user_id = used.user_id
+)
+SELECT user_id, is_admin FROM changed;
+
+-- ---------------------------------------------------------------- users (admin console)
+
+-- name: list_users
+SELECT u.user_id, u.display_name, u.is_admin, u.created_at, p.email,
+       u.password_hash IS NOT NULL AS has_password
+FROM users u JOIN preferences p ON p.user_id = u.user_id
+ORDER BY u.user_id
+LIMIT :limit;
+
+-- name: set_admin^
+UPDATE users u SET is_admin = :is_admin
+FROM preferences p
+WHERE u.user_id = :user_id AND p.user_id = u.user_id
+RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, p.email;
+
+-- name: count_recipients$
+-- How many users a send to these ids (null: everyone) would reach.
+SELECT count(*) FROM users
+WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
+
 -- ---------------------------------------------------------------- sending
 
 -- name: send_notification
@@ -68,6 +175,10 @@ WHERE user_id = :user_id
   AND (archived_at IS NOT NULL) = :archived
 ORDER BY created_version DESC
 LIMIT :limit;
+
+-- name: sync_position$
+-- The user's newest version: everything stored so far is at or before it.
+SELECT sync_version FROM users WHERE user_id = :user_id;
 
 -- name: unread_count$
 SELECT count(*) FROM notifications

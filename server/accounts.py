@@ -1,0 +1,192 @@
+"""The rules of signing in on the web: passwords, sessions, invites and the sign-in throttle.
+
+Page handlers and the command line call in here; every statement it runs is a named query in
+db/. Secrets are stored only as hashes: passwords with argon2, session ids and invite tokens
+(256 random bits each) with SHA-256.
+"""
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import argon2
+import asyncpg
+
+from server.config import Settings
+from server.db import queries
+from server.service import Caller, NotFound, hash_token
+
+MIN_PASSWORD_LENGTH = 10
+# argon2 hashes whatever it is given; a cap keeps one request from costing seconds of CPU.
+MAX_PASSWORD_LENGTH = 1_000
+INVITE_DAYS = 7
+LOGIN_WINDOW_SECONDS = 15 * 60
+MAX_LOGIN_FAILURES = 5
+
+_hasher = argon2.PasswordHasher()
+
+
+class WeakPassword(ValueError):
+    """The password breaks the password rule; the message says which part, for people."""
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_at: datetime):
+        super().__init__("too many failed sign-ins")
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    caller: Caller
+    session_id: str  # goes into the cookie; only its hash is stored
+
+
+def check_password_rule(password: str, confirmation: str | None = None) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"The password may have at most {MAX_PASSWORD_LENGTH} characters.")
+    if "\x00" in password:
+        raise WeakPassword("The password must not contain NUL characters.")
+    if confirmation is not None and confirmation != password:
+        raise WeakPassword("The two passwords differ.")
+
+
+@cache
+def _dummy_hash() -> str:
+    # An unknown login is verified against this, so it costs what a known one does.
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def _hash(password: str) -> str:
+    # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+
+
+def _login_hash(login: str) -> bytes:
+    return hash_token(login.strip().casefold())
+
+
+class Accounts:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings):
+        self.pool = pool
+        self.settings = settings
+
+    # ------------------------------------------------------------------ signing in and out
+
+    async def sign_in(self, login: str, password: str) -> SignedIn | None:
+        """A new session for the right password; None for a wrong one (which part was wrong is
+        never said); LoginThrottled after too many failures for this login."""
+        login_hash = _login_hash(login)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await queries.lock_login(conn, login_hash=login_hash)
+                attempt = await queries.record_login_attempt(
+                    conn,
+                    login_hash=login_hash,
+                    window_seconds=LOGIN_WINDOW_SECONDS,
+                    max_failures=MAX_LOGIN_FAILURES,
+                )
+            if not attempt["allowed"]:
+                raise LoginThrottled(attempt["retry_at"])
+            account = await queries.find_login(conn, login=login.strip()[:320])
+            password = password[:MAX_PASSWORD_LENGTH]
+            hashed = account["password_hash"] if account else None
+            if not await asyncio.to_thread(_verify, hashed, password):
+                return None  # the attempt stays recorded as a failure
+            assert account is not None  # a dummy hash never verifies as true
+            async with conn.transaction():
+                await queries.clear_login_failures(conn, login_hash=login_hash)
+                if _hasher.check_needs_rehash(hashed):
+                    await queries.rehash_password(
+                        conn, user_id=account["user_id"], password_hash=await _hash(password)
+                    )
+                session_id = await self._create_session(conn, account["user_id"])
+        return SignedIn(Caller(account["user_id"], account["is_admin"]), session_id)
+
+    async def session_caller(self, session_id: str) -> Caller | None:
+        row = await queries.session_caller(self.pool, session_hash=hash_token(session_id))
+        return Caller(row["user_id"], row["is_admin"]) if row else None
+
+    async def sign_out(self, session_id: str) -> None:
+        await queries.delete_session(self.pool, session_hash=hash_token(session_id))
+
+    async def _create_session(self, conn: asyncpg.Connection, user_id: str) -> str:
+        # A fresh id at every sign-in: a session id planted before it is worth nothing after.
+        session_id = secrets.token_urlsafe(32)
+        await queries.create_session(
+            conn,
+            session_hash=hash_token(session_id),
+            user_id=user_id,
+            hours=self.settings.session_hours,
+        )
+        return session_id
+
+    # ------------------------------------------------------------------ passwords and invites
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """Sets the password and ends every web session of the user."""
+        check_password_rule(password)
+        if (
+            await queries.set_password(
+                self.pool, user_id=user_id, password_hash=await _hash(password)
+            )
+            is None
+        ):
+            raise NotFound(f"no user {user_id!r}")
+
+    async def change_password(
+        self, caller: Caller, current: str, new: str, confirmation: str
+    ) -> str | None:
+        """The signed-in user's own change: None when `current` is wrong, else the id of a new
+        session for this browser (every older session has ended)."""
+        check_password_rule(new, confirmation)
+        async with self.pool.acquire() as conn:
+            account = await queries.find_login(conn, login=caller.user_id)
+            hashed = account["password_hash"] if account else None
+            if not await asyncio.to_thread(_verify, hashed, current):
+                return None
+            async with conn.transaction():
+                await queries.set_password(
+                    conn, user_id=caller.user_id, password_hash=await _hash(new)
+                )
+                return await self._create_session(conn, caller.user_id)
+
+    async def create_invite(self, user_id: str) -> tuple[str, datetime]:
+        """A one-time sign-up link, valid INVITE_DAYS; it voids the user's older invite."""
+        token = secrets.token_urlsafe(32)
+        expires_at = await queries.create_invite(
+            self.pool, user_id=user_id, token_hash=hash_token(token), days=INVITE_DAYS
+        )
+        if expires_at is None:
+            raise NotFound(f"no user {user_id!r}")
+        return f"{self.settings.public_url}/invite/{token}", expires_at
+
+    async def invited_user(self, token: str) -> str:
+        user_id = await queries.invite_user(self.pool, token_hash=hash_token(token))
+        if user_id is None:
+            raise NotFound("no such invite")
+        return user_id
+
+    async def accept_invite(self, token: str, password: str, confirmation: str) -> SignedIn:
+        """Sets the password, uses the invite up and signs the user in."""
+        check_password_rule(password, confirmation)
+        password_hash = await _hash(password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.accept_invite(
+                conn, token_hash=hash_token(token), password_hash=password_hash
+            )
+            if row is None:
+                raise NotFound("no such invite")
+            session_id = await self._create_session(conn, row["user_id"])
+        return SignedIn(Caller(row["user_id"], row["is_admin"]), session_id)

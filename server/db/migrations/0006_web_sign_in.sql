@@ -1,0 +1,33 @@
+-- Web sign-in: passwords, server-side sessions, one-time invites and the sign-in throttle.
+-- Nothing here stores a secret in the clear: passwords as argon2 hashes, session ids, invite
+-- tokens and typed logins as SHA-256 digests of high-entropy values.
+
+ALTER TABLE users ADD COLUMN password_hash text;
+
+-- Sign-in by email needs a quick, case-blind lookup.
+CREATE INDEX preferences_email ON preferences (lower(email)) WHERE email IS NOT NULL;
+
+CREATE TABLE web_sessions (
+    session_hash  bytea PRIMARY KEY,
+    user_id       text NOT NULL REFERENCES users ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+
+-- One live invite per user: a newer one replaces the older.
+CREATE TABLE invites (
+    user_id     text PRIMARY KEY REFERENCES users ON DELETE CASCADE,
+    token_hash  bytea NOT NULL UNIQUE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+
+-- Failed sign-ins per typed login (digested: it may be a password typed into the wrong
+-- field), shared by every server replica.
+CREATE TABLE login_failures (
+    login_hash  bytea NOT NULL,
+    failed_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX login_failures_login ON login_failures (login_hash, failed_at);

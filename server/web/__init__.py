@@ -1,0 +1,14 @@
+"""The web pages: sign-in, the inbox, one notification, settings and the admin console,
+server-rendered from templates/ on top of the same service layer as the API."""
+
+from fastapi import FastAPI
+
+from server.web import admin, pages
+from server.web.rendering import static_router
+from server.web.security import SecurityHeaders
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(SecurityHeaders)
+    for router in (static_router, pages.router, admin.router):
+        app.include_router(router)

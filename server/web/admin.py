@@ -1,0 +1,210 @@
+"""The admin console: send, failed deliveries, users. Each form goes to the same service calls
+as the admin API."""
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from server.accounts import Accounts
+from server.api.deps import AccountsDep, ServiceDep
+from server.api.schemas import CreateUserRequest, SendRequest
+from server.service import Conflict, Outgoing, Service, UnknownUsers
+from server.web.pages import validation_messages
+from server.web.rendering import render
+from server.web.routing import PageRoute
+from server.web.session import AdminVisitorDep, Visitor, checked_form
+
+router = APIRouter(prefix="/admin", route_class=PageRoute, include_in_schema=False)
+
+USERS_SHOWN = 500
+DELIVERIES_SHOWN = 50
+_SEND_FIELDS = ("title", "summary", "body", "severity", "target_url", "event_name")
+
+
+def _recipient_ids(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text) if part]
+
+
+def _send_request(form: dict[str, str]) -> SendRequest:
+    """The send form as the API's send request, validated by the same rules."""
+    fields: dict[str, Any] = {
+        name: form.get(name, "").strip() or None for name in _SEND_FIELDS if name != "body"
+    }
+    fields["body"] = form.get("body", "")
+    fields["event_name"] = fields["event_name"] or "admin.message"
+    fields["severity"] = fields["severity"] or "info"
+    fields["idempotency_key"] = form.get("idempotency_key") or None
+    ids = _recipient_ids(form.get("recipients", ""))
+    if form.get("audience") == "all":
+        fields["all_users"] = True
+    elif len(ids) == 1:
+        fields["user_id"] = ids[0]
+    elif ids:
+        fields["user_ids"] = ids
+    return SendRequest.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+async def _console(
+    request: Request,
+    visitor: Visitor,
+    service: Service,
+    *,
+    notice: str | None = None,
+    invite_url: str | None = None,
+    errors: list[str] | None = None,
+    send_form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "notice": notice,
+        "invite_url": invite_url,
+        "errors": errors or [],
+        "send_form": send_form or {},
+        "deliveries": await service.deliveries("failed", DELIVERIES_SHOWN),
+        "users": await service.users(USERS_SHOWN),
+        "me": visitor.user.user_id,
+    }
+    return render(request, "admin.html", context, status)
+
+
+@router.get("")
+async def console(request: Request, visitor: AdminVisitorDep, service: ServiceDep) -> Response:
+    return await _console(request, visitor, service)
+
+
+@router.post("/send")
+async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) -> Response:
+    """Two steps: `review` shows how many people the send reaches; `send` sends. The review
+    gives the form an idempotency key, so a send posted twice (a reload) is stored once."""
+    form = await checked_form(request, visitor)
+    try:
+        send_request = _send_request(form)
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _console(request, visitor, service, errors=errors, send_form=form, status=422)
+    recipients = send_request.recipients()
+    if form.get("step") != "send":
+        context = {
+            "form": {**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
+            "recipient_count": await service.count_recipients(recipients),
+            "named": len(recipients) if recipients is not None else None,
+            "send": send_request,
+        }
+        return render(request, "admin_review.html", context)
+    try:
+        results = await service.send(
+            Outgoing(
+                recipients=recipients,
+                event_name=send_request.event_name,
+                title=send_request.title,
+                summary=send_request.summary,
+                body=send_request.body,
+                target_url=send_request.target_url,
+                severity=send_request.severity.value,
+                data={},
+                resource_id=None,
+                idempotency_key=send_request.idempotency_key,
+                batch_key=None,
+            )
+        )
+    except UnknownUsers as exc:
+        errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
+        return await _console(request, visitor, service, errors=errors, send_form=form, status=422)
+    inserted = sum(r["inserted"] for r in results)
+    suppressed = sum(1 for r in results if r.get("suppressed"))
+    notice = f"Sent to {inserted} of {len(results)} recipient(s)."
+    if len(results) - inserted - suppressed:
+        notice += f" {len(results) - inserted - suppressed} already had it (a repeated send)."
+    if suppressed:
+        notice += f" {suppressed} turned in-app notifications off."
+    return await _console(request, visitor, service, notice=notice)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_delivery(
+    delivery_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    await checked_form(request, visitor)
+    try:
+        await service.retry_delivery(delivery_id)
+    except Conflict as exc:
+        return await _console(request, visitor, service, errors=[f"{exc}."], status=409)
+    return await _console(request, visitor, service, notice="The delivery is queued again.")
+
+
+@router.post("/users")
+async def create_user(
+    request: Request, visitor: AdminVisitorDep, service: ServiceDep, accounts: AccountsDep
+) -> Response:
+    form = await checked_form(request, visitor)
+    try:
+        user = CreateUserRequest.model_validate(
+            {
+                "user_id": form.get("user_id", "").strip(),
+                "email": form.get("email", "").strip() or None,
+                "display_name": form.get("display_name", "").strip() or None,
+                "admin": "admin" in form,
+            }
+        )
+        await service.create_user(
+            user.user_id,
+            email=user.email,
+            display_name=user.display_name,
+            is_admin=user.admin,
+            with_token=False,
+        )
+    except ValidationError as exc:
+        return await _console(
+            request, visitor, service, errors=validation_messages(exc), status=422
+        )
+    except Conflict:
+        errors = [f"A user {form.get('user_id', '').strip()!r} exists already."]
+        return await _console(request, visitor, service, errors=errors, status=409)
+    return await _invite(request, visitor, service, accounts, user.user_id, created=True)
+
+
+@router.post("/users/{user_id}/invite")
+async def invite_user(
+    user_id: str,
+    request: Request,
+    visitor: AdminVisitorDep,
+    service: ServiceDep,
+    accounts: AccountsDep,
+) -> Response:
+    await checked_form(request, visitor)
+    return await _invite(request, visitor, service, accounts, user_id, created=False)
+
+
+async def _invite(
+    request: Request,
+    visitor: Visitor,
+    service: Service,
+    accounts: Accounts,
+    user_id: str,
+    *,
+    created: bool,
+) -> Response:
+    invite_url, expires_at = await accounts.create_invite(user_id)
+    notice = (
+        f"{'Created ' + user_id + '. ' if created else ''}Send them this sign-up link; it works "
+        f"once, until {expires_at:%d %b %Y}, and voids any older link."
+    )
+    return await _console(request, visitor, service, notice=notice, invite_url=invite_url)
+
+
+@router.post("/users/{user_id}/admin")
+async def set_admin(
+    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    form = await checked_form(request, visitor)
+    make_admin = form.get("admin") == "1"
+    if user_id == visitor.user.user_id and not make_admin:
+        errors = ["You cannot remove your own admin rights; ask another admin."]
+        return await _console(request, visitor, service, errors=errors, status=409)
+    await service.set_admin(user_id, make_admin)
+    verb = "is now an admin" if make_admin else "is no longer an admin"
+    return await _console(request, visitor, service, notice=f"{user_id} {verb}.")

@@ -1,0 +1,274 @@
+"""The pages of a signed-in user (and the sign-in itself). Handlers parse forms and answer with
+pages; the rules are in the service layer they call (server.service, server.accounts)."""
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from server.accounts import LoginThrottled, WeakPassword
+from server.api.deps import AccountsDep, ServiceDep
+from server.api.schemas import PreferencesPatch
+from server.cursors import InvalidCursor
+from server.service import Service
+from server.web.rendering import render
+from server.web.routing import PageRoute
+from server.web.security import local_path
+from server.web.session import (
+    SignedInDep,
+    Visitor,
+    VisitorDep,
+    checked_form,
+    end_session_cookie,
+    set_session_cookie,
+)
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+INBOX_PAGE_SIZE = 50
+LOGIN_FAILED = "That sign-in did not work. Check both fields and try again."
+
+
+def _see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def validation_messages(error: ValidationError) -> list[str]:
+    """A model's validation errors as sentences for people."""
+    messages = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]).replace("_", " ")
+        message = item["msg"].removeprefix("Value error, ")
+        messages.append(f"{field}: {message}" if field else message)
+    return messages
+
+
+# ---------------------------------------------------------------- signing in and out
+
+
+@router.get("/login")
+async def login_page(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
+    if visitor.caller is not None:
+        return _see_other(local_path(next))
+    return render(request, "login.html", {"next": local_path(next), "login": "", "error": None})
+
+
+@router.post("/login")
+async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) -> Response:
+    form = await checked_form(request, visitor)
+    target = local_path(form.get("next"))
+    login_name = form.get("login", "")
+    try:
+        signed_in = await accounts.sign_in(login_name, form.get("password", ""))
+    except LoginThrottled as exc:
+        wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
+        response = render(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "login": login_name,
+                "error": f"Too many failed sign-ins. Try again in {-(-wait // 60)} min.",
+            },
+            429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if signed_in is None:
+        context = {"next": target, "login": login_name, "error": LOGIN_FAILED}
+        return render(request, "login.html", context)
+    response = _see_other(target)
+    set_session_cookie(request, response, signed_in.session_id)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
+    await checked_form(request, visitor)
+    if visitor.session_id:
+        await accounts.sign_out(visitor.session_id)
+    response = _see_other("/login")
+    end_session_cookie(response)
+    return response
+
+
+@router.get("/invite/{token}")
+async def invite_page(
+    token: str, request: Request, visitor: VisitorDep, accounts: AccountsDep
+) -> Response:
+    user_id = await accounts.invited_user(token)
+    return render(request, "invite.html", {"user_id": user_id, "error": None})
+
+
+@router.post("/invite/{token}")
+async def accept_invite(
+    token: str, request: Request, visitor: VisitorDep, accounts: AccountsDep
+) -> Response:
+    form = await checked_form(request, visitor)
+    user_id = await accounts.invited_user(token)
+    try:
+        signed_in = await accounts.accept_invite(
+            token, form.get("password", ""), form.get("password_confirm", "")
+        )
+    except WeakPassword as exc:
+        return render(request, "invite.html", {"user_id": user_id, "error": str(exc)}, 422)
+    response = _see_other("/")
+    set_session_cookie(request, response, signed_in.session_id)
+    return response
+
+
+# ---------------------------------------------------------------- the inbox and one notification
+
+
+@router.get("/")
+async def inbox(
+    request: Request,
+    visitor: SignedInDep,
+    service: ServiceDep,
+    unread: str | None = None,
+    before: str | None = None,
+) -> Response:
+    unread_only = unread == "1"
+    # The read-all cursor is taken before the list, so it covers nothing the page does not show.
+    read_all_up_to = await service.read_all_cursor(visitor.user)
+    try:
+        notifications, next_before = await service.list_notifications(
+            visitor.user,
+            unread=unread_only,
+            archived=False,
+            limit=INBOX_PAGE_SIZE,
+            before=before[:200] if before else None,
+        )
+    except InvalidCursor:
+        return _see_other("/?unread=1" if unread_only else "/")
+    context = {
+        "notifications": notifications,
+        "next_before": next_before,
+        "unread_only": unread_only,
+        "unread_count": await service.unread_count(visitor.user),
+        "read_all_up_to": read_all_up_to,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+    return render(request, "inbox.html", context)
+
+
+@router.post("/read-all")
+async def read_all(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
+    form = await checked_form(request, visitor)
+    with contextlib.suppress(InvalidCursor):  # a damaged form marks nothing
+        await service.mark_all_read(visitor.user, form.get("up_to") or None)
+    return _see_other(local_path(form.get("back")))
+
+
+@router.get("/n/{notification_id}")
+async def notification_page(
+    notification_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
+) -> Response:
+    notification = await service.change_one(visitor.user, notification_id, "read")
+    return render(request, "notification.html", {"n": notification})
+
+
+@router.post("/n/{notification_id}/{action}")
+async def change_notification(
+    notification_id: str, action: str, request: Request, visitor: SignedInDep, service: ServiceDep
+) -> Response:
+    form = await checked_form(request, visitor)
+    if action not in ("read", "unread", "archive"):
+        return Response(status_code=404)
+    await service.change_one(visitor.user, notification_id, action)
+    return _see_other(local_path(form.get("back")))
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _preferences_from_form(form: dict[str, str]) -> dict[str, Any]:
+    """The settings form as a full preferences change, in the API's shape."""
+    digest = form.get("digest_seconds", "").strip()
+    changes: dict[str, Any] = {
+        "in_app_enabled": "in_app_enabled" in form,
+        "email_enabled": "email_enabled" in form,
+        "push_enabled": "push_enabled" in form,
+        "digest_seconds": int(digest) if digest.isdigit() else digest,
+        "email": form.get("email", "").strip() or None,
+        "push_urls": [
+            line.strip() for line in form.get("push_urls", "").splitlines() if line.strip()
+        ],
+        "quiet_hours": None,
+    }
+    if "quiet_enabled" in form:
+        changes["quiet_hours"] = {
+            "start": form.get("quiet_start", ""),
+            "end": form.get("quiet_end", ""),
+            "timezone": form.get("quiet_timezone", "").strip(),
+        }
+    return changes
+
+
+_SETTINGS_NOTICES = {
+    "saved": "Your settings are saved.",
+    "password": "Your password is changed. Every other browser was signed out.",
+}
+
+
+async def _settings_page(
+    request: Request,
+    visitor: Visitor,
+    service: Service,
+    *,
+    errors: list[str] | None = None,
+    password_errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "preferences": await service.preferences(visitor.user),
+        "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
+        "errors": errors or [],
+        "password_errors": password_errors or [],
+    }
+    return render(request, "settings.html", context, status)
+
+
+@router.get("/settings")
+async def settings_page(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
+    return await _settings_page(request, visitor, service)
+
+
+@router.post("/settings")
+async def save_settings(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
+    form = await checked_form(request, visitor)
+    try:
+        patch = PreferencesPatch.model_validate(_preferences_from_form(form))
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _settings_page(request, visitor, service, errors=errors, status=422)
+    await service.update_preferences(visitor.user, patch.model_dump(exclude_unset=True))
+    return _see_other("/settings?done=saved")
+
+
+@router.post("/settings/password")
+async def change_password(
+    request: Request, visitor: SignedInDep, service: ServiceDep, accounts: AccountsDep
+) -> Response:
+    form = await checked_form(request, visitor)
+    try:
+        session_id = await accounts.change_password(
+            visitor.user,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            form.get("new_password_confirm", ""),
+        )
+    except WeakPassword as exc:
+        return await _settings_page(
+            request, visitor, service, password_errors=[str(exc)], status=422
+        )
+    if session_id is None:
+        errors = ["The current password is not right."]
+        return await _settings_page(request, visitor, service, password_errors=errors, status=422)
+    # This browser stays signed in with a new session; the page is loaded anew for its token.
+    response = _see_other("/settings?done=password")
+    set_session_cookie(request, response, session_id)
+    return response

@@ -1,0 +1,95 @@
+"""Pages from Jinja2 templates (autoescaped), and static files under content-hashed URLs."""
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from server.web.session import give_csrf_secret
+from shared.models import Severity
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+
+_STATIC = {
+    path.name: (path.read_bytes(), hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    for path in STATIC_DIR.iterdir()
+    if path.is_file()
+}
+_CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+
+static_router = APIRouter(include_in_schema=False)
+
+
+@static_router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    if name not in _STATIC:
+        return Response(status_code=404)
+    content, _ = _STATIC[name]
+    return Response(
+        content,
+        media_type=_CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"),
+        # the URL changes with the content (static_url), so it may be cached for ever
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={_STATIC[name][1]}"
+
+
+def _when(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def relative_time(value: str | datetime | None, now: datetime | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', 'yesterday', '4 days ago', else the date."""
+    when = _when(value)
+    if when is None:
+        return ""
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86_400:
+        return "yesterday"
+    if seconds < 7 * 86_400:
+        return f"{int(seconds // 86_400)} days ago"
+    return when.strftime("%d %b %Y")
+
+
+def exact_time(value: str | datetime | None) -> str:
+    when = _when(value)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when else ""
+
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+    autoescape=True,  # every template, whatever its name: users' text is always escaped
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.globals.update(static_url=static_url, severities=[s.value for s in Severity])
+_environment.filters.update(ago=relative_time, exact=exact_time)
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page; never cached, since every page but the static files is someone's own."""
+    visitor = getattr(request.state, "visitor", None)
+    page = _environment.get_template(template).render(request=request, visitor=visitor, **context)
+    response = HTMLResponse(page, status_code, headers={"Cache-Control": "no-store"})
+    if visitor is not None:
+        give_csrf_secret(request, response, visitor)
+    return response

@@ -1,0 +1,138 @@
+"""Who is visiting a page: the session cookie resolved to a caller, the CSRF token of the page's
+forms, and the checks every form post goes through."""
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from server.accounts import Accounts
+from server.service import Caller
+from server.web.security import (
+    ANONYMOUS_CSRF_COOKIE,
+    SESSION_COOKIE,
+    csrf_token,
+    is_same_site,
+)
+
+# Longer cookies than ours are not ours: no database lookup for them.
+_MAX_COOKIE_LENGTH = 100
+
+
+class SignInRequired(Exception):
+    """The page needs a session: answered with 303 to /login?next=<this page>."""
+
+    def __init__(self, next_path: str):
+        self.next_path = next_path
+
+
+class PageRefused(Exception):
+    """An error page with this status and message for people."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Visitor:
+    caller: Caller | None
+    session_id: str | None
+    csrf_token: str
+    # set when this response must give the browser its anonymous CSRF secret
+    new_csrf_secret: str | None = None
+
+    @property
+    def user(self) -> Caller:
+        assert self.caller is not None, "only for pages that need a session"
+        return self.caller
+
+
+def _cookie(request: Request, name: str) -> str | None:
+    value = request.cookies.get(name)
+    return value if value and len(value) <= _MAX_COOKIE_LENGTH else None
+
+
+async def visitor(request: Request) -> Visitor:
+    accounts: Accounts = request.app.state.accounts
+    session_id = _cookie(request, SESSION_COOKIE)
+    caller = await accounts.session_caller(session_id) if session_id else None
+    if caller is not None and session_id is not None:
+        found = Visitor(caller, session_id, csrf_token(session_id))
+    else:
+        secret = _cookie(request, ANONYMOUS_CSRF_COOKIE)
+        new_secret = None if secret else secrets.token_urlsafe(32)
+        found = Visitor(None, None, csrf_token(secret or new_secret or ""), new_secret)
+    request.state.visitor = found  # for the templates
+    return found
+
+
+async def signed_in(request: Request, found: Annotated[Visitor, Depends(visitor)]) -> Visitor:
+    if found.caller is None:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise SignInRequired(request.url.path + query)
+    return found
+
+
+async def signed_in_admin(found: Annotated[Visitor, Depends(signed_in)]) -> Visitor:
+    if not found.user.is_admin:
+        raise PageRefused(403, "This page is for administrators.")
+    return found
+
+
+async def checked_form(request: Request, found: Visitor) -> dict[str, str]:
+    """The posted form, once it is shown to come from our own page: same site, right token."""
+    settings = request.app.state.service.settings
+    form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    token = fields.get("csrf_token", "")
+    if not is_same_site(request, settings.public_url) or not secrets.compare_digest(
+        token.encode(), found.csrf_token.encode()
+    ):
+        raise PageRefused(
+            403, "This form has expired or came from another site. Reload the page and try again."
+        )
+    return fields
+
+
+def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
+    settings = request.app.state.service.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=settings.session_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_url.startswith("https:"),
+    )
+    response.delete_cookie(ANONYMOUS_CSRF_COOKIE, path="/")
+
+
+def end_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def give_csrf_secret(request: Request, response: Response, found: Visitor) -> None:
+    if found.new_csrf_secret:
+        settings = request.app.state.service.settings
+        response.set_cookie(
+            ANONYMOUS_CSRF_COOKIE,
+            found.new_csrf_secret,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=settings.public_url.startswith("https:"),
+        )
+
+
+def login_redirect(next_path: str) -> str:
+    return "/login?next=" + quote(next_path, safe="/")
+
+
+VisitorDep = Annotated[Visitor, Depends(visitor)]
+SignedInDep = Annotated[Visitor, Depends(signed_in)]
+AdminVisitorDep = Annotated[Visitor, Depends(signed_in_admin)]
