@@ -49,7 +49,7 @@ def test_wrong_password_and_unknown_login_get_one_message_and_right_one_signs_in
 
 def test_sign_in_by_email(live_server, person, browser):
     """The login field takes the email address as well as the user id."""
-    user, _ = person(email="Signs.In@example.com")
+    person(email="Signs.In@example.com")
     assert browser().sign_in("signs.in@EXAMPLE.com", PASSWORD).status_code == 303
 
 
@@ -225,7 +225,7 @@ def test_an_invite_works_once_and_a_newer_one_voids_the_older(live_server, brows
 
 
 def test_invite_api_is_admin_only_and_404_for_an_unknown_user(live_server):
-    """POST /v1/admin/users/{id}/invite: 201 with the link and expiry, 403 for a user, 404 unknown."""
+    """POST /v1/admin/users/{id}/invite: 201 with link and expiry; 403 for a user; 404 unknown."""
     user, token = live_server.create_user()
     with live_server.client(token) as as_user:
         assert as_user.post(f"/v1/admin/users/{user}/invite").status_code == 403
