@@ -2,16 +2,19 @@
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from server.config import ConfigError, Settings
 
 log = logging.getLogger("traybell")
+T = TypeVar("T")
 
 
 def _configure_logging(verbose: bool = False) -> None:
@@ -79,11 +82,28 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return run_worker(database_url, settings)
 
 
-def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
-    from server.api.schemas import CreateUserRequest
+def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Runs `work(service, accounts)` against the migrated database, as the server would."""
+    from server.accounts import Accounts
     from server.db import create_pool
     from server.db.migrate import migrate_url
-    from server.service import Conflict, Service
+    from server.service import Service
+
+    async def run() -> T:
+        database_url = _database_url(settings)
+        await migrate_url(database_url)
+        pool = await create_pool(database_url, min_size=1, max_size=1)
+        try:
+            return await work(Service(pool, settings), Accounts(pool, settings))
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from server.api.schemas import CreateUserRequest
+    from server.service import Conflict
 
     try:
         request = CreateUserRequest(
@@ -92,27 +112,59 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"traybell: invalid user: {exc}", file=sys.stderr)
         return 2
-
-    async def create() -> tuple[dict, str, str]:
-        database_url = _database_url(settings)
-        await migrate_url(database_url)
-        pool = await create_pool(database_url, min_size=1, max_size=1)
-        try:
-            return await Service(pool, settings).create_user(
+    try:
+        user, token, _ = _with_services(
+            settings,
+            lambda service, _: service.create_user(
                 request.user_id,
                 email=request.email,
                 display_name=request.display_name,
                 is_admin=request.admin,
-            )
-        finally:
-            await pool.close()
-
-    try:
-        user, token, _ = asyncio.run(create())
+            ),
+        )
     except Conflict:
         print(f"traybell: user {args.user_id!r} already exists", file=sys.stderr)
         return 1
     print(json.dumps({"user_id": user["user_id"], "token": token}))
+    return 0
+
+
+def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    from server.accounts import WeakPassword, check_password_rule
+    from server.service import NotFound
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"New password for {args.user_id}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        check_password_rule(password)
+        _with_services(settings, lambda _, accounts: accounts.set_password(args.user_id, password))
+    except WeakPassword as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 2
+    except NotFound:
+        print(f"traybell: no user {args.user_id!r}", file=sys.stderr)
+        return 1
+    print(f"password set for {args.user_id}; their web sessions have ended")
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    from server.service import NotFound
+
+    try:
+        invite_url, expires_at = _with_services(
+            settings, lambda _, accounts: accounts.create_invite(args.user_id)
+        )
+    except NotFound:
+        print(f"traybell: no user {args.user_id!r}", file=sys.stderr)
+        return 1
+    print(invite_url)
+    print(
+        f"one-time sign-up link for {args.user_id}, valid until {expires_at:%Y-%m-%d %H:%M %Z}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -196,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--display-name")
     create_user.add_argument("--admin", action="store_true", help="give the user the admin scope")
     create_user.set_defaults(func=cmd_create_user)
+    set_password = admin.add_parser(
+        "set-password",
+        help="set a user's web password from standard input (one line); ends their web sessions",
+    )
+    set_password.add_argument("user_id")
+    set_password.set_defaults(func=cmd_set_password)
+    invite = admin.add_parser("invite", help="print a one-time sign-up link (valid 7 days)")
+    invite.add_argument("user_id")
+    invite.set_defaults(func=cmd_invite)
 
     send = commands.add_parser("send", help="send a notification through the HTTP API (admin)")
     send.add_argument("--server", required=True, help="base URL, e.g. http://127.0.0.1:8000")

@@ -1,0 +1,261 @@
+"""The pages behind a sign-in: inbox, one notification, settings, the admin console."""
+
+import re
+
+from tests.web.conftest import PASSWORD
+
+NOT_FOUND = "There is nothing here, or it is not yours to see."
+
+
+def _signed_in(browser, user):
+    web = browser()
+    assert web.sign_in(user, PASSWORD).status_code == 303
+    return web
+
+
+def _unread(live_server, token) -> int:
+    with live_server.client(token) as client:
+        return client.get("/v1/notifications/unread-count").json()["unread"]
+
+
+def test_every_page_sends_the_security_headers(person, browser):
+    """CSP without inline script and with frame-ancestors 'none', nosniff, no-referrer."""
+    user, _ = person()
+    web = _signed_in(browser, user)
+    for path in ("/login", "/", "/settings", "/n/unknown"):
+        headers = web.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert "script-src" not in csp and "default-src 'none'" in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_notification_page_shows_it_marks_it_read_and_is_not_cached(
+    live_server, person, browser
+):
+    """/n/<id>: title, summary, body, severity, time, the link with rel=noopener noreferrer and
+    'Open in Traybell'; marked read on display; Cache-Control: no-store."""
+    user, token = person()
+    sent = live_server.send(
+        user,
+        title="Deploy finished",
+        summary="api v2.3 is live",
+        body="All 12 pods healthy.",
+        severity="success",
+        target_url="https://ci.example/run/7",
+    )
+    notification_id = sent["results"][0]["id"]
+    page = _signed_in(browser, user).get(f"/n/{notification_id}")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    for text in ("Deploy finished", "api v2.3 is live", "All 12 pods healthy.", "Success"):
+        assert text in page.text
+    assert re.search(
+        r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"', page.text
+    )
+    assert (
+        '<a class="button primary" href="https://ci.example/run/7" rel="noopener noreferrer">'
+        in page.text
+    )
+    assert f'href="traybell://n/{notification_id}"' in page.text
+    assert _unread(live_server, token) == 0
+
+
+def test_another_users_notification_and_an_unknown_id_get_the_same_404(
+    live_server, person, browser
+):
+    """Existence is never revealed: someone else's id and a made-up one answer alike."""
+    owner, _ = person()
+    intruder, _ = person()
+    theirs = live_server.send(owner, title="Private")["results"][0]["id"]
+    web = _signed_in(browser, intruder)
+    others = web.get(f"/n/{theirs}")
+    unknown = web.get("/n/00000000-0000-0000-0000-000000000000")
+    garbage = web.get("/n/not-an-id")
+    assert others.status_code == unknown.status_code == garbage.status_code == 404
+    assert NOT_FOUND in others.text and "Private" not in others.text
+    assert others.text == unknown.text == garbage.text
+    marked = web.post(f"/n/{theirs}/read", {"back": "/"}, page="/")
+    assert marked.status_code == 404
+
+
+def test_script_in_a_title_or_body_is_shown_as_text(live_server, person, browser):
+    """Every page escapes what users wrote."""
+    user, _ = person()
+    attack = "<script>alert(1)</script>"
+    sent = live_server.send(user, title=attack, summary=attack, body=attack + '"><img src=x>')
+    web = _signed_in(browser, user)
+    for path in ("/", f"/n/{sent['results'][0]['id']}"):
+        page = web.get(path).text
+        assert "<script>" not in page and "<img src=x>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_inbox_is_newest_first_marks_unread_and_filters(live_server, person, browser):
+    """The inbox lists newest first, marks unread (not by colour alone), counts unread, and
+    ?unread=1 shows only unread."""
+    user, token = person()
+    first = live_server.send(user, title="First one")["results"][0]["id"]
+    live_server.send(user, title="Second one")
+    with live_server.client(token) as client:
+        client.post(f"/v1/notifications/{first}/read").raise_for_status()
+    web = _signed_in(browser, user)
+    page = web.get("/").text
+    assert page.index("Second one") < page.index("First one")
+    assert "1 unread" in page
+    assert page.count("Unread:") == 1  # the text marker beside the dot, for screen readers
+    only_unread = web.get("/?unread=1").text
+    assert "Second one" in only_unread and "First one" not in only_unread
+
+
+def test_mark_read_archive_and_mark_all_read_from_the_inbox(live_server, person, browser):
+    """The inbox forms change state for the caller, and read-all leaves later arrivals unread."""
+    user, token = person()
+    ids = [live_server.send(user, title=f"Numbered item {i}")["results"][0]["id"] for i in range(3)]
+    web = _signed_in(browser, user)
+    assert web.post(f"/n/{ids[0]}/read", {"back": "/"}, page="/").status_code == 303
+    assert _unread(live_server, token) == 2
+    assert web.post(f"/n/{ids[1]}/archive", {"back": "/"}, page="/").status_code == 303
+    assert "Numbered item 1" not in web.get("/").text
+
+    # The page's read-all covers what it showed; something that arrives after does not count.
+    page = web.get("/").text
+    token_field = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    up_to = re.search(r'name="up_to" value="([^"]+)"', page).group(1)
+    live_server.send(user, title="Arrived meanwhile")
+    reply = web.http.post(
+        "/read-all", data={"csrf_token": token_field, "up_to": up_to, "back": "/?unread=1"}
+    )
+    assert reply.status_code == 303 and reply.headers["location"] == "/?unread=1"
+    assert _unread(live_server, token) == 1
+    assert "Arrived meanwhile" in web.get("/?unread=1").text
+
+
+def test_forms_without_the_right_token_are_refused_and_change_nothing(live_server, person, browser):
+    """A POST with no token, another session's token or a foreign Origin is 403 and changes
+    nothing."""
+    user, token = person()
+    notification_id = live_server.send(user, title="Keep me unread")["results"][0]["id"]
+    web = _signed_in(browser, user)
+    other = _signed_in(browser, user)  # the same user's other session has another token
+    foreign_token = other.csrf_token("/")
+    own_token = web.csrf_token("/")
+    attempts = [
+        ({}, {}),
+        ({"csrf_token": foreign_token}, {}),
+        ({"csrf_token": own_token}, {"Origin": "https://evil.example"}),
+        ({"csrf_token": own_token}, {"Sec-Fetch-Site": "cross-site"}),
+    ]
+    for data, headers in attempts:
+        for path in (f"/n/{notification_id}/read", "/read-all", "/settings", "/logout"):
+            reply = web.http.post(path, data=data, headers=headers)
+            assert reply.status_code == 403, (path, data, headers)
+    assert _unread(live_server, token) == 1
+    assert web.get("/").status_code == 200  # still signed in: /logout was refused too
+
+
+def test_settings_save_the_same_preferences_as_the_api(live_server, person, browser):
+    """The settings page edits the API's preferences and checks them with the same rules."""
+    user, token = person()
+    web = _signed_in(browser, user)
+    saved = web.post(
+        "/settings",
+        {
+            "in_app_enabled": "on",
+            "email_enabled": "on",
+            "email": "me@acme.example",
+            "push_urls": "ntfys://ntfy.example/topic\n",
+            "digest_seconds": "120",
+            "quiet_enabled": "on",
+            "quiet_start": "22:30",
+            "quiet_end": "06:45",
+            "quiet_timezone": "Europe/Berlin",
+        },
+    )
+    assert saved.status_code == 303
+    assert "Your settings are saved." in web.get(saved.headers["location"]).text
+    with live_server.client(token) as client:
+        prefs = client.get("/v1/preferences").json()
+    assert prefs == {
+        "in_app_enabled": True,
+        "email_enabled": True,
+        "push_enabled": False,
+        "digest_seconds": 120,
+        "email": "me@acme.example",
+        "push_urls": ["ntfys://ntfy.example/topic"],
+        "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
+    }
+    refused = web.post("/settings", {"digest_seconds": "999999", "quiet_timezone": "Mars/Base"})
+    assert refused.status_code == 422 and "digest seconds" in refused.text
+    with live_server.client(token) as client:
+        assert client.get("/v1/preferences").json() == prefs
+
+
+def test_admin_console_is_403_for_users(person, browser):
+    """/admin and its forms are for admins only."""
+    user, _ = person()
+    web = _signed_in(browser, user)
+    assert web.get("/admin").status_code == 403
+    token = web.csrf_token("/")
+    reply = web.http.post("/admin/users", data={"csrf_token": token, "user_id": "sneaky"})
+    assert reply.status_code == 403
+    assert "Admin" not in web.get("/").text.split("<main")[0]  # no admin link in the menu
+
+
+def test_admin_reviews_the_recipient_count_then_sends_once(live_server, person, browser):
+    """The console shows how many people a send reaches before it sends; a repeated post of
+    the same reviewed form is stored once."""
+    admin, _ = person(admin=True)
+    first, first_token = person()
+    second, _ = person()
+    web = _signed_in(browser, admin)
+    form = {
+        "audience": "some",
+        "recipients": f"{first}, {second}",
+        "title": "Office closed Friday",
+        "summary": "Building maintenance",
+        "severity": "warning",
+    }
+    review = web.post("/admin/send", {**form, "step": "review"}, page="/admin")
+    assert review.status_code == 200 and "Send to 2 people?" in review.text
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', review.text).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', review.text).group(1)
+    confirm = {**form, "step": "send", "idempotency_key": key, "csrf_token": token}
+    sent = web.http.post("/admin/send", data=confirm)
+    assert sent.status_code == 200 and "Sent to 2 of 2 recipient(s)." in sent.text
+    again = web.http.post("/admin/send", data=confirm)
+    assert "Sent to 0 of 2" in again.text and "2 already had it" in again.text
+    assert _unread(live_server, first_token) == 1
+
+    everyone = web.post("/admin/send", {**form, "audience": "all", "step": "review"}, page="/admin")
+    users = len(re.findall(r"<tr>", web.get("/admin").text.split('id="users"')[1])) - 1
+    assert f"Send to {users} people?" in everyone.text
+
+    unknown = web.post(
+        "/admin/send", {**form, "recipients": "nobody-at-all", "step": "review"}, page="/admin"
+    )
+    assert "do not exist" in unknown.text
+
+
+def test_admin_creates_a_user_with_an_invite_and_makes_an_admin(live_server, person, browser):
+    """Create shows a one-time sign-up link; make admin gives the admin scope."""
+    admin, _ = person(admin=True)
+    web = _signed_in(browser, admin)
+    created = web.post(
+        "/admin/users", {"user_id": "new-hire", "email": "n@acme.example"}, page="/admin"
+    )
+    assert created.status_code == 200
+    link = re.search(r'id="invite-url" value="([^"]+)"', created.text).group(1)
+    assert link.startswith("http://127.0.0.1:8000/invite/")
+    assert "new-hire" in created.text and "Not yet" in created.text
+    promoted = web.post("/admin/users/new-hire/admin", {"admin": "1"}, page="/admin")
+    assert "new-hire is now an admin." in promoted.text
+    newcomer = browser()
+    path = link.removeprefix("http://127.0.0.1:8000")
+    newcomer.post(path, {"password": PASSWORD, "password_confirm": PASSWORD})
+    assert newcomer.get("/admin").status_code == 200
+    taken = web.post("/admin/users", {"user_id": "new-hire"}, page="/admin")
+    assert taken.status_code == 409 and "exists already" in taken.text
+    self_demotion = web.post(f"/admin/users/{admin}/admin", {"admin": "0"}, page="/admin")
+    assert self_demotion.status_code == 409
