@@ -1,0 +1,151 @@
+"""The web pages in a real browser (Debian's Chromium, driven by Playwright): from an emailed
+link to a read inbox that the tray's sync engine agrees with. Screenshots go to test-artifacts/."""
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from desktop.sync import SyncEngine
+from tests.support.live import test_settings as settings_with
+from tests.support.pg import free_port
+from tests.support.waiting import wait_until
+from tests.web.conftest import PASSWORD
+from tests.worker.support import ProcessWorker, SmtpServer, text_of
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Chromium's background services try the network, which is closed here.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Open it after the test's setup: Playwright's sync API keeps an event loop running in
+    this thread, where asyncio.run (used by the setup helpers) then refuses to run."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_from_an_emailed_link_to_a_read_inbox_the_tray_agrees_with(
+    live_server, person, database_url, smtp, tmp_path
+):
+    """The link in a delivered email asks for sign-in, then shows the body; mark all read in
+    the inbox, and the sync engine reports 0 unread on its next sync."""
+    user, token = person(email_enabled=True, email="reader@example.com")
+    worker = ProcessWorker(
+        database_url,
+        settings_with(smtp_url=smtp.url, public_url=live_server.url),
+        tmp_path / "worker.log",
+    )
+    try:
+        for title, severity in (
+            ("Backup finished", "success"),
+            ("New comment on your design doc", "info"),
+            ("Certificate expires in 7 days", "warning"),
+        ):
+            live_server.send(user, title=title, severity=severity, summary=f"{title} · details")
+        live_server.send(
+            user,
+            title="Database db-1 is down",
+            summary="Failover to db-2 in progress",
+            body="Primary stopped answering at 03:12.\nReplica db-2 is being promoted.",
+            severity="critical",
+            target_url="https://status.example/incidents/42",
+        )
+        [*_, mail] = smtp.mailbox.wait_for(2)
+    finally:
+        worker.terminate()
+    link = re.search(rf"{re.escape(live_server.url)}/n/[0-9a-f-]{{36}}", text_of(mail)).group(0)
+
+    engine = SyncEngine(live_server.url, token, tmp_path / "tray.sqlite3")
+    try:
+        assert engine.sync().unread == 4
+        with chromium() as browser:
+            _read_everything_in_the_browser(browser, link, user, live_server.url)
+        assert engine.sync().unread == 0
+        assert engine.unread_count() == 0
+    finally:
+        engine.close()
+
+
+def _read_everything_in_the_browser(browser: Browser, link: str, user: str, base: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(link)
+    assert "/login?next=/n/" in page.url
+    _shot(page, "web-sign-in.png")
+    page.fill("#login", user)
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(link)
+    assert "Replica db-2 is being promoted." in page.inner_text(".body")
+    _shot(page, "web-notification.png")
+
+    page.click("text=← Inbox")
+    page.wait_for_url(f"{base}/")
+    assert "3 unread" in page.inner_text("h1")
+    _shot(page, "web-inbox.png")
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.add_cookies(page.context.cookies())
+    phone_page = phone.new_page()
+    phone_page.goto(f"{base}/")
+    _shot(phone_page, "web-inbox-phone.png")
+    phone.close()
+
+    page.click("button:has-text('Mark all read')")
+    wait_until(lambda: "0 unread" in page.inner_text("h1"), what="the inbox to show 0 unread")
+
+
+def test_admin_console_in_a_browser(live_server, person):
+    """An admin reviews a send (the recipient count shows first), sends it, and sees users and
+    failed deliveries."""
+    admin, _ = person(admin=True)
+    recipients = [person()[0] for _ in range(2)]
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/admin")
+        page.fill("#login", admin)
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{live_server.url}/admin")
+        page.fill("#recipients", " ".join(recipients))
+        page.fill("#title", "Office closed on Friday")
+        page.fill("#summary", "Building maintenance; work from home")
+        page.select_option("select[name=severity]", "warning")
+        _shot(page, "web-admin.png")
+        page.click("button:has-text('Review')")
+        assert "Send to 2 people?" in page.inner_text("h1")
+        page.click("button:has-text('Send now')")
+        assert "Sent to 2 of 2 recipient(s)." in page.inner_text(".notice")
