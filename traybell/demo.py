@@ -2,14 +2,17 @@
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from server.accounts import Accounts
 from server.config import Settings
 from server.db import create_pool
 from server.db.migrate import migrate_url
@@ -50,22 +53,31 @@ def _say(message: str) -> None:
     print(f"traybell demo: {message}", flush=True)
 
 
-async def _demo_tokens(database_url: str, settings: Settings) -> dict[str, str]:
-    """A fresh token for each demo account, creating the accounts on the first run."""
+@dataclass(frozen=True)
+class DemoAccount:
+    token: str
+    password: str  # for the web pages; a new one each run, like the token
+
+
+async def _demo_accounts(database_url: str, settings: Settings) -> dict[str, DemoAccount]:
+    """A fresh token and password for each demo account, creating the accounts on the first run."""
     pool = await create_pool(database_url, min_size=1, max_size=2)
-    service = Service(pool, settings)
-    tokens = {}
+    service, accounts = Service(pool, settings), Accounts(pool, settings)
+    found = {}
     try:
         for user_id, is_admin in ((DEMO_ADMIN, True), (DEMO_USER, False)):
             try:
-                _, tokens[user_id], _ = await service.create_user(
+                _, token, _ = await service.create_user(
                     user_id, email=None, display_name=user_id.title(), is_admin=is_admin
                 )
             except Conflict:
-                tokens[user_id], _ = await service.create_token(user_id)
+                token, _ = await service.create_token(user_id)
+            password = secrets.token_urlsafe(9)
+            await accounts.set_password(user_id, password)
+            found[user_id] = DemoAccount(str(token), password)
     finally:
         await pool.close()
-    return tokens
+    return found
 
 
 def _has_display() -> bool:
@@ -105,7 +117,8 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
     database_url = resolve_database_url(settings.database_url)
     applied = asyncio.run(migrate_url(database_url))
     _say(f"database ready ({len(applied)} migration(s) applied now)")
-    tokens = asyncio.run(_demo_tokens(database_url, settings))
+    demo = asyncio.run(_demo_accounts(database_url, settings))
+    tokens = {user_id: account.token for user_id, account in demo.items()}
 
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": database_url}
@@ -145,6 +158,9 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
         print(
             f"""
   Traybell is running.
+    Web:          {url}/login
+                  sign in as {DEMO_USER} with password {demo[DEMO_USER].password}
+                  or as {DEMO_ADMIN} with password {demo[DEMO_ADMIN].password} (admin console)
     API:          {url}   (OpenAPI: {url}/docs)
     admin token:  {tokens[DEMO_ADMIN]}
     user token:   {tokens[DEMO_USER]}   (user id: {DEMO_USER})

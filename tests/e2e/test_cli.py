@@ -126,6 +126,16 @@ def test_demo_runs_on_the_embedded_database_and_stops_cleanly(tmp_path):
         assert set(tokens) == {"admin", "user"}, text
         admin_token, user_token = tokens["admin"], tokens["user"]
         url = f"http://127.0.0.1:{port}"
+        # the printed password opens the web pages
+        password = re.search(r"sign in as demo with password (\S+)", text).group(1)
+        with httpx.Client(base_url=url) as web:
+            form = web.get("/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+            signed_in = web.post(
+                "/login", data={"login": "demo", "password": password, "csrf_token": csrf}
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            assert "Disk almost full on db-1" in web.get("/").text
         unread = httpx.get(
             url + "/v1/notifications/unread-count",
             headers={"Authorization": f"Bearer {user_token}"},
