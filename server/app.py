@@ -56,7 +56,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=_ERRORS,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)
     for module in (notifications, sync, preferences, admin):
         app.include_router(module.router)

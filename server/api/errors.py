@@ -1,12 +1,13 @@
 """Every error leaves as {"error": {"code", "message", ...}}; no client input yields a 500."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.cursors import InvalidCursor
@@ -49,7 +50,15 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+#: Paths whose errors are JSON bodies; every other path is a page for people.
+_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
+
+PageError = Callable[[Request, int, str], Response]
+
+
+def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
+    """`page_error` answers an unknown path or method outside the API with a page."""
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
@@ -66,10 +75,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, ApiError):  # FastAPI wraps errors raised while reading a body
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
+        if page_error is not None and not request.url.path.startswith(_API_PATHS):
+            return page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         # exc.headers carries e.g. the Allow header of a 405
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)

@@ -5,7 +5,10 @@ from fastapi import FastAPI
 
 from server.web import admin, pages
 from server.web.rendering import static_router
+from server.web.routing import error_page
 from server.web.security import SecurityHeaders
+
+__all__ = ["error_page", "install"]
 
 
 def install(app: FastAPI) -> None:

@@ -259,3 +259,13 @@ def test_admin_creates_a_user_with_an_invite_and_makes_an_admin(live_server, per
     assert taken.status_code == 409 and "exists already" in taken.text
     self_demotion = web.post(f"/admin/users/{admin}/admin", {"admin": "0"}, page="/admin")
     assert self_demotion.status_code == 409
+
+
+def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_stays_json(browser):
+    """People get a page for a mistyped address; the API keeps its JSON error body."""
+    web = browser()
+    page = web.get("/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text
+    api = web.get("/v1/no-such-call")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
