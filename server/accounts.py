@@ -32,9 +32,11 @@ class WeakPassword(ValueError):
     """The password breaks the password rule; the message says which part, for people."""
 
 
-class LoginThrottled(Exception):
+class Throttled(Exception):
+    """Too many attempts (sign-ins for one login, codes entered in one session) lately."""
+
     def __init__(self, retry_at: datetime):
-        super().__init__("too many failed sign-ins")
+        super().__init__("too many attempts")
         self.retry_at = retry_at
 
 
@@ -73,8 +75,22 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def _login_hash(login: str) -> bytes:
-    return hash_token(login.strip().casefold())
+def _attempt_key(kind: str, value: str) -> bytes:
+    return hash_token(f"{kind}\0{value}")
+
+
+async def _count_attempt(
+    conn: asyncpg.Connection, key_hash: bytes, *, window_seconds: int, max_attempts: int
+) -> None:
+    """Counts one attempt under the key (committed at once, so that concurrent attempts see it);
+    Throttled when the window already holds `max_attempts`."""
+    async with conn.transaction():
+        await queries.lock_attempts(conn, key_hash=key_hash)
+        attempt = await queries.record_attempt(
+            conn, key_hash=key_hash, window_seconds=window_seconds, max_attempts=max_attempts
+        )
+    if not attempt["allowed"]:
+        raise Throttled(attempt["retry_at"])
 
 
 class Accounts:
@@ -86,19 +102,17 @@ class Accounts:
 
     async def sign_in(self, login: str, password: str) -> SignedIn | None:
         """A new session for the right password; None for a wrong one (which part was wrong is
-        never said); LoginThrottled after too many failures for this login."""
-        login_hash = _login_hash(login)
+        never said); Throttled after too many failures for this login.
+
+        Each attempt counts as a failure until it succeeds, and a success clears the count."""
+        key_hash = _attempt_key("login", login.strip().casefold())
         async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                await queries.lock_login(conn, login_hash=login_hash)
-                attempt = await queries.record_login_attempt(
-                    conn,
-                    login_hash=login_hash,
-                    window_seconds=LOGIN_WINDOW_SECONDS,
-                    max_failures=MAX_LOGIN_FAILURES,
-                )
-            if not attempt["allowed"]:
-                raise LoginThrottled(attempt["retry_at"])
+            await _count_attempt(
+                conn,
+                key_hash,
+                window_seconds=LOGIN_WINDOW_SECONDS,
+                max_attempts=MAX_LOGIN_FAILURES,
+            )
             account = await queries.find_login(conn, login=login.strip()[:320])
             password = password[:MAX_PASSWORD_LENGTH]
             hashed = account["password_hash"] if account else None
@@ -106,7 +120,7 @@ class Accounts:
                 return None  # the attempt stays recorded as a failure
             assert account is not None  # a dummy hash never verifies as true
             async with conn.transaction():
-                await queries.clear_login_failures(conn, login_hash=login_hash)
+                await queries.clear_attempts(conn, key_hash=key_hash)
                 if _hasher.check_needs_rehash(hashed):
                     await queries.rehash_password(
                         conn, user_id=account["user_id"], password_hash=await _hash(password)

@@ -45,29 +45,29 @@ WHERE lower(p.email) = lower(:login)
   AND (SELECT count(*) FROM preferences WHERE lower(email) = lower(:login)) = 1
 LIMIT 1;
 
--- name: lock_login!
--- Serialises the attempts on one login, so that concurrent guesses cannot pass the throttle
+-- name: lock_attempts!
+-- Serialises the attempts under one key, so that concurrent guesses cannot pass the throttle
 -- together. Held until the transaction ends.
-SELECT pg_advisory_xact_lock(hashtextextended(encode(:login_hash, 'hex'), 0));
+SELECT pg_advisory_xact_lock(hashtextextended(encode(:key_hash, 'hex'), 0));
 
--- name: record_login_attempt^
--- An attempt counts as a failure until it succeeds. Refused (no row stored, `allowed` false)
--- when the window already holds the maximum; `retry_at` is when its oldest failure leaves it.
+-- name: record_attempt^
+-- Counts an attempt under a key. Refused (nothing stored, `allowed` false) when the window
+-- already holds the maximum; `retry_at` is when its oldest attempt leaves the window.
 WITH recent AS (
-    SELECT count(*) AS failures, min(failed_at) AS oldest FROM login_failures
-    WHERE login_hash = :login_hash
-      AND failed_at > now() - make_interval(secs => :window_seconds)
+    SELECT count(*) AS attempts, min(attempted_at) AS oldest FROM attempts
+    WHERE key_hash = :key_hash
+      AND attempted_at > now() - make_interval(secs => :window_seconds)
 ), stored AS (
-    INSERT INTO login_failures (login_hash)
-    SELECT :login_hash FROM recent WHERE failures < :max_failures
-    RETURNING failed_at
+    INSERT INTO attempts (key_hash)
+    SELECT :key_hash FROM recent WHERE attempts < :max_attempts
+    RETURNING attempted_at
 )
 SELECT EXISTS (SELECT 1 FROM stored) AS allowed,
        oldest + make_interval(secs => :window_seconds) AS retry_at
 FROM recent;
 
--- name: clear_login_failures!
-DELETE FROM login_failures WHERE login_hash = :login_hash;
+-- name: clear_attempts!
+DELETE FROM attempts WHERE key_hash = :key_hash;
 
 -- name: set_password^
 -- A new password ends every web session of the user.

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from server.accounts import LoginThrottled, WeakPassword
+from server.accounts import Throttled, WeakPassword
 from server.api.deps import AccountsDep, ServiceDep
 from server.api.schemas import PreferencesPatch
 from server.cursors import InvalidCursor
@@ -63,7 +63,7 @@ async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) ->
     login_name = form.get("login", "")
     try:
         signed_in = await accounts.sign_in(login_name, form.get("password", ""))
-    except LoginThrottled as exc:
+    except Throttled as exc:
         wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
         response = render(
             request,

@@ -24,10 +24,10 @@ CREATE TABLE invites (
     expires_at  timestamptz NOT NULL
 );
 
--- Failed sign-ins per typed login (digested: it may be a password typed into the wrong
--- field), shared by every server replica.
-CREATE TABLE login_failures (
-    login_hash  bytea NOT NULL,
-    failed_at   timestamptz NOT NULL DEFAULT now()
+-- Throttled attempts, shared by every server replica: sign-ins per typed login (digested: it
+-- may be a password typed into the wrong field), device codes entered per session.
+CREATE TABLE attempts (
+    key_hash      bytea NOT NULL,
+    attempted_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX login_failures_login ON login_failures (login_hash, failed_at);
+CREATE INDEX attempts_key ON attempts (key_hash, attempted_at);
