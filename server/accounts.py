@@ -16,7 +16,7 @@ import asyncpg
 
 from server.config import Settings
 from server.db import queries
-from server.service import Caller, NotFound, hash_token
+from server.service import Caller, NotFound, hash_token, issue_token
 
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes whatever it is given; a cap keeps one request from costing seconds of CPU.
@@ -24,6 +24,19 @@ MAX_PASSWORD_LENGTH = 1_000
 INVITE_DAYS = 7
 LOGIN_WINDOW_SECONDS = 15 * 60
 MAX_LOGIN_FAILURES = 5
+
+# Device sign-in (RFC 8628): codes people can read out and type without mistakes.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+DEVICE_CODE_SECONDS = 600
+DEVICE_POLL_SECONDS = 5
+SLOW_DOWN_SECONDS = 5
+# A client that waits its interval may still arrive a little early (network jitter).
+POLL_TOLERANCE_SECONDS = 1
+CODE_ENTRY_WINDOW_SECONDS = 60
+# Codes looked up per session and minute, right or wrong: counting the right ones too means
+# a code of one's own cannot reset the count between guesses.
+MAX_CODE_ENTRIES = 5
 
 _hasher = argon2.PasswordHasher()
 
@@ -38,6 +51,49 @@ class Throttled(Exception):
     def __init__(self, retry_at: datetime):
         super().__init__("too many attempts")
         self.retry_at = retry_at
+
+
+class DeviceGrantRefused(Exception):
+    """A device poll that gets no token (yet); `code` is the error code the API answers."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    device_code: str
+    user_code: str  # as people read it: XXXX-XXXX
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class DeviceGrant:
+    token: str
+    token_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class PendingDevice:
+    user_code: str  # as people read it
+    client_name: str
+
+
+def user_code_for_people(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def parse_user_code(typed: str) -> str | None:
+    """A typed code without case, hyphens or spaces; None when it cannot be one."""
+    code = "".join(c for c in typed.upper() if c not in "- ")
+    if len(code) == USER_CODE_LENGTH and all(c in USER_CODE_ALPHABET for c in code):
+        return code
+    return None
 
 
 @dataclass(frozen=True)
@@ -204,3 +260,98 @@ class Accounts:
                 raise NotFound("no such invite")
             session_id = await self._create_session(conn, row["user_id"])
         return SignedIn(Caller(row["user_id"], row["is_admin"]), session_id)
+
+    # ------------------------------------------------------------------ device sign-in
+
+    async def authorize_device(self, client_name: str) -> DeviceAuthorization:
+        """Step 1: a device code for the client, a user code for the person."""
+        device_code = secrets.token_urlsafe(32)
+        while True:  # a user code still held by another request: draw again
+            user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+            stored = await queries.create_device_code(
+                self.pool,
+                device_code_hash=hash_token(device_code),
+                user_code=user_code,
+                client_name=client_name,
+                expires_in=DEVICE_CODE_SECONDS,
+            )
+            if stored is not None:
+                break
+        shown = user_code_for_people(user_code)
+        verification_uri = f"{self.settings.public_url}/device"
+        return DeviceAuthorization(
+            device_code=device_code,
+            user_code=shown,
+            verification_uri=verification_uri,
+            verification_uri_complete=f"{verification_uri}?code={shown}",
+            expires_in=DEVICE_CODE_SECONDS,
+            interval=DEVICE_POLL_SECONDS,
+        )
+
+    async def poll_device(self, device_code: str) -> DeviceGrant:
+        """Step 3: the token, exactly once, after the person approved; else DeviceGrantRefused."""
+        device_code_hash = hash_token(device_code)
+        async with self.pool.acquire() as conn, conn.transaction():
+            found = await queries.lock_device_code(
+                conn, device_code_hash=device_code_hash, tolerance_seconds=POLL_TOLERANCE_SECONDS
+            )
+            if found is None:
+                raise DeviceGrantRefused("invalid_grant", "No such device code.")
+            if found["expired"] or found["status"] == "issued":
+                raise DeviceGrantRefused(
+                    "expired_token", "This sign-in has expired or was used; start a new one."
+                )
+            if found["status"] == "denied":
+                raise DeviceGrantRefused("access_denied", "The sign-in was denied.")
+            approved = found["status"] == "approved"
+            too_soon = bool(found["too_soon"]) and not approved
+            await queries.record_device_poll(
+                conn,
+                device_code_hash=device_code_hash,
+                slow_down_seconds=SLOW_DOWN_SECONDS if too_soon else 0,
+                issued=approved,
+            )
+            if too_soon:
+                raise DeviceGrantRefused(
+                    "slow_down", f"Polled too often; wait {SLOW_DOWN_SECONDS} s longer."
+                )
+            if not approved:
+                raise DeviceGrantRefused(
+                    "authorization_pending", "Waiting for the person to approve the sign-in."
+                )
+            token, token_id = await issue_token(
+                conn, found["user_id"], name=found["client_name"], kind="device"
+            )
+        return DeviceGrant(token, token_id, found["user_id"])
+
+    async def pending_device(self, session_id: str, typed_code: str) -> PendingDevice | None:
+        """Step 2, the page: the device waiting for this code, if any. Each look-up counts
+        toward the session's code entries (Throttled past MAX_CODE_ENTRIES a minute)."""
+        code = await self._entered_code(session_id, typed_code)
+        row = code and await queries.pending_device_code(self.pool, user_code=code)
+        return PendingDevice(user_code_for_people(code), row["client_name"]) if row else None
+
+    async def decide_device(
+        self, caller: Caller, session_id: str, typed_code: str, *, approve: bool
+    ) -> str | None:
+        """Step 2, the decision: the approved or denied client's name; None when the code names
+        no waiting device."""
+        code = await self._entered_code(session_id, typed_code)
+        if code is None:
+            return None
+        return await queries.decide_device_code(
+            self.pool,
+            user_code=code,
+            status="approved" if approve else "denied",
+            user_id=caller.user_id,
+        )
+
+    async def _entered_code(self, session_id: str, typed_code: str) -> str | None:
+        async with self.pool.acquire() as conn:
+            await _count_attempt(
+                conn,
+                _attempt_key("device", session_id),
+                window_seconds=CODE_ENTRY_WINDOW_SECONDS,
+                max_attempts=MAX_CODE_ENTRIES,
+            )
+        return parse_user_code(typed_code)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from server import web
 from server.accounts import Accounts
-from server.api import admin, notifications, preferences, sync
+from server.api import admin, device, me, notifications, preferences, sync
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
 from server.api.schemas import ErrorReply
@@ -58,7 +58,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)
-    for module in (notifications, sync, preferences, admin):
+    for module in (notifications, sync, preferences, me, device, admin):
         app.include_router(module.router)
     web.install(app)
 

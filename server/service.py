@@ -37,6 +37,13 @@ class UnknownUsers(Exception):
 class Caller:
     user_id: str
     is_admin: bool
+    token_id: str | None = None  # None when signed in on the web
+
+
+@dataclass(frozen=True)
+class RecipientCount:
+    known: int  # users the send names that exist
+    reached: int  # of those, the ones it would reach (disabled users are skipped)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,19 @@ class Outgoing:
 def hash_token(token: str) -> bytes:
     # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
     return hashlib.sha256(token.encode()).digest()
+
+
+async def issue_token(
+    conn: Any, user_id: str, *, name: str = "API token", kind: str = "api"
+) -> tuple[str, str]:
+    """A new token for the user; returns (token, token_id). Only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = await queries.create_token(
+        conn, user_id=user_id, token_hash=hash_token(token), name=name, kind=kind
+    )
+    if token_id is None:
+        raise NotFound(f"no user {user_id!r}")
+    return token, str(token_id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -90,7 +110,18 @@ def user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "email": row["email"],
         "display_name": row["display_name"],
         "admin": row["is_admin"],
+        "disabled": row["disabled_at"] is not None,
         "created_at": _iso(row["created_at"]),
+    }
+
+
+def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "token_id": str(row["token_id"]),
+        "name": row["name"],
+        "kind": row["kind"],
+        "created_at": _iso(row["created_at"]),
+        "last_used_at": _iso(row["last_used_at"]),
     }
 
 
@@ -127,7 +158,7 @@ class Service:
 
     async def authenticate(self, token: str) -> Caller | None:
         row = await queries.authenticate(self.pool, token_hash=hash_token(token))
-        return Caller(row["user_id"], row["is_admin"]) if row else None
+        return Caller(row["user_id"], row["is_admin"], str(row["token_id"])) if row else None
 
     async def create_user(
         self,
@@ -146,7 +177,7 @@ class Service:
             )
             if row is None:
                 raise Conflict(f"user {user_id!r} already exists")
-            token, token_id = await self._issue_token(conn, user_id) if with_token else (None, None)
+            token, token_id = await issue_token(conn, user_id) if with_token else (None, None)
         return user_dict(row), token, token_id
 
     async def users(self, limit: int) -> list[dict[str, Any]]:
@@ -160,18 +191,37 @@ class Service:
         return user_dict(row)
 
     async def create_token(self, user_id: str) -> tuple[str, str]:
-        return await self._issue_token(self.pool, user_id)
-
-    async def _issue_token(self, conn: Any, user_id: str) -> tuple[str, str]:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token_id = await queries.create_token(conn, user_id=user_id, token_hash=hash_token(token))
-        if token_id is None:
-            raise NotFound(f"no user {user_id!r}")
-        return token, str(token_id)
+        return await issue_token(self.pool, user_id)
 
     async def revoke_token(self, token_id: str) -> None:
         ids = _uuids([token_id])
         if not ids or await queries.delete_token(self.pool, token_id=ids[0]) is None:
+            raise NotFound("no such token")
+
+    async def user(self, user_id: str) -> dict[str, Any]:
+        row = await queries.get_user(self.pool, user_id=user_id)
+        if row is None:
+            raise NotFound(f"no user {user_id!r}")
+        return user_dict(row)
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> dict[str, Any]:
+        """Disabling ends every token and session of the user at once; enabling revives none."""
+        row = await queries.set_user_disabled(self.pool, user_id=user_id, disabled=disabled)
+        if row is None:
+            raise NotFound(f"no user {user_id!r}")
+        return user_dict(row)
+
+    async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
+        rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
+        return [token_dict(r) for r in rows]
+
+    async def revoke_own_token(self, caller: Caller, token_id: str) -> None:
+        """Another user's token is as unknown as one that never existed."""
+        ids = _uuids([token_id])
+        deleted = ids and await queries.delete_user_token(
+            self.pool, token_id=ids[0], user_id=caller.user_id
+        )
+        if not deleted:
             raise NotFound("no such token")
 
     # ------------------------------------------------------------------ sending
@@ -215,9 +265,10 @@ class Service:
             results.append(result)
         return results
 
-    async def count_recipients(self, recipients: list[str] | None) -> int:
-        """How many users a send to `recipients` (None: every user) would reach."""
-        return await queries.count_recipients(self.pool, user_ids=recipients)
+    async def count_recipients(self, recipients: list[str] | None) -> RecipientCount:
+        """Who a send to `recipients` (None: every user) names and would reach."""
+        row = await queries.count_recipients(self.pool, user_ids=recipients)
+        return RecipientCount(row["known"], row["reached"])
 
     # ------------------------------------------------------------------ reading
 

@@ -12,6 +12,7 @@ from server.api.schemas import (
     DeliveryReply,
     InviteReply,
     TokenReply,
+    UserReply,
 )
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -40,6 +41,16 @@ async def create_token(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
 async def invite_user(user_id: str, accounts: AccountsDep, _: AdminDep) -> dict:
     invite_url, expires_at = await accounts.create_invite(user_id)
     return {"invite_url": invite_url, "expires_at": expires_at.isoformat()}
+
+
+@router.post("/users/{user_id}/disable", response_model=UserReply)
+async def disable_user(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
+    return {"user": await service.set_disabled(user_id, True)}
+
+
+@router.post("/users/{user_id}/enable", response_model=UserReply)
+async def enable_user(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
+    return {"user": await service.set_disabled(user_id, False)}
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

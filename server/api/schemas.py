@@ -183,6 +183,14 @@ class CreateUserRequest(RequestModel):
     admin: StrictBool = False
 
 
+class DeviceAuthorizeRequest(RequestModel):
+    client_name: Annotated[Text, Field(min_length=1, max_length=100)]
+
+
+class DeviceTokenRequest(RequestModel):
+    device_code: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
 # ------------------------------------------------------------ replies (for the OpenAPI document)
 
 
@@ -244,7 +252,44 @@ class User(BaseModel):
     email: str | None
     display_name: str | None
     admin: bool
+    disabled: bool
     created_at: str
+
+
+class UserReply(BaseModel):
+    user: User
+
+
+class MeReply(BaseModel):
+    user: User
+    token_id: str | None = Field(description="the token this call was made with")
+
+
+class OwnToken(BaseModel):
+    token_id: str
+    name: str
+    kind: Literal["device", "api"]
+    created_at: str
+    last_used_at: str | None
+
+
+class OwnTokenList(BaseModel):
+    tokens: list[OwnToken]
+
+
+class DeviceAuthorization(BaseModel):
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+class DeviceTokenReply(BaseModel):
+    token: str
+    token_id: str
+    user_id: str
 
 
 class CreateUserReply(BaseModel):

@@ -12,38 +12,82 @@ WITH created AS (
     INSERT INTO users (user_id, display_name, is_admin)
     VALUES (:user_id, :display_name, :is_admin)
     ON CONFLICT (user_id) DO NOTHING
-    RETURNING user_id, display_name, is_admin, created_at
+    RETURNING user_id, display_name, is_admin, created_at, disabled_at
 ), prefs AS (
     INSERT INTO preferences (user_id, email)
     SELECT user_id, :email FROM created
 )
-SELECT user_id, display_name, is_admin, created_at, :email::text AS email FROM created;
+SELECT user_id, display_name, is_admin, created_at, disabled_at, :email::text AS email
+FROM created;
+
+-- name: get_user^
+SELECT u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email
+FROM users u JOIN preferences p ON p.user_id = u.user_id
+WHERE u.user_id = :user_id;
+
+-- name: set_user_disabled^
+-- Disabling ends every token and web session of the user at once (enabling revives none);
+-- their notifications and preferences stay.
+WITH changed AS (
+    UPDATE users
+    SET disabled_at = CASE WHEN :disabled THEN COALESCE(disabled_at, now()) END
+    WHERE user_id = :user_id
+    RETURNING user_id, display_name, is_admin, created_at, disabled_at
+), ended_tokens AS (
+    DELETE FROM api_tokens t USING changed c WHERE :disabled AND t.user_id = c.user_id
+), ended_sessions AS (
+    DELETE FROM web_sessions s USING changed c WHERE :disabled AND s.user_id = c.user_id
+)
+SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.email
+FROM changed c JOIN preferences p ON p.user_id = c.user_id;
 
 -- name: create_token$
-INSERT INTO api_tokens (user_id, token_hash)
-SELECT user_id, :token_hash FROM users WHERE user_id = :user_id
+INSERT INTO api_tokens (user_id, token_hash, name, kind)
+SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
 DELETE FROM api_tokens WHERE token_id = :token_id RETURNING token_id;
 
+-- name: delete_user_token$
+DELETE FROM api_tokens WHERE token_id = :token_id AND user_id = :user_id RETURNING token_id;
+
+-- name: list_user_tokens
+SELECT token_id, name, kind, created_at, last_used_at
+FROM api_tokens WHERE user_id = :user_id
+ORDER BY created_at DESC;
+
 -- name: authenticate^
-SELECT u.user_id, u.is_admin
-FROM api_tokens t JOIN users u ON u.user_id = t.user_id
-WHERE t.token_hash = :token_hash;
+-- The caller a token names, unless the user is disabled. Marks the token used, to the minute:
+-- the update matches (and writes) only on the first request of each minute.
+WITH found AS (
+    SELECT t.token_id, t.last_used_at, u.user_id, u.is_admin
+    FROM api_tokens t JOIN users u ON u.user_id = t.user_id
+    WHERE t.token_hash = :token_hash AND u.disabled_at IS NULL
+), touched AS (
+    UPDATE api_tokens t SET last_used_at = date_trunc('minute', now())
+    FROM found f
+    WHERE t.token_id = f.token_id
+      AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
+)
+SELECT token_id, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
 -- name: find_login^
 -- The account a typed login names: a user id, else an email address that one user alone has.
-SELECT user_id, is_admin, password_hash FROM users WHERE user_id = :login
-UNION ALL
-SELECT u.user_id, u.is_admin, u.password_hash
-FROM users u JOIN preferences p ON p.user_id = u.user_id
-WHERE lower(p.email) = lower(:login)
-  AND NOT EXISTS (SELECT 1 FROM users WHERE user_id = :login)
-  AND (SELECT count(*) FROM preferences WHERE lower(email) = lower(:login)) = 1
-LIMIT 1;
+-- A disabled user has none.
+SELECT user_id, is_admin, password_hash FROM (
+    SELECT user_id, is_admin, password_hash, disabled_at FROM users WHERE user_id = :login
+    UNION ALL
+    SELECT u.user_id, u.is_admin, u.password_hash, u.disabled_at
+    FROM users u JOIN preferences p ON p.user_id = u.user_id
+    WHERE lower(p.email) = lower(:login)
+      AND NOT EXISTS (SELECT 1 FROM users WHERE user_id = :login)
+      AND (SELECT count(*) FROM preferences WHERE lower(email) = lower(:login)) = 1
+    LIMIT 1
+) AS account
+WHERE disabled_at IS NULL;
 
 -- name: lock_attempts!
 -- Serialises the attempts under one key, so that concurrent guesses cannot pass the throttle
@@ -89,7 +133,7 @@ VALUES (:session_hash, :user_id, now() + make_interval(hours => :hours));
 -- name: session_caller^
 SELECT u.user_id, u.is_admin
 FROM web_sessions s JOIN users u ON u.user_id = s.user_id
-WHERE s.session_hash = :session_hash AND s.expires_at > now();
+WHERE s.session_hash = :session_hash AND s.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: delete_session!
 DELETE FROM web_sessions WHERE session_hash = :session_hash;
@@ -122,7 +166,7 @@ SELECT user_id, is_admin FROM changed;
 -- ---------------------------------------------------------------- users (admin console)
 
 -- name: list_users
-SELECT u.user_id, u.display_name, u.is_admin, u.created_at, p.email,
+SELECT u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email,
        u.password_hash IS NOT NULL AS has_password
 FROM users u JOIN preferences p ON p.user_id = u.user_id
 ORDER BY u.user_id
@@ -132,12 +176,48 @@ LIMIT :limit;
 UPDATE users u SET is_admin = :is_admin
 FROM preferences p
 WHERE u.user_id = :user_id AND p.user_id = u.user_id
-RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, p.email;
+RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email;
 
--- name: count_recipients$
--- How many users a send to these ids (null: everyone) would reach.
-SELECT count(*) FROM users
+-- name: count_recipients^
+-- Of the users a send to these ids (null: everyone) names, how many exist and how many it
+-- would reach (disabled users are skipped).
+SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached FROM users
 WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
+
+-- ---------------------------------------------------------------- device sign-in
+
+-- name: create_device_code$
+-- Nothing when the user code is taken (the caller draws another).
+INSERT INTO device_codes (device_code_hash, user_code, client_name, expires_at)
+VALUES (:device_code_hash, :user_code, :client_name,
+        now() + make_interval(secs => :expires_in))
+ON CONFLICT (user_code) DO NOTHING
+RETURNING expires_at;
+
+-- name: lock_device_code^
+-- A client's poll: the code's state, locked until the poll's transaction ends, so that two
+-- polls of an approved code cannot both be given a token.
+SELECT status, user_id, client_name, interval_seconds, expires_at <= now() AS expired,
+       last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
+           AS too_soon
+FROM device_codes WHERE device_code_hash = :device_code_hash
+FOR UPDATE;
+
+-- name: record_device_poll!
+UPDATE device_codes
+SET last_polled_at = now(), interval_seconds = interval_seconds + :slow_down_seconds,
+    status = CASE WHEN :issued THEN 'issued' ELSE status END
+WHERE device_code_hash = :device_code_hash;
+
+-- name: pending_device_code^
+-- What the sign-in page shows for a code a person typed: only a live, undecided one.
+SELECT client_name, expires_at FROM device_codes
+WHERE user_code = :user_code AND status = 'pending' AND expires_at > now();
+
+-- name: decide_device_code$
+UPDATE device_codes SET status = :status, user_id = :user_id
+WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
+RETURNING client_name;
 
 -- ---------------------------------------------------------------- sending
 

@@ -90,7 +90,7 @@ async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) 
     if form.get("step") != "send":
         context = {
             "form": {**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
-            "recipient_count": await service.count_recipients(recipients),
+            "count": await service.count_recipients(recipients),
             "named": len(recipients) if recipients is not None else None,
             "send": send_request,
         }
@@ -120,7 +120,7 @@ async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) 
     if len(results) - inserted - suppressed:
         notice += f" {len(results) - inserted - suppressed} already had it (a repeated send)."
     if suppressed:
-        notice += f" {suppressed} turned in-app notifications off."
+        notice += f" {suppressed} turned in-app notifications off or are disabled."
     return await _console(request, visitor, service, notice=notice)
 
 
@@ -194,6 +194,29 @@ async def _invite(
         f"once, until {expires_at:%d %b %Y}, and voids any older link."
     )
     return await _console(request, visitor, service, notice=notice, invite_url=invite_url)
+
+
+@router.post("/users/{user_id}/disable")
+async def disable_user(
+    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    await checked_form(request, visitor)
+    if user_id == visitor.user.user_id:
+        errors = ["You cannot disable yourself; ask another admin."]
+        return await _console(request, visitor, service, errors=errors, status=409)
+    await service.set_disabled(user_id, True)
+    notice = f"{user_id} is disabled: every device and session of theirs is signed out."
+    return await _console(request, visitor, service, notice=notice)
+
+
+@router.post("/users/{user_id}/enable")
+async def enable_user(
+    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    await checked_form(request, visitor)
+    await service.set_disabled(user_id, False)
+    notice = f"{user_id} is enabled again; they sign in anew."
+    return await _console(request, visitor, service, notice=notice)
 
 
 @router.post("/users/{user_id}/admin")

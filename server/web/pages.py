@@ -64,19 +64,12 @@ async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) ->
     try:
         signed_in = await accounts.sign_in(login_name, form.get("password", ""))
     except Throttled as exc:
-        wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
-        response = render(
-            request,
-            "login.html",
-            {
-                "next": target,
-                "login": login_name,
-                "error": f"Too many failed sign-ins. Try again in {-(-wait // 60)} min.",
-            },
-            429,
-        )
-        response.headers["Retry-After"] = str(wait)
-        return response
+        context = {
+            "next": target,
+            "login": login_name,
+            "error": "Too many failed sign-ins. Wait a few minutes and try again.",
+        }
+        return _throttled_page(request, "login.html", context, exc)
     if signed_in is None:
         context = {"next": target, "login": login_name, "error": LOGIN_FAILED}
         return render(request, "login.html", context)
@@ -211,6 +204,7 @@ def _preferences_from_form(form: dict[str, str]) -> dict[str, Any]:
 _SETTINGS_NOTICES = {
     "saved": "Your settings are saved.",
     "password": "Your password is changed. Every other browser was signed out.",
+    "revoked": "That device or token is signed out.",
 }
 
 
@@ -225,6 +219,7 @@ async def _settings_page(
 ) -> Response:
     context = {
         "preferences": await service.preferences(visitor.user),
+        "tokens": await service.own_tokens(visitor.user),
         "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
         "password_errors": password_errors or [],
@@ -247,6 +242,15 @@ async def save_settings(request: Request, visitor: SignedInDep, service: Service
         return await _settings_page(request, visitor, service, errors=errors, status=422)
     await service.update_preferences(visitor.user, patch.model_dump(exclude_unset=True))
     return _see_other("/settings?done=saved")
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_token(
+    token_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
+) -> Response:
+    await checked_form(request, visitor)
+    await service.revoke_own_token(visitor.user, token_id)
+    return _see_other("/settings?done=revoked#devices")
 
 
 @router.post("/settings/password")
@@ -272,3 +276,54 @@ async def change_password(
     response = _see_other("/settings?done=password")
     set_session_cookie(request, response, session_id)
     return response
+
+
+# ---------------------------------------------------------------- device sign-in
+
+
+def _throttled_page(request: Request, template: str, context: dict[str, Any], exc: Throttled):
+    wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
+    response = render(request, template, context, 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@router.get("/device")
+async def device_page(
+    request: Request, visitor: SignedInDep, accounts: AccountsDep, code: str | None = None
+) -> Response:
+    context: dict[str, Any] = {"pending": None, "typed": code or "", "error": None, "done": None}
+    if not code:
+        return render(request, "device.html", context)
+    try:
+        context["pending"] = await accounts.pending_device(visitor.session_id or "", code[:50])
+    except Throttled as exc:
+        context["error"] = "Too many codes entered. Wait a minute and try again."
+        return _throttled_page(request, "device.html", context, exc)
+    if context["pending"] is None:
+        context["error"] = "No device is waiting for that code. Check it and try again."
+        return render(request, "device.html", context, 404)
+    return render(request, "device.html", context)
+
+
+@router.post("/device")
+async def decide_device(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
+    form = await checked_form(request, visitor)
+    typed = form.get("user_code", "")[:50]
+    approve = form.get("action") == "approve"
+    context: dict[str, Any] = {"pending": None, "typed": typed, "error": None, "done": None}
+    if form.get("action") not in ("approve", "deny"):
+        context["error"] = "Choose Approve or Deny."
+        return render(request, "device.html", context, 422)
+    try:
+        client_name = await accounts.decide_device(
+            visitor.user, visitor.session_id or "", typed, approve=approve
+        )
+    except Throttled as exc:
+        context["error"] = "Too many codes entered. Wait a minute and try again."
+        return _throttled_page(request, "device.html", context, exc)
+    if client_name is None:
+        context["error"] = "No device is waiting for that code (it may have expired)."
+        return render(request, "device.html", context, 404)
+    context["done"] = {"client_name": client_name, "approved": approve}
+    return render(request, "device.html", context)
