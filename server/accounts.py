@@ -291,6 +291,7 @@ class Accounts:
     async def poll_device(self, device_code: str) -> DeviceGrant:
         """Step 3: the token, exactly once, after the person approved; else DeviceGrantRefused."""
         device_code_hash = hash_token(device_code)
+        refused: DeviceGrantRefused | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             found = await queries.lock_device_code(
                 conn, device_code_hash=device_code_hash, tolerance_seconds=POLL_TOLERANCE_SECONDS
@@ -305,23 +306,28 @@ class Accounts:
                 raise DeviceGrantRefused("access_denied", "The sign-in was denied.")
             approved = found["status"] == "approved"
             too_soon = bool(found["too_soon"]) and not approved
+            # The poll is recorded (and committed) whatever it answers: the next one is
+            # judged by it.
             await queries.record_device_poll(
                 conn,
                 device_code_hash=device_code_hash,
                 slow_down_seconds=SLOW_DOWN_SECONDS if too_soon else 0,
                 issued=approved,
             )
-            if too_soon:
-                raise DeviceGrantRefused(
+            if approved:
+                token, token_id = await issue_token(
+                    conn, found["user_id"], name=found["client_name"], kind="device"
+                )
+            elif too_soon:
+                refused = DeviceGrantRefused(
                     "slow_down", f"Polled too often; wait {SLOW_DOWN_SECONDS} s longer."
                 )
-            if not approved:
-                raise DeviceGrantRefused(
+            else:
+                refused = DeviceGrantRefused(
                     "authorization_pending", "Waiting for the person to approve the sign-in."
                 )
-            token, token_id = await issue_token(
-                conn, found["user_id"], name=found["client_name"], kind="device"
-            )
+        if refused is not None:
+            raise refused
         return DeviceGrant(token, token_id, found["user_id"])
 
     async def pending_device(self, session_id: str, typed_code: str) -> PendingDevice | None:
