@@ -43,7 +43,7 @@ def ensure_environment() -> None:
     )
     pip = [str(_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[all,dev]"], check=True)
     STAMP.write_text(wanted)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from server.config import ConfigError, Settings
+from traybell.extras import missing_packages
 
 log = logging.getLogger("traybell")
 T = TypeVar("T")
@@ -31,6 +32,19 @@ def _configure_logging(verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def needs(extra: str) -> Callable[[Command], Command]:
+    """Marks a command as needing `traybell[extra]`; main() refuses it in one line without."""
+
+    def mark(command: Command) -> Command:
+        command.extra = extra  # type: ignore[attr-defined]
+        return command
+
+    return mark
+
+
 def _database_url(settings: Settings) -> str:
     from server.embedded import resolve_database_url
 
@@ -40,6 +54,7 @@ def _database_url(settings: Settings) -> str:
 # ---------------------------------------------------------------- server side
 
 
+@needs("server")
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from server.db.migrate import migrate_url
 
@@ -48,6 +63,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@needs("server")
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -73,6 +89,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@needs("server")
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from server.db.migrate import migrate_url
     from server.worker import run_worker
@@ -101,6 +118,7 @@ def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]])
     return asyncio.run(run())
 
 
+@needs("server")
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     from server.api.schemas import CreateUserRequest
     from server.service import Conflict
@@ -129,6 +147,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@needs("server")
 def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.service import NotFound
@@ -150,6 +169,7 @@ def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@needs("server")
 def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     from server.service import NotFound
 
@@ -168,6 +188,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@needs("desktop")
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
@@ -198,12 +219,14 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 # ---------------------------------------------------------------- desktop and demo
 
 
+@needs("desktop")
 def cmd_tray(args: argparse.Namespace, settings: Settings) -> int:
     from desktop.cli import run
 
     return run(server=args.server, token=args.token, once=args.once)
 
 
+@needs("all")
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from traybell.demo import run_demo
 
@@ -287,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    extra = getattr(args.func, "extra", None)
+    if extra and missing_packages(extra):
+        print(
+            f"traybell {args.command} needs the {extra} extra: pip install 'traybell[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     _configure_logging(args.verbose)
     try:
         settings = Settings.from_env()
