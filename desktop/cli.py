@@ -24,7 +24,7 @@ def run(server: str | None, token: str | None, once: bool) -> int:
     from shared.paths import traybell_home
 
     settings = Settings.load()
-    server = (server or settings.server_url).rstrip("/")
+    server = (server or settings.effective("server_url")).rstrip("/")
     token = token or credentials.load_token(server)
     if not token:
         print(json.dumps({"online": False, "new": 0, "unread": 0}))

@@ -46,6 +46,12 @@ def is_enabled() -> bool:
     return path.exists()
 
 
+def apply(wanted: bool | None) -> None:
+    """Make the OS's entry match `wanted` (the effective setting); None leaves it as it is."""
+    if wanted is not None and wanted != is_enabled():
+        set_enabled(wanted)
+
+
 def set_enabled(enabled: bool) -> None:
     command = launch_command()
     if sys.platform == "win32":

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from desktop.logs import setup_logging
-from desktop.platform import credentials
+from desktop.platform import autostart, credentials
 from desktop.platform.identity import set_windows_app_id
 from desktop.settings import Settings
 from desktop.sync import SyncEngine
@@ -54,7 +54,7 @@ class TrayApp(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings
-        server = server or settings.server_url
+        server = server or settings.effective("server_url")
         token = token or credentials.load_token(server)
         self.controller = TrayController(
             make_engine(settings, server, token), settings, parent=self
@@ -87,6 +87,8 @@ class TrayApp(QObject):
         else:
             log.warning("no system tray here: showing the window instead")
             self.open_center()
+        # IT's preset (or the user's own choice) takes effect without opening the settings.
+        autostart.apply(self.settings.effective("start_at_login"))
         self.controller.start(watch_network=watch_network)
         if self.controller.engine is None:
             self.open_settings()

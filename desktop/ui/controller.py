@@ -173,7 +173,7 @@ class TrayController(QObject):
         self._failures += 1
 
     def _next_delay(self) -> int:
-        poll = max(5, int(self.settings.poll_seconds))
+        poll = max(5, int(self.settings.effective("poll_seconds")))
         if self._online:
             return poll
         # Back off while the server stays away, but never poll less often than normally.

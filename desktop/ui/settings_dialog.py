@@ -5,6 +5,7 @@ from typing import Any
 
 from PySide6.QtCore import QTime, QTimeZone, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.platform import autostart, credentials
-from desktop.settings import Settings
+from desktop.settings import POLL_SECONDS_MAX, POLL_SECONDS_MIN, Settings
 from desktop.ui.controller import TrayController
 from desktop.ui.tasks import TaskRunner
 
@@ -45,13 +46,18 @@ class SettingsDialog(QDialog):
         self._runner = runner
         self._prefs_loaded: dict[str, Any] | None = None
 
-        self.server = QLineEdit(settings.server_url)
+        self.server = QLineEdit(settings.effective("server_url"))
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("unchanged")
         self.token_store = QLabel(f"The token is kept in {credentials.token_store().description}.")
         self.token_store.setWordWrap(True)
-        self.poll = QSpinBox(minimum=10, maximum=3600, suffix=" s", value=settings.poll_seconds)
+        self.poll = QSpinBox(
+            minimum=POLL_SECONDS_MIN,
+            maximum=POLL_SECONDS_MAX,
+            suffix=" s",
+            value=settings.effective("poll_seconds"),
+        )
         self.toasts = QCheckBox("Show desktop notifications", checked=settings.toasts)
         self.ca_bundle = QLineEdit(settings.ca_bundle or "")
         self.ca_bundle.setPlaceholderText("the system's certificates only")
@@ -60,9 +66,34 @@ class SettingsDialog(QDialog):
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_bundle, 1)
         ca_row.addWidget(browse)
+        wanted_at_login = settings.effective("start_at_login")
         self.start_at_login = QCheckBox(
-            "Start Traybell when I log in", checked=autostart.is_enabled()
+            "Start Traybell when I log in",
+            checked=autostart.is_enabled() if wanted_at_login is None else wanted_at_login,
         )
+        # The presettable settings and what they showed, so that saving records only what the
+        # user changed: a value left alone keeps following IT's preset.
+        self._presettable = {
+            "server_url": (
+                "the server",
+                self.server,
+                lambda: self.server.text().strip().rstrip("/"),
+            ),
+            "poll_seconds": ("the check interval", self.poll, self.poll.value),
+            "start_at_login": (
+                "start at login",
+                self.start_at_login,
+                self.start_at_login.isChecked,
+            ),
+        }
+        self._shown = {name: read() for name, (_, _, read) in self._presettable.items()}
+        locked = [
+            (label, widget)
+            for name, (label, widget, _) in self._presettable.items()
+            if settings.locked(name)
+        ]
+        for _, widget in locked:
+            _show_locked(widget)
 
         local = QFormLayout()
         local.addRow("Server", self.server)
@@ -72,6 +103,11 @@ class SettingsDialog(QDialog):
         local.addRow("", self.toasts)
         local.addRow("CA bundle", ca_row)
         local.addRow("", self.start_at_login)
+        if locked:
+            names = ", ".join(label for label, _ in locked)
+            self.managed = QLabel(f"Set by your organisation, so not changeable here: {names}.")
+            self.managed.setWordWrap(True)
+            local.addRow("", self.managed)
 
         # Server-side preferences: filled in once the server answered.
         self.remote = QGroupBox("On the server")
@@ -152,16 +188,19 @@ class SettingsDialog(QDialog):
         return {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 
     def save(self) -> None:
-        server = self.server.text().strip().rstrip("/") or self._settings.server_url
         token = self.token.text().strip() or None
-        self._settings.server_url = server
-        self._settings.poll_seconds = self.poll.value()
+        for name, (_, _, read) in self._presettable.items():
+            value = read()
+            # An emptied server field means "back to what IT or TRAYBELL_SERVER give".
+            if name == "server_url" and not value:
+                self._settings.choose(name, None)
+            elif value != self._shown[name]:
+                self._settings.choose(name, value)
         self._settings.toasts = self.toasts.isChecked()
         self._settings.ca_bundle = self.ca_bundle.text().strip() or None
-        self._settings.start_at_login = self.start_at_login.isChecked()
         self._settings.save()
-        if self.start_at_login.isChecked() != autostart.is_enabled():
-            autostart.set_enabled(self.start_at_login.isChecked())
+        autostart.apply(self._settings.effective("start_at_login"))
+        server = self._settings.effective("server_url")
         if token:
             credentials.store_token(server, token)
         changes = self.remote_changes()
@@ -169,6 +208,15 @@ class SettingsDialog(QDialog):
             self._call_engine(lambda engine: engine.update_preferences(changes), lambda _: None)
         self.applied.emit(server, token)
         self.accept()
+
+
+def _show_locked(widget: QWidget) -> None:
+    """Shown but not editable: IT set it in the system-wide file."""
+    if isinstance(widget, QLineEdit | QAbstractSpinBox):
+        widget.setReadOnly(True)
+    else:
+        widget.setEnabled(False)
+    widget.setToolTip("Set by your organisation")
 
 
 def _local_zone() -> str:

@@ -80,7 +80,7 @@ def test_settings_never_hold_the_token(private_home):
     settings = Settings.load()
     settings.poll_seconds = 42
     settings.save()
-    credentials.store_token(settings.server_url, "tok-123")
+    credentials.store_token(settings.effective("server_url"), "tok-123")
     assert Settings.load().poll_seconds == 42
     assert "tok-123" not in Settings.path().read_text()
 
