@@ -167,7 +167,7 @@ def empty_database_url(pg_cluster: PostgresCluster) -> str:
 
 @pytest.mark.timeout(300)
 def test_each_install_runs_its_own_half_against_the_other(installs, empty_database_url, tmp_path):
-    """Rule: the server install migrates and serves PostgreSQL on its own, and the desktop
+    """Rule: the server install migrates and serves (API and pages) on its own, and the desktop
     install sends through that server and syncs from it with `tray --once`."""
     server, desktop = installs["server"], installs["desktop"]
     database = {"DATABASE_URL": empty_database_url}
@@ -197,6 +197,7 @@ def test_each_install_runs_its_own_half_against_the_other(installs, empty_databa
                 return False
 
         wait_until(ready, 60, "the server install's `traybell serve` to be ready")
+        assert httpx.get(url + "/login").status_code == 200  # the pages' templates came along
         sent = desktop.run(
             "send", "--server", url, "--token", admin_token["token"], "--to", "ana",
             "--title", "Sent from the desktop install",
