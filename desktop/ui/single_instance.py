@@ -47,15 +47,28 @@ class SingleInstance(QObject):
         self._server.newConnection.connect(self._on_connection)
         return self._server.listen(name)
 
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
     def _on_connection(self) -> None:
         assert self._server is not None
         while (socket := self._server.nextPendingConnection()) is not None:
-            socket.readyRead.connect(lambda s=socket: self._on_ready(s))
+            # Bound slots, no lambdas: a lambda holding `self` would tie this object's life to
+            # the socket's connections, and Python could then free it in the middle of Qt's
+            # event processing.
+            socket.readyRead.connect(self._on_ready)
             socket.disconnected.connect(socket.deleteLater)
             if socket.bytesAvailable():
                 # The knock can arrive before readyRead was connected; it would not fire again.
-                self._on_ready(socket)
+                self._read_knock(socket)
 
-    def _on_ready(self, socket: QLocalSocket) -> None:
+    def _on_ready(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._read_knock(socket)
+
+    def _read_knock(self, socket: QLocalSocket) -> None:
         if b"raise" in bytes(socket.readAll().data()):
             self.raise_requested.emit()

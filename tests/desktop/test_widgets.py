@@ -1,6 +1,7 @@
 """Qt pieces on their own: badge drawing, single instance, toast fallback, the screenshot."""
 
-import threading
+import subprocess
+import sys
 
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QSystemTrayIcon
@@ -39,20 +40,32 @@ def test_badge_is_drawn_crisp_at_every_tray_size(qapp):
     assert icons.badge_text(9) == "9" and icons.badge_text(10) == "9+"
 
 
+_SECOND_LAUNCH = """
+from PySide6.QtCore import QCoreApplication
+from desktop.ui.single_instance import SingleInstance
+app = QCoreApplication([])
+print(SingleInstance().notify_running())
+"""
+
+
 def test_second_launch_raises_the_first_ones_window(qtbot):
     """Rule: one instance per user; a second launch asks the first to come forward."""
     first = SingleInstance()
     assert first.listen()
-    second = SingleInstance()
-    with qtbot.waitSignal(first.raise_requested, timeout=5_000):
-        # notify_running blocks (briefly) waiting for the connection: run it off this thread
-        # so this thread's event loop can accept it.
-        answered = []
-        thread = threading.Thread(target=lambda: answered.append(second.notify_running()))
-        thread.start()
-        qtbot.waitUntil(lambda: answered != [], timeout=5_000)
-    thread.join()
-    assert answered == [True]
+    try:
+        # The second launch is a process of its own, as it is for users: its socket blocks
+        # (briefly) for the connection while this thread's event loop accepts it.
+        with qtbot.waitSignal(first.raise_requested, timeout=10_000):
+            second = subprocess.Popen(
+                [sys.executable, "-c", _SECOND_LAUNCH],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        answered, _ = second.communicate(timeout=30)
+    finally:
+        first.close()
+    assert answered.strip() == "True"
 
 
 def test_toast_falls_back_to_the_tray_balloon(qtbot, monkeypatch):
