@@ -20,3 +20,13 @@ SELECT pg_terminate_backend(:pid);
 
 -- name: rate_total$
 SELECT COALESCE(sum(count), 0)::int FROM rate_limits WHERE user_id = :user_id AND channel = :channel;
+
+-- name: lock_delivery$
+-- Holds a delivery's row lock until the caller's transaction ends (a gate for lock order tests).
+SELECT id FROM deliveries WHERE id = :id FOR UPDATE;
+
+-- name: lock_waiters
+-- The backends of this database waiting for a row lock, and who they wait for.
+SELECT pid, pg_blocking_pids(pid) AS blocked_by
+FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock';
