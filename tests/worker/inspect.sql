@@ -30,3 +30,22 @@ SELECT id FROM deliveries WHERE id = :id FOR UPDATE;
 SELECT pid, pg_blocking_pids(pid) AS blocked_by
 FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock';
+
+-- name: refuse_the_first_heartbeat#
+-- The first lock refresh (a job in sending that stays in sending) fails with an error that is
+-- not an outage, as a deadlock or a bug would; the later ones pass. (A sequence, because the
+-- refused statement rolls back everything else it did.)
+CREATE SEQUENCE refused_heartbeats;
+CREATE FUNCTION refuse_the_first_heartbeat() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('refused_heartbeats') = 1 THEN
+        RAISE EXCEPTION 'heartbeat refused by the test';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_the_first_heartbeat BEFORE UPDATE OF locked_at ON deliveries
+FOR EACH ROW WHEN (OLD.status = 'sending' AND NEW.status = 'sending')
+EXECUTE FUNCTION refuse_the_first_heartbeat();
+
+-- name: heartbeat_refused$
+SELECT is_called FROM refused_heartbeats;

@@ -51,6 +51,11 @@ def scalar(database_url: str, name: str, **params: Any) -> Any:
     return asyncio.run(_on_connection(database_url, lambda c: getattr(inspect, name)(c, **params)))
 
 
+def script(database_url: str, name: str) -> None:
+    """Run a script of inspect.sql (statements without parameters), on a connection of its own."""
+    asyncio.run(_on_connection(database_url, getattr(inspect, name)))
+
+
 def deliveries(database_url: str, *user_ids: str) -> list[dict[str, Any]]:
     return rows(database_url, "deliveries", user_ids=list(user_ids))
 

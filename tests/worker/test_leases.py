@@ -12,7 +12,15 @@ from server.worker.queue import Queue
 from tests.support.live import create_users_directly
 from tests.support.live import test_settings as worker_settings
 from tests.support.waiting import wait_until_async
-from tests.worker.support import ThreadWorker, deliveries, inspect, rows, scalar, wait_until
+from tests.worker.support import (
+    ThreadWorker,
+    deliveries,
+    inspect,
+    rows,
+    scalar,
+    script,
+    wait_until,
+)
 
 
 def test_late_completion_after_lease_loss_does_not_overwrite(live_server, database_url):
@@ -123,6 +131,41 @@ def test_heartbeat_keeps_a_slow_send_from_being_taken(live_server, smtp, start_w
         lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
     )
     assert job["attempts"] == 1 and len(smtp.mailbox.arrived) == 1
+
+
+def test_heartbeat_keeps_running_after_an_error_that_is_not_an_outage(
+    live_server, smtp, start_worker, caplog
+):
+    """Heartbeat: a lock refresh that fails for another reason than an outage (a deadlock, a
+    bug) is logged and the heartbeat carries on, so a slow send keeps its lock and is not sent
+    a second time after the lock timeout."""
+    user, _ = live_server.create_user(email_enabled=True, email="h@example.com")
+    script(live_server.database_url, "refuse_the_first_heartbeat")
+    smtp.mailbox.open.clear()
+    live_server.send(user, title="slow and unlucky", severity="warning")
+    start_worker(smtp_url=smtp.url, lock_timeout_seconds=3)
+    try:
+        wait_until(lambda: smtp.mailbox.arrived, what="the send to start")
+        [claimed] = deliveries(live_server.database_url, user)
+        wait_until(
+            lambda: scalar(live_server.database_url, "heartbeat_refused"), 10, "a refused refresh"
+        )
+        # A full lock timeout passes after the claim while the send hangs.
+        wait_until(
+            lambda: (
+                deliveries(live_server.database_url, user)[0]["locked_at"]
+                > claimed["locked_at"] + timedelta(seconds=3)
+            ),
+            10,
+            "the lock to be refreshed past the lock timeout",
+        )
+    finally:
+        smtp.mailbox.open.set()
+    [job] = wait_until(
+        lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
+    )
+    assert job["attempts"] == 1 and len(smtp.mailbox.arrived) == 1
+    assert "heartbeat refused by the test" in caplog.text
 
 
 def test_killed_worker_job_is_sent_by_another_after_the_lock_timeout(
