@@ -191,7 +191,11 @@ class ThreadWorker:
 
     def stop(self) -> None:
         self.worker.stop()
-        self._thread.join(30)
+        self.join()
+
+    def join(self, timeout: float = 30) -> None:
+        """Wait for the worker to end (after a stop it asked for itself or was asked earlier)."""
+        self._thread.join(timeout)
         assert not self._thread.is_alive(), "the worker did not stop"
         if self.error is not None:
             raise self.error

@@ -297,6 +297,10 @@ def test_stop_gives_back_the_claimed_batch_that_has_not_started(live_server, dat
         )
         assert len(given_back) == 1 and str(given_back[0]["id"]) not in transport.started
         assert len(transport.started) == 1
+        # The stop asked above still waits for the send in flight: once the gate opens, that
+        # send is recorded and the worker ends by itself. (A second stop would give up on it.)
+        transport.gate.set()
+        worker.join()
     finally:
         transport.gate.set()
         worker.stop()
