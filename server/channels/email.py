@@ -1,13 +1,14 @@
 """Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`."""
 
 import logging
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from server.channels.message import Outgoing, PermanentError, TransientError
+from server.channels.message import Outgoing, PermanentError, RenderError, TransientError
 
 log = logging.getLogger("traybell.worker.email")
 
@@ -44,6 +45,13 @@ class EmailTransport:
         return f"{'smtps' if self.use_tls else 'smtp'}://{self.hostname}:{self.port}"
 
     def build(self, outgoing: Outgoing) -> EmailMessage:
+        """The email of `outgoing`; `RenderError` when its headers or parts cannot be built."""
+        try:
+            return self._build(outgoing)
+        except (ValueError, TypeError, MessageError) as exc:
+            raise RenderError(f"the email cannot be built: {exc}") from exc
+
+    def _build(self, outgoing: Outgoing) -> EmailMessage:
         message = outgoing.message
         email = EmailMessage()
         email["From"] = self.sender
@@ -60,9 +68,10 @@ class EmailTransport:
     async def send(self, outgoing: Outgoing) -> None:
         if len(outgoing.recipients) != 1 or not _valid_address(outgoing.recipients[0]):
             raise PermanentError("the user's email address is not a usable address")
+        email = self.build(outgoing)
         try:
             await aiosmtplib.send(
-                self.build(outgoing),
+                email,
                 sender=self.sender,
                 recipients=list(outgoing.recipients),
                 hostname=self.hostname,

@@ -20,6 +20,11 @@ class PermanentError(Exception):
     """The send will not work as it stands: a 5xx answer, an address the provider rejects."""
 
 
+class RenderError(PermanentError):
+    """The message cannot be rendered or built for its channel: sending it again renders it
+    again, and fails again."""
+
+
 @dataclass(frozen=True)
 class Message:
     subject: str
@@ -42,12 +47,17 @@ class Transport(Protocol):
 
 
 def render(items: Sequence[ExternalText]) -> Message:
-    """One message for a job: plain for one notification, a list of titles for a digest."""
+    """One message for a job: plain for one notification, a list of titles for a digest.
+
+    Raises `RenderError` whatever goes wrong (the texts are one line each already: see
+    shared.privacy).
+    """
     if not items:
-        raise ValueError("a message needs at least one notification")
-    if len(items) == 1:
-        return _single(items[0])
-    return _digest(items)
+        raise RenderError("a message needs at least one notification")
+    try:
+        return _single(items[0]) if len(items) == 1 else _digest(items)
+    except Exception as exc:
+        raise RenderError(f"the message cannot be rendered: {type(exc).__name__}: {exc}") from exc
 
 
 def _label(severity: str) -> str:

@@ -355,16 +355,26 @@ SELECT status FROM deliveries WHERE id = :id;
 -- The delivery worker's queue. A claim gives a job a fresh lock_token; every later change to the
 -- job (heartbeat, result, release) is fenced by it, so a holder whose lease expired and whose job
 -- was claimed again cannot record anything over the new holder's result.
+-- Every multi-row statement that waits for row locks takes them in id order (a locking CTE
+-- sorted by id), so two running at once, such as a heartbeat and a completion of the same jobs,
+-- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.)
 
 -- name: worker_recover_stale
 -- Jobs whose holder stopped refreshing the lock go back to the queue. One that has used all its
 -- attempts this way (it keeps taking its workers down) fails instead of circling for ever.
-UPDATE deliveries
-SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+WITH stale AS (
+    SELECT id FROM deliveries
+    WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
+    ORDER BY id
+    FOR UPDATE
+)
+UPDATE deliveries d
+SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
     available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
     last_error = 'lock expired: its worker stopped refreshing it'
-WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
-RETURNING id, user_id, channel, status, attempts;
+FROM stale
+WHERE d.id = stale.id
+RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
 
 -- name: worker_claim
 -- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
@@ -406,33 +416,60 @@ ORDER BY c.available_at, c.id;
 -- name: worker_hold!
 -- Quiet hours: the job waits until they end, without spending an attempt; a digest held this
 -- way keeps collecting. One that another worker claimed meanwhile is left alone.
+WITH held AS (
+    SELECT d.id, h.until
+    FROM deliveries d
+    JOIN unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until) ON h.id = d.id
+    WHERE d.status = 'pending'
+    ORDER BY d.id
+    FOR UPDATE OF d
+)
 UPDATE deliveries d
-SET available_at = h.until, updated_at = now()
-FROM unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until)
-WHERE d.id = h.id AND d.status = 'pending';
+SET available_at = held.until, updated_at = now()
+FROM held
+WHERE d.id = held.id;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.
+WITH held AS (
+    SELECT d.id
+    FROM deliveries d
+    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+      ON h.id = d.id AND h.lock_token = d.lock_token
+    WHERE d.status = 'sending'
+    ORDER BY d.id
+    FOR UPDATE OF d
+)
 UPDATE deliveries d
 SET locked_at = now()
-FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+FROM held
+WHERE d.id = held.id
 RETURNING d.id;
 
 -- name: worker_complete
 -- Sent. A digest counts toward its user's per-minute limit now, in the minute it goes out
 -- (single messages were counted when queued). Returns the jobs whose result was recorded.
-WITH sent AS (
+WITH held AS (
+    SELECT d.id
+    FROM deliveries d
+    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+      ON h.id = d.id AND h.lock_token = d.lock_token
+    WHERE d.status = 'sending'
+    ORDER BY d.id
+    FOR UPDATE OF d
+), sent AS (
     UPDATE deliveries d
     SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
-    FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-    WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+    FROM held
+    WHERE d.id = held.id
     RETURNING d.id, d.user_id, d.channel, d.group_key
 ), counted AS (
+    -- The counters are locked in one order too (user, then channel).
     INSERT INTO rate_limits AS rl (user_id, channel, window_start, count)
     SELECT s.user_id, s.channel, date_trunc('minute', now()), count(*)
     FROM sent s WHERE s.group_key IS NOT NULL
     GROUP BY s.user_id, s.channel
+    ORDER BY s.user_id, s.channel
     ON CONFLICT (user_id, channel, window_start) DO UPDATE SET count = rl.count + excluded.count
 )
 SELECT id FROM sent;
@@ -450,9 +487,18 @@ RETURNING status, attempts, available_at;
 
 -- name: worker_release
 -- Shutdown: jobs not finished in time go straight back to the queue for another worker.
+WITH held AS (
+    SELECT d.id
+    FROM deliveries d
+    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
+      ON h.id = d.id AND h.lock_token = d.lock_token
+    WHERE d.status = 'sending'
+    ORDER BY d.id
+    FOR UPDATE OF d
+)
 UPDATE deliveries d
 SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NULL,
     updated_at = now()
-FROM unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-WHERE d.id = h.id AND d.lock_token = h.lock_token AND d.status = 'sending'
+FROM held
+WHERE d.id = held.id
 RETURNING d.id;

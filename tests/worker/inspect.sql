@@ -20,3 +20,32 @@ SELECT pg_terminate_backend(:pid);
 
 -- name: rate_total$
 SELECT COALESCE(sum(count), 0)::int FROM rate_limits WHERE user_id = :user_id AND channel = :channel;
+
+-- name: lock_delivery$
+-- Holds a delivery's row lock until the caller's transaction ends (a gate for lock order tests).
+SELECT id FROM deliveries WHERE id = :id FOR UPDATE;
+
+-- name: lock_waiters
+-- The backends of this database waiting for a row lock, and who they wait for.
+SELECT pid, pg_blocking_pids(pid) AS blocked_by
+FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock';
+
+-- name: refuse_the_first_heartbeat#
+-- The first lock refresh (a job in sending that stays in sending) fails with an error that is
+-- not an outage, as a deadlock or a bug would; the later ones pass. (A sequence, because the
+-- refused statement rolls back everything else it did.)
+CREATE SEQUENCE refused_heartbeats;
+CREATE FUNCTION refuse_the_first_heartbeat() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('refused_heartbeats') = 1 THEN
+        RAISE EXCEPTION 'heartbeat refused by the test';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_the_first_heartbeat BEFORE UPDATE OF locked_at ON deliveries
+FOR EACH ROW WHEN (OLD.status = 'sending' AND NEW.status = 'sending')
+EXECUTE FUNCTION refuse_the_first_heartbeat();
+
+-- name: heartbeat_refused$
+SELECT is_called FROM refused_heartbeats;

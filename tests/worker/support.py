@@ -51,6 +51,11 @@ def scalar(database_url: str, name: str, **params: Any) -> Any:
     return asyncio.run(_on_connection(database_url, lambda c: getattr(inspect, name)(c, **params)))
 
 
+def script(database_url: str, name: str) -> None:
+    """Run a script of inspect.sql (statements without parameters), on a connection of its own."""
+    asyncio.run(_on_connection(database_url, getattr(inspect, name)))
+
+
 def deliveries(database_url: str, *user_ids: str) -> list[dict[str, Any]]:
     return rows(database_url, "deliveries", user_ids=list(user_ids))
 
@@ -186,7 +191,11 @@ class ThreadWorker:
 
     def stop(self) -> None:
         self.worker.stop()
-        self._thread.join(30)
+        self.join()
+
+    def join(self, timeout: float = 30) -> None:
+        """Wait for the worker to end (after a stop it asked for itself or was asked earlier)."""
+        self._thread.join(timeout)
         assert not self._thread.is_alive(), "the worker did not stop"
         if self.error is not None:
             raise self.error

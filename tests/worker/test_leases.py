@@ -7,11 +7,20 @@ import uuid
 from datetime import timedelta
 
 from server.channels import Outgoing
-from server.db import create_pool
+from server.db import connect, create_pool, fetch_all
 from server.worker.queue import Queue
 from tests.support.live import create_users_directly
 from tests.support.live import test_settings as worker_settings
-from tests.worker.support import ThreadWorker, deliveries, rows, scalar, wait_until
+from tests.support.waiting import wait_until_async
+from tests.worker.support import (
+    ThreadWorker,
+    deliveries,
+    inspect,
+    rows,
+    scalar,
+    script,
+    wait_until,
+)
 
 
 def test_late_completion_after_lease_loss_does_not_overwrite(live_server, database_url):
@@ -47,6 +56,57 @@ def test_late_completion_after_lease_loss_does_not_overwrite(live_server, databa
     assert job["status"] == "sent" and job["attempts"] == 2 and job["last_error"] != "late"
 
 
+def test_heartbeat_and_completion_of_the_same_jobs_wait_for_each_other_without_deadlock(
+    live_server, database_url
+):
+    """Lock order: a heartbeat and a completion of the same two jobs, handed them in opposite
+    orders and let go at the worst moment, wait for each other instead of deadlocking (every
+    multi-row worker statement locks its rows in id order)."""
+    user, _ = live_server.create_user(email_enabled=True, email="d@example.com")
+    for n in range(2):
+        live_server.send(user, title=f"pair {n}", severity="warning")
+
+    async def scenario() -> None:
+        pool = await create_pool(database_url, min_size=2, max_size=2)
+        gates = [await connect(database_url) for _ in range(2)]
+        observer = await connect(database_url)
+        try:
+            queue = Queue(pool, "http://127.0.0.1:8000")
+            jobs, _ = await queue.claim(["email"], 10)
+            # Each gate holds one job's row lock, so both statements stop at their first row.
+            transactions = [gate.transaction() for gate in gates]
+            for gate, transaction, job in zip(gates, transactions, jobs, strict=True):
+                await transaction.start()
+                await inspect.lock_delivery(gate, id=job.id)
+            heartbeat = asyncio.create_task(queue.heartbeat(jobs))
+            completion = asyncio.create_task(queue.complete(jobs[::-1]))
+            first_gate = gates[0].get_server_pid()
+
+            async def waiting(settled: bool) -> bool:
+                waiters = await fetch_all(inspect.lock_waiters, observer)
+                # Settled: no one waits for the first gate any more, each waits for someone.
+                return len(waiters) == 2 and (
+                    not settled
+                    or all(w["blocked_by"] and first_gate not in w["blocked_by"] for w in waiters)
+                )
+
+            await wait_until_async(lambda: waiting(False), 10, "both statements to wait")
+            # Free the first job: a statement that locked in its own order now holds it and
+            # waits for the second, which the other takes next: the classic deadlock.
+            await transactions[0].commit()
+            await wait_until_async(lambda: waiting(True), 10, "the first job to be taken")
+            await transactions[1].commit()
+            _, sent = await asyncio.wait_for(asyncio.gather(heartbeat, completion), 30)
+            assert sent == {job.id for job in jobs}
+        finally:
+            for conn in (*gates, observer):
+                await conn.close()
+            await pool.close()
+
+    asyncio.run(scenario())
+    assert [job["status"] for job in deliveries(database_url, user)] == ["sent", "sent"]
+
+
 def test_heartbeat_keeps_a_slow_send_from_being_taken(live_server, smtp, start_worker):
     """Heartbeat: a live holder keeps its lock however slow the send; no second worker sends."""
     user, _ = live_server.create_user(email_enabled=True, email="s@example.com")
@@ -71,6 +131,41 @@ def test_heartbeat_keeps_a_slow_send_from_being_taken(live_server, smtp, start_w
         lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
     )
     assert job["attempts"] == 1 and len(smtp.mailbox.arrived) == 1
+
+
+def test_heartbeat_keeps_running_after_an_error_that_is_not_an_outage(
+    live_server, smtp, start_worker, caplog
+):
+    """Heartbeat: a lock refresh that fails for another reason than an outage (a deadlock, a
+    bug) is logged and the heartbeat carries on, so a slow send keeps its lock and is not sent
+    a second time after the lock timeout."""
+    user, _ = live_server.create_user(email_enabled=True, email="h@example.com")
+    script(live_server.database_url, "refuse_the_first_heartbeat")
+    smtp.mailbox.open.clear()
+    live_server.send(user, title="slow and unlucky", severity="warning")
+    start_worker(smtp_url=smtp.url, lock_timeout_seconds=3)
+    try:
+        wait_until(lambda: smtp.mailbox.arrived, what="the send to start")
+        [claimed] = deliveries(live_server.database_url, user)
+        wait_until(
+            lambda: scalar(live_server.database_url, "heartbeat_refused"), 10, "a refused refresh"
+        )
+        # A full lock timeout passes after the claim while the send hangs.
+        wait_until(
+            lambda: (
+                deliveries(live_server.database_url, user)[0]["locked_at"]
+                > claimed["locked_at"] + timedelta(seconds=3)
+            ),
+            10,
+            "the lock to be refreshed past the lock timeout",
+        )
+    finally:
+        smtp.mailbox.open.set()
+    [job] = wait_until(
+        lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
+    )
+    assert job["attempts"] == 1 and len(smtp.mailbox.arrived) == 1
+    assert "heartbeat refused by the test" in caplog.text
 
 
 def test_killed_worker_job_is_sent_by_another_after_the_lock_timeout(
@@ -202,6 +297,10 @@ def test_stop_gives_back_the_claimed_batch_that_has_not_started(live_server, dat
         )
         assert len(given_back) == 1 and str(given_back[0]["id"]) not in transport.started
         assert len(transport.started) == 1
+        # The stop asked above still waits for the send in flight: once the gate opens, that
+        # send is recorded and the worker ends by itself. (A second stop would give up on it.)
+        transport.gate.set()
+        worker.join()
     finally:
         transport.gate.set()
         worker.stop()
