@@ -18,6 +18,7 @@ from desktop.sync import SyncEngine
 from desktop.toasts import Toast
 from desktop.ui import icons
 from desktop.ui.center import NotificationCenter
+from desktop.ui.collector import GuiThreadCollector
 from desktop.ui.controller import TrayController
 from desktop.ui.single_instance import SingleInstance
 from desktop.ui.toaster import Toaster, plyer_notify
@@ -138,6 +139,8 @@ def main(server: str | None, token: str | None) -> int:
         return 0
     if not instance.listen():
         log.warning("could not claim the single-instance name; a second launch will not be seen")
+    collector = GuiThreadCollector(app)
+    collector.start()
     tray_app = TrayApp(Settings.load(), server=server, token=token)
     instance.raise_requested.connect(tray_app.open_center)
     # Ctrl-C and SIGTERM (a session ending, `traybell demo` stopping) quit cleanly: the outbox

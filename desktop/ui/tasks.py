@@ -52,12 +52,15 @@ class TaskRunner(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
-        emitter = _Emitter()  # created here, on the GUI thread: that is where callbacks run
+        # Created here, on the GUI thread, where the callbacks then run; owned by the runner, so
+        # Qt (not Python's collector, in whatever thread) deletes it, once it has reported.
+        emitter = _Emitter(self)
         # Held until the task reports: otherwise Python could collect the emitter mid-task.
         self._running.add(emitter)
 
         def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
             self._running.discard(emitter)
+            emitter.deleteLater()
             if callback is not None:
                 callback(value)
             elif isinstance(value, BaseException):

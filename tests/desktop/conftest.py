@@ -35,10 +35,14 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def make_app(qtbot):
-    """Builds the whole tray client against a server; toasts are recorded in `app.toasts`."""
+    """Builds the whole tray client against a server; toasts are recorded in `app.toasts`.
+    Garbage is collected on the GUI thread only, as in the real app (desktop/ui/collector.py)."""
     from desktop.ui.app import TrayApp
+    from desktop.ui.collector import GuiThreadCollector
 
     apps = []
+    collector = GuiThreadCollector()
+    collector.start()
 
     def make(server: str, token: str | None, **settings_fields) -> TrayApp:
         settings = Settings.load()
@@ -56,6 +60,7 @@ def make_app(qtbot):
     yield make
     for app in apps:
         app.controller.shutdown()
+    collector.stop()
 
 
 def sync(qtbot, app, timeout: int = 20_000):
