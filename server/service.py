@@ -380,6 +380,22 @@ class Service:
         )
         return dict(row)
 
+    # ------------------------------------------------------------------ unsubscribe
+
+    async def unsubscribe_user(self, token: str) -> str:
+        """Whose email an unsubscribe token would turn off (NotFound for an unknown one)."""
+        user_id = await queries.unsubscribe_token_user(self.pool, token_hash=hash_token(token))
+        if user_id is None:
+            raise NotFound("no such unsubscribe link")
+        return user_id
+
+    async def unsubscribe(self, token: str) -> str:
+        """One click: the token's user gets no more email (until they turn it on in settings)."""
+        user_id = await queries.unsubscribe(self.pool, token_hash=hash_token(token))
+        if user_id is None:
+            raise NotFound("no such unsubscribe link")
+        return user_id
+
     # ------------------------------------------------------------------ deliveries (admin)
 
     async def deliveries(self, status: str, limit: int) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ and `PermanentError` for a refusal that will not change (the job fails at once),
 """
 
 from server.channels.message import (
+    Footer,
     Message,
     Outgoing,
     PermanentError,
@@ -16,6 +17,7 @@ from server.channels.message import (
 )
 
 __all__ = [
+    "Footer",
     "Message",
     "Outgoing",
     "PermanentError",

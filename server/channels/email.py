@@ -61,13 +61,29 @@ class EmailTransport:
         email["Message-ID"] = message_id(outgoing.delivery_id, self.sender)
         # Tells mail servers and vacation responders that no one is waiting for an answer.
         email["Auto-Submitted"] = "auto-generated"
+        if message.unsubscribe_url:
+            # One click in the mail client turns these emails off (RFC 8058).
+            email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email.set_content(message.text)
         email.add_alternative(message.html, subtype="html")
         return email
 
+    def is_own_address(self, address: str) -> bool:
+        """Mail to the sender itself would come back in (a bounce, an auto-reply): a loop."""
+        return address.strip().casefold() == self.sender.strip().casefold()
+
     async def send(self, outgoing: Outgoing) -> None:
         if len(outgoing.recipients) != 1 or not _valid_address(outgoing.recipients[0]):
             raise PermanentError("the user's email address is not a usable address")
+        if self.is_own_address(outgoing.recipients[0]):
+            log.warning(
+                "delivery %s: not sent, the recipient is the sender's own address %s "
+                "(a mail loop guard)",
+                outgoing.delivery_id,
+                self.sender,
+            )
+            raise PermanentError("the recipient is the sender's own address (mail loop guard)")
         email = self.build(outgoing)
         try:
             await aiosmtplib.send(

@@ -26,11 +26,21 @@ class RenderError(PermanentError):
 
 
 @dataclass(frozen=True)
+class Footer:
+    """Where the reader changes what they get: the settings page and, for email, a one-click
+    unsubscribe link (RFC 8058)."""
+
+    settings_url: str
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Message:
     subject: str
     text: str
     html: str
     severity: str
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,9 @@ class Transport(Protocol):
     async def send(self, outgoing: Outgoing) -> None: ...
 
 
-def render(items: Sequence[ExternalText]) -> Message:
-    """One message for a job: plain for one notification, a list of titles for a digest.
+def render(items: Sequence[ExternalText], footer: Footer | None = None) -> Message:
+    """One message for a job: plain for one notification, a list of titles for a digest, each
+    with the footer's links after it.
 
     Raises `RenderError` whatever goes wrong (the texts are one line each already: see
     shared.privacy).
@@ -55,9 +66,33 @@ def render(items: Sequence[ExternalText]) -> Message:
     if not items:
         raise RenderError("a message needs at least one notification")
     try:
-        return _single(items[0]) if len(items) == 1 else _digest(items)
+        message = _single(items[0]) if len(items) == 1 else _digest(items)
+        return _with_footer(message, footer) if footer else message
     except Exception as exc:
         raise RenderError(f"the message cannot be rendered: {type(exc).__name__}: {exc}") from exc
+
+
+WHY_YOU_GET_THIS = "You receive warnings and critical alerts from Traybell."
+
+
+def _with_footer(message: Message, footer: Footer) -> Message:
+    text = ["", "--", WHY_YOU_GET_THIS, f"Change what you get: {footer.settings_url}"]
+    html = [
+        f"<p>{escape(WHY_YOU_GET_THIS)} "
+        f'<a href="{escape(footer.settings_url)}">Change what you get</a>'
+    ]
+    if footer.unsubscribe_url:
+        text.append(f"Stop these emails: {footer.unsubscribe_url}")
+        html.append(f' · <a href="{escape(footer.unsubscribe_url)}">Stop these emails</a>')
+    html.append("</p>")
+    body_end = message.html.rindex("</body>")
+    return Message(
+        subject=message.subject,
+        text=message.text + "\n".join(text) + "\n",
+        html=message.html[:body_end] + "<hr>" + "".join(html) + message.html[body_end:],
+        severity=message.severity,
+        unsubscribe_url=footer.unsubscribe_url,
+    )
 
 
 def _label(severity: str) -> str:

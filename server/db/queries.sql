@@ -328,6 +328,21 @@ UPDATE preferences SET
 WHERE user_id = :user_id
 RETURNING in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours;
 
+-- ---------------------------------------------------------------- unsubscribe
+
+-- name: create_unsubscribe_token!
+INSERT INTO unsubscribe_tokens (token_hash, user_id) VALUES (:token_hash, :user_id);
+
+-- name: unsubscribe_token_user$
+SELECT user_id FROM unsubscribe_tokens WHERE token_hash = :token_hash;
+
+-- name: unsubscribe$
+-- Turns the token's user's email off; the user id, or nothing for an unknown token.
+UPDATE preferences p SET email_enabled = false, updated_at = now()
+FROM unsubscribe_tokens t
+WHERE t.token_hash = :token_hash AND p.user_id = t.user_id
+RETURNING p.user_id;
+
 -- ---------------------------------------------------------------- deliveries (admin view)
 
 -- name: list_deliveries

@@ -5,6 +5,7 @@ by the lock token its claim drew: each call here reports which jobs it actually 
 """
 
 import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from server.db import fetch_all, queries
+from server.service import hash_token
 from server.worker.quiet_hours import quiet_until
 from shared.privacy import ExternalText, external_text
 
@@ -116,6 +118,14 @@ class Queue:
             order = {row["id"]: n for n, row in enumerate(rows)}
             jobs.sort(key=lambda job: order[job.id])
         return jobs, len(held)
+
+    async def unsubscribe_token(self, user_id: str) -> str:
+        """A new one-click unsubscribe token for one email to the user; only its hash is kept."""
+        token = secrets.token_urlsafe(32)
+        await queries.create_unsubscribe_token(
+            self.pool, token_hash=hash_token(token), user_id=user_id
+        )
+        return token
 
     async def heartbeat(self, jobs: Sequence[Job]) -> set[UUID]:
         """Refresh the locks of `jobs`; returns the ids still held."""

@@ -12,7 +12,14 @@ import logging
 import time
 from collections.abc import Mapping
 
-from server.channels import Outgoing, PermanentError, TransientError, Transport, render
+from server.channels import (
+    Footer,
+    Outgoing,
+    PermanentError,
+    TransientError,
+    Transport,
+    render,
+)
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS
 from server.worker.completions import GroupCommit
@@ -49,8 +56,8 @@ class Sender:
                 raise PermanentError("its notifications no longer exist")
             if not job.recipients:
                 raise PermanentError(f"the user has no {job.channel} address or turned it off")
-            outgoing = Outgoing(str(job.id), job.recipients, render(job.items))
-            await self.transports[job.channel].send(outgoing)
+            message = render(job.items, await self._footer(job))
+            await self.transports[job.channel].send(Outgoing(str(job.id), job.recipients, message))
         except PermanentError as exc:
             return str(exc), True
         except TransientError as exc:
@@ -60,6 +67,14 @@ class Sender:
             log.exception("%s delivery %s: unexpected error", job.channel, job.id)
             return f"{type(exc).__name__}: {exc}", False
         return None, False
+
+    async def _footer(self, job: Job) -> Footer:
+        """The settings link for every message; an email also gets its one-click unsubscribe."""
+        public_url = self.settings.public_url
+        if job.channel != "email":
+            return Footer(f"{public_url}/settings")
+        token = await self.queue.unsubscribe_token(job.user_id)
+        return Footer(f"{public_url}/settings", f"{public_url}/unsubscribe/{token}")
 
     async def _record(self, job: Job, error: str | None, permanent: bool) -> None:
         deadline = time.monotonic() + self.settings.lock_timeout_seconds
