@@ -48,6 +48,14 @@ def database_url(pg_cluster: PostgresCluster) -> str:
 
 
 @pytest.fixture
+def empty_database_url(pg_cluster: PostgresCluster) -> str:
+    """A database of its own with no schema at all (for tests of the migrations themselves)."""
+    name = f"empty_{os.getpid()}_{next(_database_numbers)}"
+    asyncio.run(_admin(pg_cluster, f"CREATE DATABASE {name}"))
+    return pg_cluster.url(name)
+
+
+@pytest.fixture
 def settings():
     return test_settings()
 

@@ -51,14 +51,24 @@ def _database_url(settings: Settings) -> str:
     return resolve_database_url(settings.database_url)
 
 
+def migrate_or_exit(database_url: str) -> list[str]:
+    """Apply pending migrations; returns their names. One that was applied and has changed
+    since stops whichever command this is, with exit 2 and the file's name."""
+    from server.db.migrate import MigrationChanged, migrate_url
+
+    try:
+        return asyncio.run(migrate_url(database_url))
+    except MigrationChanged as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 # ---------------------------------------------------------------- server side
 
 
 @needs("server")
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from server.db.migrate import migrate_url
-
-    applied = asyncio.run(migrate_url(_database_url(settings)))
+    applied = migrate_or_exit(_database_url(settings))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -68,10 +78,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.db.migrate import migrate_url
 
     database_url = _database_url(settings)
-    applied = asyncio.run(migrate_url(database_url))
+    applied = migrate_or_exit(database_url)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     log.info("serving on http://%s:%d", args.host, args.port)
@@ -91,11 +100,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @needs("server")
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from server.db.migrate import migrate_url
     from server.worker import run_worker
 
     database_url = _database_url(settings)
-    asyncio.run(migrate_url(database_url))
+    migrate_or_exit(database_url)
     return run_worker(database_url, settings)
 
 
@@ -103,12 +111,12 @@ def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]])
     """Runs `work(service, accounts)` against the migrated database, as the server would."""
     from server.accounts import Accounts
     from server.db import create_pool
-    from server.db.migrate import migrate_url
     from server.service import Service
 
+    database_url = _database_url(settings)
+    migrate_or_exit(database_url)
+
     async def run() -> T:
-        database_url = _database_url(settings)
-        await migrate_url(database_url)
         pool = await create_pool(database_url, min_size=1, max_size=1)
         try:
             return await work(Service(pool, settings), Accounts(pool, settings))

@@ -15,9 +15,9 @@ import httpx
 from server.accounts import Accounts
 from server.config import Settings
 from server.db import create_pool
-from server.db.migrate import migrate_url
 from server.embedded import resolve_database_url
 from server.service import Conflict, Service
+from traybell.cli import migrate_or_exit
 
 DEMO_ADMIN = "demo-admin"
 DEMO_USER = "demo"
@@ -115,7 +115,7 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
     if not settings.database_url:
         _say("starting the embedded PostgreSQL (DATABASE_URL is unset) …")
     database_url = resolve_database_url(settings.database_url)
-    applied = asyncio.run(migrate_url(database_url))
+    applied = migrate_or_exit(database_url)
     _say(f"database ready ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(_demo_accounts(database_url, settings))
     tokens = {user_id: account.token for user_id, account in demo.items()}

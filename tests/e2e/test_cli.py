@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.db import db_fetch
 from tests.support.pg import free_port
 from tests.support.waiting import wait_until
 from traybell.cli import build_parser
@@ -98,6 +99,20 @@ def test_bad_configuration_is_a_clear_error():
     result = traybell("migrate", env={"TRAYBELL_MAX_ATTEMPTS": "many"})
     assert result.returncode == 2
     assert "TRAYBELL_MAX_ATTEMPTS" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "0"]])
+def test_migrate_and_serve_refuse_a_changed_migration_with_exit_2(command, database_url):
+    """`migrate` and `serve` refuse a database whose applied migration has changed since: exit
+    2, the file named, no traceback, nothing served."""
+    db_fetch(
+        database_url,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE name = '0001_initial.sql'",
+    )
+    result = traybell(*command, env={"DATABASE_URL": database_url}, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "0001_initial.sql" in result.stderr and "Traceback" not in result.stderr
+    assert "serving on" not in result.stderr
 
 
 @pytest.mark.timeout(240)
