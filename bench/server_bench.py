@@ -481,7 +481,7 @@ ARRIVE = """
 SELECT count(*) FROM generate_series(1, {count}) AS g,
 LATERAL send_notification(ARRAY['{user}'], 'ticket.updated', 'Ticket ' || g || ' updated',
     'Status changed', 'The full text of the change.', '/tickets/' || g, 'info',
-    jsonb_build_object('ticket', g), NULL, 'update-' || g, NULL, 5, 20, 5) AS s
+    jsonb_build_object('ticket', g), NULL, 'update-' || g, NULL, 5) AS s
 """
 
 

@@ -3,7 +3,7 @@
 Beside it, in the same run and on the same database, the baseline: a bare `FOR UPDATE SKIP
 LOCKED` claim-and-ack loop with the same number of jobs in flight (CONCURRENCY: four loops of
 eight), which sends nothing and records nothing but the status. The ratio says what the
-worker's bookkeeping (lease tokens, quiet hours, items, fenced results, digest counting) costs
+worker's bookkeeping (lease tokens, the rate limit, quiet hours, items, fenced results) costs
 over the least a queue can do. The worker claims up to CONCURRENCY jobs a statement and keeps
 one claimed batch waiting while the current one sends. It runs in a process of its own, started
 against a parked queue; the clock starts when the queue becomes due (which wakes it through
@@ -68,8 +68,6 @@ async def _send_to_all(database_url: str, sends: int) -> None:
                 idempotency_key=None,
                 resource_id=None,
                 batch_key=None,
-                email_per_minute=10**9,
-                push_per_minute=10**9,
                 max_attempts=5,
             )
     finally:

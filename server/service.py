@@ -246,8 +246,6 @@ class Service:
             idempotency_key=outgoing.idempotency_key,
             resource_id=outgoing.resource_id,
             batch_key=outgoing.batch_key,
-            email_per_minute=self.settings.email_per_minute,
-            push_per_minute=self.settings.push_per_minute,
             max_attempts=self.settings.max_attempts,
         )
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]

@@ -224,8 +224,7 @@ RETURNING client_name;
 -- name: send_notification
 SELECT user_id, id, outcome
 FROM send_notification(:user_ids, :event_name, :title, :summary, :body, :target_url, :severity,
-                       :data, :idempotency_key, :resource_id, :batch_key,
-                       :email_per_minute, :push_per_minute, :max_attempts);
+                       :data, :idempotency_key, :resource_id, :batch_key, :max_attempts);
 
 -- ---------------------------------------------------------------- reading
 
@@ -393,12 +392,14 @@ RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
 
 -- name: worker_claim
 -- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
--- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once:
--- an attempt counted, a fresh lock token, a digest closed to new items. Each claimed job comes
--- with its recipients (empty when the user turned the channel off or removed the address) and
--- the privacy-safe fields of its notifications, oldest first. A non-critical job of a user who
--- has quiet hours is not claimed here: it comes back with `quiet_hours` set and nothing else,
--- for the caller to judge (zoneinfo) and then claim (worker_claim_judged) or hold.
+-- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once
+-- as far as their users' per-minute limits allow (the others are folded into the overflow
+-- digest, see claim_deliveries.sql): an attempt counted, a fresh lock token, a digest closed to
+-- new items. Each claimed job comes with its recipients (empty when the user turned the
+-- channel off or removed the address) and the privacy-safe fields of its notifications, oldest
+-- first. A non-critical job of a user who has quiet hours is not claimed here: it comes back
+-- with `quiet_hours` set and nothing else, for the caller to judge (zoneinfo) and then claim
+-- (worker_claim_judged) or hold.
 WITH due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
            NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge
@@ -410,7 +411,8 @@ WITH due AS (
     FOR UPDATE OF d SKIP LOCKED
 )
 SELECT c.*, NULL::jsonb AS quiet_hours
-FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge)) AS c
+FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
+                      :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
        quiet_hours
@@ -425,7 +427,7 @@ FROM claim_deliveries(ARRAY(
     SELECT d.id FROM deliveries d
     WHERE d.id = ANY (:ids) AND d.status = 'pending' AND d.available_at <= now()
     FOR UPDATE SKIP LOCKED
-)) AS c
+), :email_per_minute, :push_per_minute) AS c
 ORDER BY c.available_at, c.id;
 
 -- name: worker_hold!
@@ -462,8 +464,8 @@ WHERE d.id = held.id
 RETURNING d.id;
 
 -- name: worker_complete
--- Sent. A digest counts toward its user's per-minute limit now, in the minute it goes out
--- (single messages were counted when queued). Returns the jobs whose result was recorded.
+-- Sent (it was counted toward its user's limit when claimed). Returns the jobs whose result was
+-- recorded.
 WITH held AS (
     SELECT d.id
     FROM deliveries d
@@ -472,22 +474,12 @@ WITH held AS (
     WHERE d.status = 'sending'
     ORDER BY d.id
     FOR UPDATE OF d
-), sent AS (
-    UPDATE deliveries d
-    SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
-    FROM held
-    WHERE d.id = held.id
-    RETURNING d.id, d.user_id, d.channel, d.group_key
-), counted AS (
-    -- The counters are locked in one order too (user, then channel).
-    INSERT INTO rate_limits AS rl (user_id, channel, window_start, count)
-    SELECT s.user_id, s.channel, date_trunc('minute', now()), count(*)
-    FROM sent s WHERE s.group_key IS NOT NULL
-    GROUP BY s.user_id, s.channel
-    ORDER BY s.user_id, s.channel
-    ON CONFLICT (user_id, channel, window_start) DO UPDATE SET count = rl.count + excluded.count
 )
-SELECT id FROM sent;
+UPDATE deliveries d
+SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
+FROM held
+WHERE d.id = held.id
+RETURNING d.id;
 
 -- name: worker_fail^
 -- Not sent: back to the queue after the given delay, or failed for good when the refusal was

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from server.config import Settings
 from server.db import fetch_all, queries
 from server.service import hash_token
 from server.worker.quiet_hours import quiet_until
@@ -85,18 +86,29 @@ def _pairs(jobs: Sequence[Job]) -> dict[str, list[UUID]]:
 
 
 class Queue:
-    def __init__(self, pool: asyncpg.Pool, public_url: str):
+    def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
-        self.public_url = public_url
+        self.public_url = settings.public_url
+        #: The per-minute limits, applied by the claim (claim_deliveries.sql).
+        self.per_minute = {
+            "email_per_minute": settings.email_per_minute,
+            "push_per_minute": settings.push_per_minute,
+        }
 
     async def claim(self, channels: Sequence[str], limit: int) -> tuple[list[Job], int]:
         """Claim up to `limit` due jobs; returns them and how many quiet hours held instead.
 
         One statement claims the batch. Only jobs of users with quiet hours (not critical) need
         a second look: those outside them are claimed by a second statement, the others held.
+        Jobs beyond their user's per-minute limit are not returned: the claim folded them into
+        the user's overflow digest.
         """
         rows = await fetch_all(
-            queries.worker_claim, self.pool, channels=list(channels), limit=limit
+            queries.worker_claim,
+            self.pool,
+            channels=list(channels),
+            limit=limit,
+            **self.per_minute,
         )
         jobs = [_job(row, self.public_url) for row in rows if row["quiet_hours"] is None]
         judged = [row for row in rows if row["quiet_hours"] is not None]
@@ -112,7 +124,9 @@ class Queue:
             await queries.worker_hold(self.pool, ids=list(held), untils=list(held.values()))
         take = [row["id"] for row in judged if row["id"] not in held]
         if take:
-            more = await fetch_all(queries.worker_claim_judged, self.pool, ids=take)
+            more = await fetch_all(
+                queries.worker_claim_judged, self.pool, ids=take, **self.per_minute
+            )
             jobs += [_job(row, self.public_url) for row in more]
             # Claim order is queue order (oldest first); keep it for the caller.
             order = {row["id"]: n for n, row in enumerate(rows)}

@@ -104,7 +104,7 @@ class Worker:
             max_size=min(10, self.concurrency + 2),
             reset_sessions=False,
         )
-        queue = Queue(pool, self.settings.public_url)
+        queue = Queue(pool, self.settings)
         leases = LeaseKeeper(queue, self.settings.lock_timeout_seconds)
         sender = Sender(queue, self.transports, leases, self.settings)
         pipeline = Pipeline(

@@ -97,7 +97,14 @@ def test_an_earlier_database_upgrades_to_the_schema_of_a_fresh_one(
             await _queue_one_email(conn)
             applied = await migrate(conn)
             assert "0008_rules_in_function_files.sql" in applied
-            claimed = await fetch_all(queries.worker_claim, conn, channels=["email"], limit=10)
+            claimed = await fetch_all(
+                queries.worker_claim,
+                conn,
+                channels=["email"],
+                limit=10,
+                email_per_minute=5,
+                push_per_minute=20,
+            )
             assert [row["recipients"] for row in claimed] == [["old@example.com"]]
         finally:
             await conn.close()

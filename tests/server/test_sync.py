@@ -70,8 +70,6 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
                 idempotency_key=None,
                 resource_id=None,
                 batch_key=None,
-                email_per_minute=5,
-                push_per_minute=20,
                 max_attempts=5,
             )
             await tx_a.commit()

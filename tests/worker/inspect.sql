@@ -49,3 +49,15 @@ EXECUTE FUNCTION refuse_the_first_heartbeat();
 
 -- name: heartbeat_refused$
 SELECT is_called FROM refused_heartbeats;
+
+-- name: a_minute_passes!
+-- As if the next calendar minute had begun for this user: the counters of the rate limit are
+-- the past, and what waited for the next minute is due.
+WITH spent AS (DELETE FROM rate_limits WHERE user_id = :user_id)
+UPDATE deliveries SET available_at = available_at - interval '1 minute'
+WHERE user_id = :user_id AND status = 'pending';
+
+-- name: items_of_user$
+-- How many notifications the user's deliveries on a channel carry, in whatever job.
+SELECT count(*) FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
+WHERE d.user_id = :user_id AND d.channel = :channel;

@@ -1,14 +1,6 @@
-"""Digests by batch key, overflow digests past the rate limit, and the limit under concurrency."""
-
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+"""Digests by batch key (the rate limit and its overflow digest: test_rate_limit.py)."""
 
 from tests.worker.support import deliveries, scalar, text_of, wait_until
-
-
-def _fresh_minute(margin: float = 10) -> None:
-    """Rate limits count per calendar minute: start a burst well inside one."""
-    wait_until(lambda: datetime.now(UTC).second < 60 - margin, 15, "a fresh minute")
 
 
 def _subject(message) -> str:
@@ -37,56 +29,6 @@ def test_twelve_warnings_with_one_batch_key_become_one_digest(live_server, smtp,
     assert "SECRET" not in digest.as_string()
     assert scalar(live_server.database_url, "rate_total", user_id=user, channel="email") == 1
     assert len(smtp.mailbox.arrived) == 1
-
-
-def test_twelve_warnings_in_a_minute_make_five_emails_and_one_digest(
-    live_server, smtp, start_worker
-):
-    """Rate limit: 5 emails a minute go out one by one; the other 7 are folded into one overflow
-    digest, never dropped."""
-    user, _ = live_server.create_user(email_enabled=True, email="o@example.com", digest_seconds=2)
-    start_worker(smtp_url=smtp.url)
-    _fresh_minute()
-    titles = [f"Alert {n:02}" for n in range(12)]
-    for title in titles:
-        live_server.send(user, title=title, severity="warning")
-    messages = smtp.mailbox.wait_for(6)
-    wait_until(
-        lambda: all(j["status"] == "sent" for j in deliveries(live_server.database_url, user))
-    )
-    singles = [m for m in messages if m["Subject"].startswith("[Warning]")]
-    [digest] = [m for m in messages if _subject(m).startswith("7 new: ")]
-    assert sorted(m["Subject"] for m in singles) == [f"[Warning] {t}" for t in titles[:5]]
-    assert all(title in text_of(digest) for title in titles[5:])
-    jobs = deliveries(live_server.database_url, user)
-    assert [j["items"] for j in jobs if j["group_key"] == "overflow"] == [7]
-    assert len(jobs) == 6 and len(smtp.mailbox.arrived) == 6
-
-
-def test_4n_concurrent_sends_queue_exactly_n_individual_deliveries(make_server, smtp, start_worker):
-    """Rate limit under concurrency: 4N sends at once against a limit of N a minute queue N
-    single deliveries and one digest with the other 3N; each goes out once."""
-    limit = 5
-    server = make_server(email_per_minute=limit)
-    user, _ = server.create_user(email_enabled=True, email="n@example.com", digest_seconds=2)
-    _fresh_minute()
-    with ThreadPoolExecutor(4 * limit) as pool:
-        replies = list(
-            pool.map(
-                lambda n: server.send(user, title=f"Concurrent {n:02}", severity="warning"),
-                range(4 * limit),
-            )
-        )
-    assert sum(reply["inserted"] for reply in replies) == 4 * limit
-    jobs = deliveries(server.database_url, user)
-    assert len([j for j in jobs if j["group_key"] is None]) == limit
-    assert [j["items"] for j in jobs if j["group_key"] == "overflow"] == [3 * limit]
-
-    start_worker(smtp_url=smtp.url)
-    messages = smtp.mailbox.wait_for(limit + 1)
-    assert len([m for m in messages if _subject(m).startswith(f"{3 * limit} new: ")]) == 1
-    wait_until(lambda: all(j["status"] == "sent" for j in deliveries(server.database_url, user)))
-    assert len(smtp.mailbox.arrived) == limit + 1
 
 
 def test_critical_is_never_batched(live_server, smtp, start_worker):

@@ -32,7 +32,7 @@ def test_late_completion_after_lease_loss_does_not_overwrite(live_server, databa
     async def scenario() -> None:
         pool = await create_pool(database_url, min_size=1, max_size=2)
         try:
-            queue = Queue(pool, "http://127.0.0.1:8000")
+            queue = Queue(pool, worker_settings())
             [old], _ = await queue.claim(["email"], 10)
 
             async def recovered():
@@ -71,7 +71,7 @@ def test_heartbeat_and_completion_of_the_same_jobs_wait_for_each_other_without_d
         gates = [await connect(database_url) for _ in range(2)]
         observer = await connect(database_url)
         try:
-            queue = Queue(pool, "http://127.0.0.1:8000")
+            queue = Queue(pool, worker_settings())
             jobs, _ = await queue.claim(["email"], 10)
             # Each gate holds one job's row lock, so both statements stop at their first row.
             transactions = [gate.transaction() for gate in gates]

@@ -1,4 +1,6 @@
 -- The send: what a new notification stores, and what it queues for the external channels.
+-- Which of the queued jobs may leave when (the per-minute limit, quiet hours) is the claim's
+-- business: claim_deliveries.sql.
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
@@ -10,7 +12,7 @@ CREATE OR REPLACE FUNCTION send_notification(
     p_user_ids text[],  -- null: every user
     p_event_name text, p_title text, p_summary text, p_body text, p_target_url text,
     p_severity text, p_data jsonb, p_idempotency_key text, p_resource_id text, p_batch_key text,
-    p_email_per_minute integer, p_push_per_minute integer, p_max_attempts integer
+    p_max_attempts integer
 ) RETURNS TABLE (user_id text, id uuid, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -64,43 +66,19 @@ BEGIN
         CROSS JOIN LATERAL (VALUES ('email', r.wants_email), ('push', r.wants_push)) AS c(channel, wanted)
         WHERE c.wanted AND p_severity IN ('warning', 'critical')
     ),
-    counted AS (
-        -- Individual messages count toward the per-minute limit as they are queued; batched
-        -- ones are counted when their digest goes out.
-        INSERT INTO rate_limits AS rl (user_id, channel, window_start, count)
-        SELECT w.user_id, w.channel, date_trunc('minute', now()), 1
-        FROM wanted w
-        WHERE p_batch_key IS NULL OR p_severity = 'critical'
-        ON CONFLICT (user_id, channel, window_start) DO UPDATE SET count = rl.count + 1
-        RETURNING rl.user_id, rl.channel, rl.count
-    ),
-    routed AS (
-        SELECT w.user_id, w.notification_id, w.channel,
-               CASE
-                   WHEN p_severity = 'critical' THEN NULL
-                   WHEN p_batch_key IS NOT NULL THEN 'batch:' || p_batch_key
-                   WHEN c.count > CASE w.channel WHEN 'email' THEN p_email_per_minute
-                                                 ELSE p_push_per_minute END THEN 'overflow'
-               END AS group_key,
-               CASE
-                   WHEN w.digest_seconds > 0 THEN now() + make_interval(secs => w.digest_seconds)
-                   -- No digest window: overflow waits for the next minute's allowance.
-                   WHEN p_batch_key IS NULL THEN date_trunc('minute', now()) + interval '1 minute'
-                   ELSE now()
-               END AS digest_at
-        FROM wanted w
-        LEFT JOIN counted c ON c.user_id = w.user_id AND c.channel = w.channel
-    ),
     singles AS (
+        -- Critical never waits for a digest; without a batch key there is none to wait for.
         INSERT INTO deliveries (user_id, channel, is_critical, max_attempts)
-        SELECT r.user_id, r.channel, p_severity = 'critical', p_max_attempts
-        FROM routed r WHERE r.group_key IS NULL
+        SELECT w.user_id, w.channel, p_severity = 'critical', p_max_attempts
+        FROM wanted w WHERE p_batch_key IS NULL OR p_severity = 'critical'
         RETURNING deliveries.id, deliveries.user_id, deliveries.channel
     ),
     digests AS (
+        -- One open digest per user, channel and batch key takes what arrives until it is due.
         INSERT INTO deliveries AS d (user_id, channel, group_key, collecting, max_attempts, available_at)
-        SELECT r.user_id, r.channel, r.group_key, true, p_max_attempts, r.digest_at
-        FROM routed r WHERE r.group_key IS NOT NULL
+        SELECT w.user_id, w.channel, 'batch:' || p_batch_key, true, p_max_attempts,
+               now() + make_interval(secs => w.digest_seconds)
+        FROM wanted w WHERE p_batch_key IS NOT NULL AND p_severity <> 'critical'
         ON CONFLICT (user_id, channel, group_key) WHERE collecting
             DO UPDATE SET updated_at = now()
         RETURNING d.id, d.user_id, d.channel
