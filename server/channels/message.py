@@ -56,9 +56,14 @@ class Transport(Protocol):
     async def send(self, outgoing: Outgoing) -> None: ...
 
 
-def render(items: Sequence[ExternalText], footer: Footer | None = None) -> Message:
-    """One message for a job: plain for one notification, a list of titles for a digest, each
-    with the footer's links after it.
+def render(
+    items: Sequence[ExternalText],
+    footer: Footer | None = None,
+    *,
+    held_by_quiet_hours: bool = False,
+) -> Message:
+    """One message for a job: plain for one notification, a list of titles for a digest (one
+    that says so for what the user's quiet hours held), each with the footer's links after it.
 
     Raises `RenderError` whatever goes wrong (the texts are one line each already: see
     shared.privacy).
@@ -66,7 +71,18 @@ def render(items: Sequence[ExternalText], footer: Footer | None = None) -> Messa
     if not items:
         raise RenderError("a message needs at least one notification")
     try:
-        message = _single(items[0]) if len(items) == 1 else _digest(items)
+        if len(items) == 1:
+            message = _single(items[0])
+        elif held_by_quiet_hours:
+            heading = f"While quiet hours were on: {len(items)} notifications"
+            message = _digest(items, headline=heading, heading=heading)
+        else:
+            titles = ", ".join(item.title for item in items)
+            message = _digest(
+                items,
+                headline=f"{len(items)} new: {titles}",
+                heading=f"{len(items)} new notifications",
+            )
         return _with_footer(message, footer) if footer else message
     except Exception as exc:
         raise RenderError(f"the message cannot be rendered: {type(exc).__name__}: {exc}") from exc
@@ -118,10 +134,10 @@ def _single(item: ExternalText) -> Message:
     )
 
 
-def _digest(items: Sequence[ExternalText]) -> Message:
+def _digest(items: Sequence[ExternalText], *, headline: str, heading: str) -> Message:
+    """`headline` opens the text and is the subject; `heading` opens the HTML."""
     # A digest lists titles only: summaries of many notifications would make a wall of text.
     severity = max((item.severity for item in items), key=SEVERITY_ORDER.index)
-    headline = f"{len(items)} new: " + ", ".join(item.title for item in items)
     lines = [headline, ""]
     for item in items:
         lines += [f"- {item.title}", f"  {item.link}"]
@@ -130,7 +146,7 @@ def _digest(items: Sequence[ExternalText]) -> Message:
         f'<li><a href="{escape(item.link)}">{escape(item.title)}</a></li>' for item in items
     )
     html = (
-        f"<p><strong>{len(items)} new notifications</strong></p><ul>{entries}</ul>"
+        f"<p><strong>{escape(heading)}</strong></p><ul>{entries}</ul>"
         f"<p>Highest severity: {escape(_label(severity))}</p>"
     )
     return Message(

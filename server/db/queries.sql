@@ -431,20 +431,13 @@ FROM claim_deliveries(ARRAY(
 ORDER BY c.available_at, c.id;
 
 -- name: worker_hold!
--- Quiet hours: the job waits until they end, without spending an attempt; a digest held this
--- way keeps collecting. One that another worker claimed meanwhile is left alone.
-WITH held AS (
-    SELECT d.id, h.until
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until) ON h.id = d.id
-    WHERE d.status = 'pending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
-UPDATE deliveries d
-SET available_at = held.until, updated_at = now()
-FROM held
-WHERE d.id = held.id;
+-- Quiet hours: what they hold waits until they end, folded into one digest per user and
+-- channel ("While quiet hours were on: N notifications"), without spending an attempt; the
+-- digest takes in what else they hold meanwhile. A job another worker claimed meanwhile is
+-- left alone.
+SELECT fold_deliveries(array_agg(h.id), 'quiet', h.until)
+FROM unnest(:ids::uuid[], :untils::timestamptz[]) AS h(id, until)
+GROUP BY h.until;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.

@@ -24,6 +24,8 @@ from shared.privacy import ExternalText, external_text
 MAX_RETRY_SECONDS = 30 * 60
 #: Retry delays are shortened by up to this share, at random, so failures do not retry in step.
 RETRY_JITTER = 0.2
+#: The group of the digest that collects what quiet hours held (see worker_hold).
+QUIET_HOURS_GROUP = "quiet"
 
 
 def retry_delay(attempts: int, base_seconds: float, rng: random.Random | None = None) -> float:
@@ -48,6 +50,11 @@ class Job:
     #: user removed it or turned the channel off since the job was queued.
     recipients: tuple[str, ...]
     items: list[ExternalText] = field(default_factory=list)
+
+    @property
+    def held_by_quiet_hours(self) -> bool:
+        """A digest of what the user's quiet hours held, sent when they ended."""
+        return self.group_key == QUIET_HOURS_GROUP
 
 
 def _job(row: asyncpg.Record, public_url: str) -> Job:

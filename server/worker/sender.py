@@ -56,7 +56,9 @@ class Sender:
                 raise PermanentError("its notifications no longer exist")
             if not job.recipients:
                 raise PermanentError(f"the user has no {job.channel} address or turned it off")
-            message = render(job.items, await self._footer(job))
+            message = render(
+                job.items, await self._footer(job), held_by_quiet_hours=job.held_by_quiet_hours
+            )
             await self.transports[job.channel].send(Outgoing(str(job.id), job.recipients, message))
         except PermanentError as exc:
             return str(exc), True

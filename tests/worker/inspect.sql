@@ -61,3 +61,7 @@ WHERE user_id = :user_id AND status = 'pending';
 -- How many notifications the user's deliveries on a channel carry, in whatever job.
 SELECT count(*) FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
 WHERE d.user_id = :user_id AND d.channel = :channel;
+
+-- name: bring_due!
+-- What waits in the user's queue is due now (as if the time it waits for had come).
+UPDATE deliveries SET available_at = now() WHERE user_id = :user_id AND status = 'pending';

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from server.worker.quiet_hours import quiet_until
-from tests.worker.support import deliveries, wait_until
+from tests.worker.support import deliveries, scalar, text_of, wait_until
 
 BERLIN = {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}
 
@@ -78,3 +78,59 @@ def test_quiet_hours_not_now_let_a_warning_through(live_server, smtp, start_work
         lambda: [j for j in deliveries(live_server.database_url, user) if j["status"] == "sent"]
     )
     assert job["attempts"] == 1
+
+
+def _quiet_now(offset_hours: int = -1, length_hours: int = 3) -> dict:
+    local = datetime.now(ZoneInfo("Europe/Berlin"))
+    start = (local + timedelta(hours=offset_hours)).strftime("%H:%M")
+    end = (local + timedelta(hours=offset_hours + length_hours)).strftime("%H:%M")
+    return {"start": start, "end": end, "timezone": "Europe/Berlin"}
+
+
+def test_what_quiet_hours_held_goes_out_as_one_digest_per_channel(
+    live_server, smtp, push, start_worker
+):
+    """Quiet hours ending: the three warnings they held (one of them with a batch key) go out
+    as one digest on each channel, "While quiet hours were on: 3 notifications", not one
+    message each; the critical beside them went at once."""
+    user, token = live_server.create_user(
+        email_enabled=True,
+        email="q@example.com",
+        push_enabled=True,
+        push_urls=[push.url()],
+        digest_seconds=0,
+        quiet_hours=_quiet_now(),
+    )
+    start_worker(smtp_url=smtp.url)
+    titles = ["Disk at 91 %", "Disk at 95 %", "Backup late"]
+    for title in titles:
+        live_server.send(
+            user, title=title, severity="warning", batch_key="backup" if "Backup" in title else None
+        )
+    live_server.send(user, title="Datacenter down", severity="critical")
+
+    def held():
+        jobs = [j for j in deliveries(live_server.database_url, user) if not j["is_critical"]]
+        quiet = [j for j in jobs if j["group_key"] == "quiet" and j["items"] == 3]
+        return len(jobs) == len(quiet) == 2 and quiet
+
+    wait_until(held, 20, "one digest per channel holding the three warnings")
+    [critical] = smtp.mailbox.wait_for(1)
+    assert critical["Subject"] == "[Critical] Datacenter down"
+    push.wait_for(1)
+
+    # The quiet hours end: the user is outside them now, and what they held is due.
+    with live_server.client(token) as client:
+        later = client.patch("/v1/preferences", json={"quiet_hours": _quiet_now(2, 1)})
+        later.raise_for_status()
+    scalar(live_server.database_url, "bring_due", user_id=user)
+
+    [_, digest] = smtp.mailbox.wait_for(2)
+    assert digest["Subject"] == "While quiet hours were on: 3 notifications"
+    assert all(title in text_of(digest) for title in titles)
+    [_, pushed] = push.wait_for(2)
+    assert pushed["title"] == "While quiet hours were on: 3 notifications"
+    wait_until(
+        lambda: all(j["status"] == "sent" for j in deliveries(live_server.database_url, user))
+    )
+    assert len(smtp.mailbox.arrived) == 2 and len(push.posts) == 2

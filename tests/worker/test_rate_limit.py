@@ -80,9 +80,10 @@ def _in_one_transaction(
 
 
 def test_every_path_counts_toward_one_cap_and_the_rest_is_folded(database_url):
-    """Hard cap: single messages, a retry after a failure, an admin's retry, a batch digest of
-    one and one of three, all due in the same minute: 5 are claimed, the other jobs are folded
-    into one overflow digest due at the next minute, carrying every notification they had."""
+    """Hard cap: single messages, a retry after a failure, an admin's retry, what quiet hours
+    held, a batch digest of one and one of three, all due in the same minute: 5 are claimed,
+    the other jobs are folded into one overflow digest due at the next minute, carrying every
+    notification they had."""
     user = _user(database_url, "paths")
 
     async def scenario(conn: asyncpg.Connection) -> None:
@@ -99,6 +100,11 @@ def test_every_path_counts_toward_one_cap_and_the_rest_is_folded(database_url):
             )
             if permanent:
                 assert await queries.retry_delivery(conn, id=job["id"])
+        before = {j["id"] for j in await _queue(conn, user)}
+        await _send(conn, user, "held by quiet hours")
+        [held] = [j["id"] for j in await _queue(conn, user) if j["id"] not in before]
+        now = await conn.fetchval("SELECT now()")
+        await queries.worker_hold(conn, ids=[held], untils=[now])
         await inspect.a_minute_passes(conn, user_id=user)
 
         for n in range(5):
@@ -106,7 +112,7 @@ def test_every_path_counts_toward_one_cap_and_the_rest_is_folded(database_url):
         await _send(conn, user, "digest of one", batch_key="one")
         for n in range(3):
             await _send(conn, user, f"digest of three {n}", batch_key="three")
-        assert len(await _queue(conn, user)) == 9
+        assert len(await _queue(conn, user)) == 10
 
         claimed = await _claim(conn)
         assert len(claimed) == 5
@@ -116,7 +122,7 @@ def test_every_path_counts_toward_one_cap_and_the_rest_is_folded(database_url):
         minute = await conn.fetchval("SELECT date_trunc('minute', now())")
         assert overflow["available_at"] == minute + timedelta(minutes=1)
         carried = sum(j["items"] for j in queue)
-        assert carried == await inspect.items_of_user(conn, user_id=user, channel="email") == 11
+        assert carried == await inspect.items_of_user(conn, user_id=user, channel="email") == 12
         assert await inspect.rate_total(conn, user_id=user, channel="email") == 5
         assert await _claim(conn) == []
 

@@ -35,6 +35,16 @@ def test_a_digest_lists_titles_only_with_the_highest_severity():
     assert message.severity == "critical"
 
 
+def test_a_digest_of_what_quiet_hours_held_says_so():
+    """Quiet hours ending: their digest reads "While quiet hours were on: N notifications" and
+    lists every title with its link."""
+    message = render([_item(1), _item(2), _item(3)], held_by_quiet_hours=True)
+    assert message.subject == "While quiet hours were on: 3 notifications"
+    assert message.text.startswith("While quiet hours were on: 3 notifications\n")
+    assert all(f"Title {n}" in message.text and f"/n/{n}" in message.html for n in (1, 2, 3))
+    assert "While quiet hours were on: 3 notifications" in message.html
+
+
 def test_html_is_escaped():
     """Titles are text, not markup, in the HTML part."""
     message = render([_item(1, title='<script>alert("x")</script>')])
