@@ -50,6 +50,32 @@ def test_idempotency_key_wins_over_resource_id(live_server, database_url):
     assert _rows(database_url, user) == 1
 
 
+def test_derived_keys_cannot_collide_across_the_colon(live_server, database_url):
+    """Idempotency key from resource_id: event "deploy:prod" with resource "web" and event
+    "deploy" with resource "prod:web" are different notifications, and a repeat of either is a
+    duplicate of its own."""
+    user, _ = live_server.create_user()
+    first = live_server.send(user, event_name="deploy:prod", resource_id="web")
+    other = live_server.send(user, event_name="deploy", resource_id="prod:web")
+    assert first["inserted"] == other["inserted"] == 1
+    assert first["results"][0]["id"] != other["results"][0]["id"]
+    again = live_server.send(user, event_name="deploy", resource_id="prod:web")
+    assert again["duplicates"] == 1
+    assert again["results"][0]["id"] == other["results"][0]["id"]
+    assert _rows(database_url, user) == 2
+
+
+def test_derived_keys_without_a_colon_in_the_event_name_are_unchanged(live_server, database_url):
+    """The keys already stored stay valid: an event name without ":" gives the key it always
+    gave, user_id:event_name:resource_id, so a resend after an upgrade is still a duplicate."""
+    user, _ = live_server.create_user()
+    live_server.send(user, event_name="invoice.failed", resource_id="inv:9")
+    stored = db_value(
+        database_url, "SELECT idempotency_key FROM notifications WHERE user_id = $1", user
+    )
+    assert stored == f"{user}:invoice.failed:inv:9"
+
+
 def test_fifty_concurrent_identical_sends_make_one_row(live_server, database_url):
     """Idempotency under concurrency is decided by the unique index, not a read-then-write."""
     user, _ = live_server.create_user(email_enabled=True, email="ops@example.com")

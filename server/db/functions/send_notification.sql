@@ -4,6 +4,17 @@
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
+-- The idempotency key a resource_id gives: user_id:event_name:resource_id. Both names may hold
+-- ':', so each ':' of the event name is written '%3A' (an event name never holds '%'): the
+-- event name then ends at the first ':' after the user id, and event 'a:b' with resource 'c'
+-- no longer gives the key of event 'a' with resource 'b:c'. An event name without ':' gives the
+-- key it always gave, so the keys stored for those stay valid.
+CREATE OR REPLACE FUNCTION derived_idempotency_key(
+    p_user_id text, p_event_name text, p_resource_id text
+) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_user_id || ':' || replace(p_event_name, ':', '%3A') || ':' || p_resource_id
+$$;
+
 -- Stores one notification for each recipient and queues its external deliveries, in one round
 -- trip. Returns one row per recipient: outcome 'inserted', 'duplicate' (id of the existing row),
 -- 'suppressed' (in-app off, not critical), or, when any recipient does not exist, only the
@@ -52,7 +63,8 @@ BEGIN
         INSERT INTO notifications AS n (user_id, event_name, title, summary, body, target_url,
             severity, data, idempotency_key, batch_key, created_version, version)
         SELECT b.user_id, p_event_name, p_title, p_summary, p_body, p_target_url, p_severity,
-               p_data, COALESCE(p_idempotency_key, b.user_id || ':' || p_event_name || ':' || p_resource_id),
+               p_data, COALESCE(p_idempotency_key,
+                                derived_idempotency_key(b.user_id, p_event_name, p_resource_id)),
                p_batch_key, b.sync_version, b.sync_version
         FROM bumped b
         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -102,5 +114,6 @@ BEGIN
     FROM unnest(v_users, v_ids, v_outcomes) AS o(user_id, id, outcome)
     LEFT JOIN notifications n
         ON o.outcome = 'duplicate' AND n.user_id = o.user_id
-       AND n.idempotency_key = COALESCE(p_idempotency_key, o.user_id || ':' || p_event_name || ':' || p_resource_id);
+       AND n.idempotency_key = COALESCE(p_idempotency_key,
+                                        derived_idempotency_key(o.user_id, p_event_name, p_resource_id));
 END $$;
