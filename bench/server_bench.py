@@ -7,7 +7,8 @@ database, everything on loopback:
 3. sync and unread-count latency for a user with 1,000 and one with 100,000 stored;
 4. a storm of 1,000 concurrent identical sends (one row, one 201) beside 1,000 distinct ones;
 5. two `traybell serve` processes beside one (API only: the worker bench has its own row);
-6. offline catch-up: 5,000 new and 300 read elsewhere, synced by desktop.sync.SyncEngine.
+6. offline catch-up: 5,000 new and 300 read elsewhere, synced by desktop.sync.SyncEngine;
+7. read-all of 10,000 unread (one request) beside a raw UPDATE of the same rows.
 """
 
 import asyncio
@@ -53,12 +54,14 @@ class Sizes:
     storm: int
     catchup: int
     catchup_read: int
+    read_all: int
+    read_all_repeats: int
 
     @classmethod
     def of(cls, quick: bool) -> "Sizes":
         if quick:
-            return cls(4, 100, 2_000, 2, 1_000, 20_000, 100, 300, 200, 1_000, 60)
-        return cls(10, 100, 10_000, 3, 1_000, 100_000, 100, 1_000, 1_000, 5_000, 300)
+            return cls(4, 100, 2_000, 2, 1_000, 20_000, 100, 300, 200, 1_000, 60, 10_000, 3)
+        return cls(10, 100, 10_000, 3, 1_000, 100_000, 100, 1_000, 1_000, 5_000, 300, 10_000, 7)
 
 
 def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
@@ -68,7 +71,7 @@ def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
     database = Database()
     results: list[dict[str, Any]] = []
     try:
-        for figure in (send_throughput, fanout, read_latency, duplicate_storm, catch_up):
+        for figure in (send_throughput, fanout, read_latency, duplicate_storm, catch_up, read_all):
             try:
                 results += figure(database, sizes)
             except Exception as exc:  # one broken figure must not hide the others
@@ -560,6 +563,72 @@ def catch_up(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
             cached=total_before,
             fetched_by_baseline=fetched,
             baseline_is="plain httpx fetch of the same sync pages",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- 7: read-all
+
+RAW_READ_ALL = """
+UPDATE notifications SET read_at = now(), version = version + 1
+WHERE user_id = $1 AND read_at IS NULL AND archived_at IS NULL
+"""
+
+
+def read_all(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    """One POST /read-all marking `sizes.read_all` unread notifications read, beside one raw
+    UPDATE setting read_at (and a new version) on the same rows; both update the same rows and
+    indexes. Alternating runs, medians; every run starts from the same unread rows."""
+    import asyncpg
+
+    url = database.create("bench_read_all")
+    user = "reader-all"
+    token = create_token(url, user)
+    run_sql(url, BULK_LOAD.format(user=user, count=sizes.read_all, unread_every=1))
+    run_sql(url, "VACUUM ANALYZE")
+
+    async def raw_update() -> float:
+        conn = await asyncpg.connect(url)
+        try:
+            began = time.perf_counter()
+            status = await conn.execute(RAW_READ_ALL, user)
+            took = time.perf_counter() - began
+        finally:
+            await conn.close()
+        if status != f"UPDATE {sizes.read_all}":
+            raise RuntimeError(f"the raw read-all changed {status}")
+        return took
+
+    def unread_again() -> None:
+        run_sql(url, f"UPDATE notifications SET read_at = NULL WHERE user_id = '{user}'")
+
+    ours, raw = [], []
+    with (
+        servers(url, 1) as (server,),
+        httpx.Client(
+            base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {token}"}
+        ) as client,
+    ):
+        for _ in range(sizes.read_all_repeats):
+            unread_again()
+            began = time.perf_counter()
+            reply = client.post("/v1/notifications/read-all")
+            ours.append(time.perf_counter() - began)
+            if reply.status_code != 200 or reply.json()["updated"] != sizes.read_all:
+                raise RuntimeError(f"read-all failed: {reply.status_code} {reply.text[:300]}")
+            unread_again()
+            raw.append(asyncio.run(raw_update()))
+    ours_s, raw_s = sorted(ours)[len(ours) // 2], sorted(raw)[len(raw) // 2]
+    return [
+        row(
+            f"read-all of {sizes.read_all:,} unread, 1 request",
+            ours_s,
+            "s",
+            raw_s,
+            ours_s / raw_s,
+            "ratio <= 1.5",
+            repeats=len(ours),
+            baseline_is="one raw UPDATE of the same rows",
         ),
     ]
 

@@ -280,33 +280,65 @@ LEFT JOIN LATERAL (
 ORDER BY n.version, n.id;
 
 -- ---------------------------------------------------------------- changing state
--- Each change takes the user's next sync version (and with it the user's row lock), so that
--- sync order equals commit order. Rows already in the wanted state are left alone.
+-- Each change takes as many of the user's next sync versions as it changes rows, in one step
+-- (take_sync_versions, which holds the user's row lock until commit), so that sync order
+-- equals commit order. Rows already in the wanted state are left alone. The condition is
+-- checked again in the UPDATE: a row another transaction changed meanwhile is judged as it is
+-- now (its version number is then left unused, which the sync does not mind).
 
 -- name: mark_read
-UPDATE notifications
-SET read_at = now(), version = next_sync_version(:user_id)
-WHERE user_id = :user_id AND id = ANY (:ids) AND read_at IS NULL
-RETURNING id;
+WITH changing AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS nth FROM notifications
+    WHERE user_id = :user_id AND id = ANY (:ids) AND read_at IS NULL
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET read_at = now(), version = first.version + c.nth - 1
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.read_at IS NULL
+RETURNING n.id;
 
 -- name: mark_unread
-UPDATE notifications
-SET read_at = NULL, version = next_sync_version(:user_id)
-WHERE user_id = :user_id AND id = ANY (:ids) AND read_at IS NOT NULL
-RETURNING id;
+WITH changing AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS nth FROM notifications
+    WHERE user_id = :user_id AND id = ANY (:ids) AND read_at IS NOT NULL
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET read_at = NULL, version = first.version + c.nth - 1
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.read_at IS NOT NULL
+RETURNING n.id;
 
 -- name: archive
-UPDATE notifications
-SET archived_at = now(), read_at = COALESCE(read_at, now()), version = next_sync_version(:user_id)
-WHERE user_id = :user_id AND id = ANY (:ids) AND archived_at IS NULL
-RETURNING id;
+WITH changing AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS nth FROM notifications
+    WHERE user_id = :user_id AND id = ANY (:ids) AND archived_at IS NULL
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET archived_at = now(), read_at = COALESCE(n.read_at, now()),
+    version = first.version + c.nth - 1
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.archived_at IS NULL
+RETURNING n.id;
 
 -- name: mark_all_read
-UPDATE notifications
-SET read_at = now(), version = next_sync_version(:user_id)
-WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL
-  AND created_version <= :up_to_version
-RETURNING id;
+WITH changing AS (
+    SELECT id, row_number() OVER (ORDER BY created_version) AS nth FROM notifications
+    WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL
+      AND created_version <= :up_to_version
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET read_at = now(), version = first.version + c.nth - 1
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.read_at IS NULL AND n.archived_at IS NULL
+RETURNING n.id;
 
 -- ---------------------------------------------------------------- preferences
 

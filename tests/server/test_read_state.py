@@ -1,6 +1,11 @@
 """Unread state: read_at alone, every change idempotent, counts always from the server."""
 
+import asyncio
+import uuid
+
 import pytest
+
+from server.db import connect, fetch_all, queries
 
 
 @pytest.fixture
@@ -88,6 +93,42 @@ def test_read_all_up_to_cursor_spares_later_arrivals(inbox, live_server):
     }
     assert _unread(client) == 1
     assert client.get(f"/v1/notifications/{late}").json()["read_at"] is None
+
+
+@pytest.mark.parametrize("change", ["mark_all_read", "mark_read", "archive", "mark_unread"])
+def test_a_change_of_many_rows_takes_its_versions_in_one_step(change, live_server, database_url):
+    """Sync versions: read-all (and read, unread or archive of many ids) updates the user's row
+    once, not once per changed row, while every changed row still gets a version of its own
+    after the cursor, so that a sync from it returns each of them."""
+    user, token = live_server.create_user()
+    ids = [live_server.send(user, title=f"n{n}")["results"][0]["id"] for n in range(30)]
+    with live_server.client(token) as client:
+        if change == "mark_unread":
+            client.post("/v1/notifications/read-all").raise_for_status()
+        cursor = client.get("/v1/sync", params={"limit": 1000}).json()["cursor"]
+
+    async def run() -> tuple[int, int]:
+        conn = await connect(database_url)
+        try:
+            async with conn.transaction():
+                changed = await fetch_all(
+                    getattr(queries, change),
+                    conn,
+                    user_id=user,
+                    ids=[uuid.UUID(i) for i in ids],
+                    up_to_version=2**62,
+                )
+                updated = await conn.fetchval(
+                    "SELECT pg_stat_get_xact_tuples_updated('users'::regclass)"
+                )
+            return len(changed), updated
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) == (30, 1)
+    with live_server.client(token) as client:
+        page = client.get("/v1/sync", params={"cursor": cursor, "limit": 1000}).json()
+    assert sorted(c["id"] for c in page["changes"]) == sorted(ids)
 
 
 def test_unread_filter_and_paging(live_server):

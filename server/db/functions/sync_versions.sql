@@ -4,8 +4,10 @@
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
-CREATE OR REPLACE FUNCTION next_sync_version(p_user_id text) RETURNS bigint
+-- Takes the user's next `p_count` versions in one step and returns the first of them: a
+-- change of many rows updates the user's row once, not once per row.
+CREATE OR REPLACE FUNCTION take_sync_versions(p_user_id text, p_count bigint) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
-    UPDATE users SET sync_version = sync_version + 1 WHERE user_id = p_user_id
-    RETURNING sync_version
+    UPDATE users SET sync_version = sync_version + p_count WHERE user_id = p_user_id
+    RETURNING sync_version - p_count + 1
 $$;
