@@ -190,3 +190,36 @@ def test_admin_console_disables_and_enables(live_server, person, browser):
         assert as_user.get("/v1/me").status_code == 401
     assert "enabled again" in web.post(f"/admin/users/{user}/enable", {}, page="/admin").text
     assert web.post(f"/admin/users/{admin}/disable", {}, page="/admin").status_code == 409
+
+
+def test_sends_skip_a_disabled_user_and_all_users_leaves_them_out(live_server, person):
+    """A send names a disabled user: suppressed, even for critical; all_users leaves them out;
+    what they had stays."""
+    user, _ = person()
+    other, _ = person()
+    kept = live_server.send(user, title="Before they left")["results"][0]["id"]
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post(f"/v1/admin/users/{user}/disable").raise_for_status()
+        named = admin.post(
+            "/v1/notifications",
+            json={
+                "user_ids": [user, other],
+                "event_name": "t",
+                "title": "x",
+                "severity": "critical",
+            },
+        ).json()
+        everyone = admin.post(
+            "/v1/notifications", json={"all_users": True, "event_name": "t", "title": "all"}
+        ).json()
+        admin.post(f"/v1/admin/users/{user}/enable").raise_for_status()
+    by_user = {r["user_id"]: r for r in named["results"]}
+    assert by_user[user] == {"user_id": user, "id": None, "inserted": False, "suppressed": True}
+    assert by_user[other]["inserted"] is True
+    assert user not in {r["user_id"] for r in everyone["results"]}
+    assert other in {r["user_id"] for r in everyone["results"]}
+    with live_server.client(live_server.admin_token) as admin:
+        new_token = admin.post(f"/v1/admin/users/{user}/tokens").json()["token"]
+    with live_server.client(new_token) as revived:
+        ids = [n["id"] for n in revived.get("/v1/notifications").json()["notifications"]]
+    assert ids == [kept]

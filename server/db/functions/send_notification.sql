@@ -17,8 +17,8 @@ $$;
 
 -- Stores one notification for each recipient and queues its external deliveries, in one round
 -- trip. Returns one row per recipient: outcome 'inserted', 'duplicate' (id of the existing row),
--- 'suppressed' (in-app off, not critical), or, when any recipient does not exist, only the
--- 'unknown' ones, with nothing stored.
+-- 'suppressed' (in-app off and not critical, or the user is disabled), or, when any recipient
+-- does not exist, only the 'unknown' ones, with nothing stored.
 CREATE OR REPLACE FUNCTION send_notification(
     p_user_ids text[],  -- null: every user
     p_event_name text, p_title text, p_summary text, p_body text, p_target_url text,
@@ -44,12 +44,15 @@ BEGIN
 
     WITH recipients AS (
         -- Locked in user_id order, so concurrent fan-outs cannot deadlock.
-        SELECT u.user_id, p.in_app_enabled OR p_severity = 'critical' AS stores,
+        -- A disabled user is skipped (suppressed), whatever the severity; `all_users` leaves
+        -- them out altogether.
+        SELECT u.user_id,
+               u.disabled_at IS NULL AND (p.in_app_enabled OR p_severity = 'critical') AS stores,
                p.email_enabled AND p.email IS NOT NULL AS wants_email,
                p.push_enabled AND cardinality(p.push_urls) > 0 AS wants_push,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
-        WHERE p_user_ids IS NULL OR u.user_id = ANY (p_user_ids)
+        WHERE (p_user_ids IS NULL AND u.disabled_at IS NULL) OR u.user_id = ANY (p_user_ids)
         ORDER BY u.user_id
         FOR UPDATE OF u
     ),
