@@ -165,6 +165,10 @@ class SignInWindow(QDialog):
     def waiting_for_approval(self) -> bool:
         return not self.waiting.isHidden()
 
+    def busy(self) -> bool:
+        """Whether a sign-in task still runs on the window's own thread."""
+        return self._runner.busy()
+
     def shutdown(self) -> None:
         """End a wait at once and let its thread finish: for quitting the app."""
         self.cancel()
@@ -227,9 +231,9 @@ class SignInWindow(QDialog):
             return
         page = html.escape(code.verification_uri)
         self.instructions.setText(
-            f"Your browser opens the approval page. If it does not, open "
-            f'<a href="{html.escape(code.verification_uri_complete)}">{page}</a> '
-            "and enter this code:"
+            "Approve this computer on the page that opens in your browser. If none opens, go"
+            f' to <a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
+            "<br>and enter this code:"
         )
         self.code.setText(code.user_code)
         self.browser_button.hide()
