@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -59,7 +60,6 @@ class SignInWindow(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sign in to Traybell")
-        self.setMinimumWidth(440)
         self._settings = settings
         self._runner = TaskRunner(1, self)
         #: The attempt under way, set when cancelled; None when idle.
@@ -72,6 +72,7 @@ class SignInWindow(QDialog):
         heading.setFont(font)
         self.note = QLabel()
         self.note.setWordWrap(True)
+        heading.setMinimumWidth(440)  # sets the window's width; wrapped text fits into it
         self.server = QLineEdit(settings.effective("server_url"))
         self.server.setPlaceholderText("https://traybell.example.com")
         if settings.locked("server_url"):
@@ -138,6 +139,9 @@ class SignInWindow(QDialog):
         self.token_store.setEnabled(False)  # greyed: a footnote
 
         layout = QVBoxLayout(self)
+        # The window follows its content: the code panel, the token entry and an error come
+        # and go, and a word-wrapped label squeezed into the old size would be cut off.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetFixedSize)
         layout.addWidget(heading)
         layout.addWidget(self.note)
         layout.addLayout(form)

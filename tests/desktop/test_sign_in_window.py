@@ -1,5 +1,7 @@
 """The tray's sign-in window and Sign out, under pytest-qt against a real server."""
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,16 @@ def test_closing_the_window_ends_the_wait_at_once(qtbot, live_server, make_app, 
     window.close()
     qtbot.waitUntil(lambda: not window.busy())
     assert not window.isVisible() and not window.waiting_for_approval()
+
+
+def test_the_server_is_prefilled_from_the_preset_and_read_only_when_locked(qtbot, live_server):
+    """Rule: the sign-in window's server address comes from the tray's settings, else
+    TRAYBELL_SERVER, else IT's preset file; one IT locked cannot be edited there."""
+    from desktop.ui.sign_in import SignInWindow
+
+    preset = Path(os.environ["TRAYBELL_PRESET_FILE"])
+    preset.parent.mkdir(parents=True, exist_ok=True)
+    preset.write_text(json.dumps({"server": live_server.url, "locked": ["server"]}))
+    window = SignInWindow(Settings.load())
+    qtbot.addWidget(window)
+    assert window.server.text() == live_server.url and window.server.isReadOnly()
