@@ -1,11 +1,16 @@
-"""`traybell tray [--server URL] [--token T] [--once]`."""
+"""The tray's commands: `traybell tray [--server URL] [--token T] [--once]` and
+`traybell login [--server URL] [--name NAME]`. Neither imports Qt unless a GUI is wanted."""
 
+import io
 import json
+import signal
 import sys
+import threading
 
 from desktop.logs import setup_logging
 from desktop.platform import credentials
 from desktop.settings import Settings
+from desktop.signin import client_server, client_sign_in, default_client_name, remember_server
 
 
 def run(server: str | None, token: str | None, once: bool) -> int:
@@ -24,14 +29,19 @@ def run(server: str | None, token: str | None, once: bool) -> int:
     from shared.paths import traybell_home
 
     settings = Settings.load()
-    server = (server or settings.effective("server_url")).rstrip("/")
-    token = token or credentials.load_token(server)
-    if not token:
+    sign_in = client_sign_in(server, token, settings)
+    if not sign_in.token:
         print(json.dumps({"online": False, "new": 0, "unread": 0}))
-        print(f"no token for {server}: pass --token or sign in from the tray", file=sys.stderr)
+        print(
+            f"no token for {sign_in.server_url}: run `traybell login`, or pass --token",
+            file=sys.stderr,
+        )
         return 1
     engine = SyncEngine(
-        server, token, traybell_home() / "desktop-cache.sqlite3", ca_bundle=settings.ca_bundle
+        sign_in.server_url,
+        sign_in.token,
+        traybell_home() / "desktop-cache.sqlite3",
+        ca_bundle=settings.ca_bundle,
     )
     try:
         result = engine.sync()
@@ -42,3 +52,61 @@ def run(server: str | None, token: str | None, once: bool) -> int:
         reason = "the server refused the token" if result.signed_out else result.error
         print(f"offline: {reason}", file=sys.stderr)
     return 0 if result.online else 1
+
+
+def login(server: str | None, name: str | None) -> int:
+    """Sign this computer in with the browser (device sign-in) and store the token where the
+    tray keeps it; exit 1 when denied, expired or the server cannot be reached.
+
+    Ctrl-C cancels the wait rather than interrupting whatever runs: the token is either
+    stored with its server or not at all, and one issued while cancelling is revoked.
+    """
+    setup_logging()
+    from desktop.sync import DeviceSignIn, SignInCancelled, SignInError
+
+    settings = Settings.load()
+    sign_in = DeviceSignIn(
+        client_server(server, settings),
+        name or default_client_name(),
+        ca_bundle=settings.ca_bundle,
+    )
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        code = sign_in.start()
+        print(f"Open {code.verification_uri} in a browser and enter the code {code.user_code}")
+        qr = _terminal_qr(code.verification_uri_complete) if sys.stdout.isatty() else None
+        if qr:
+            print(f"or open {code.verification_uri_complete}, or scan this code:\n{qr}", end="")
+        else:
+            print(f"or open {code.verification_uri_complete}")
+        print("Waiting for approval; Ctrl-C cancels.", flush=True)
+        signed_in = sign_in.wait(cancel)
+        store = credentials.store_token(signed_in.server_url, signed_in.token)
+        remember_server(settings, signed_in.server_url)
+    except SignInCancelled:
+        print("traybell: sign-in cancelled; nothing was stored", file=sys.stderr)
+        return 130
+    except SignInError as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sign_in.close()
+    print(f"signed in as {signed_in.user_id}")
+    print(f"traybell: the token is kept in {store.description}", file=sys.stderr)
+    return 0
+
+
+def _terminal_qr(url: str) -> str | None:
+    """`url` as a QR code of text blocks, or None where this terminal cannot show them."""
+    import segno
+
+    drawn = io.StringIO()
+    segno.make(url, error="l").terminal(out=drawn, compact=True, border=2)
+    text = drawn.getvalue()
+    try:
+        text.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return None
+    return text

@@ -200,6 +200,16 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
+    from desktop.signin import client_sign_in
+
+    sign_in = client_sign_in(args.server, args.token)
+    if not sign_in.token:
+        print(
+            f"traybell: no token for {sign_in.server_url}: run `traybell login`, "
+            "set TRAYBELL_TOKEN or pass --token",
+            file=sys.stderr,
+        )
+        return 1
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
@@ -212,13 +222,13 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
             payload[field] = getattr(args, field)
     try:
         reply = httpx.post(
-            args.server.rstrip("/") + "/v1/notifications",
+            sign_in.server_url + "/v1/notifications",
             json=payload,
-            headers={"Authorization": f"Bearer {args.token}"},
+            headers={"Authorization": f"Bearer {sign_in.token}"},
             timeout=30,
         )
     except httpx.HTTPError as exc:
-        print(f"traybell: cannot reach {args.server}: {exc}", file=sys.stderr)
+        print(f"traybell: cannot reach {sign_in.server_url}: {exc}", file=sys.stderr)
         return 1
     print(reply.text)
     return 0 if reply.is_success else 1
@@ -232,6 +242,13 @@ def cmd_tray(args: argparse.Namespace, settings: Settings) -> int:
     from desktop.cli import run
 
     return run(server=args.server, token=args.token, once=args.once)
+
+
+@needs("desktop")
+def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
+    from desktop.cli import login
+
+    return login(server=args.server, name=args.name)
 
 
 @needs("all")
@@ -290,8 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     invite.set_defaults(func=cmd_invite)
 
     send = commands.add_parser("send", help="send a notification through the HTTP API (admin)")
-    send.add_argument("--server", required=True, help="base URL, e.g. http://127.0.0.1:8000")
-    send.add_argument("--token", required=True, help="an admin token")
+    send.add_argument(
+        "--server", help="base URL (default: TRAYBELL_SERVER, else the stored sign-in)"
+    )
+    send.add_argument(
+        "--token", help="an admin token (default: TRAYBELL_TOKEN, else the stored sign-in)"
+    )
     recipients = send.add_mutually_exclusive_group(required=True)
     recipients.add_argument("--to", nargs="+", metavar="USER_ID", help="recipient user ids")
     recipients.add_argument("--all", action="store_true", help="every user")
@@ -313,6 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     tray.add_argument("--token", help="API token (default: the stored sign-in)")
     tray.add_argument("--once", action="store_true", help="sync once, print a JSON line and exit")
     tray.set_defaults(func=cmd_tray)
+
+    login = commands.add_parser(
+        "login", help="sign this computer in with the browser; stores the token for the tray"
+    )
+    login.add_argument(
+        "--server", help="server URL (default: TRAYBELL_SERVER, else the tray's server)"
+    )
+    login.add_argument(
+        "--name", help='what your devices list calls it (default "Traybell on <hostname>")'
+    )
+    login.set_defaults(func=cmd_login)
     return parser
 
 

@@ -65,6 +65,7 @@ def token_store() -> TokenStore:
 
 
 def load_token(server_url: str) -> str | None:
+    server_url = _server_key(server_url)
     if _keyring_usable():
         keyring = _keyring()
         try:
@@ -75,6 +76,7 @@ def load_token(server_url: str) -> str | None:
 
 
 def store_token(server_url: str, token: str) -> TokenStore:
+    server_url = _server_key(server_url)
     if _keyring_usable():
         keyring = _keyring()
         try:
@@ -88,6 +90,7 @@ def store_token(server_url: str, token: str) -> TokenStore:
 
 
 def forget_token(server_url: str) -> None:
+    server_url = _server_key(server_url)
     if _keyring_usable():
         keyring = _keyring()
         # Nothing stored there is the state we want.
@@ -96,6 +99,11 @@ def forget_token(server_url: str) -> None:
     tokens = _read_file()
     if tokens.pop(server_url, None) is not None:
         _write_file(tokens)
+
+
+def _server_key(server_url: str) -> str:
+    """Tokens are kept per server; `http://host/` and `http://host` are the same one."""
+    return server_url.rstrip("/")
 
 
 def _read_file() -> dict[str, str]:

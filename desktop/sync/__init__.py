@@ -1,6 +1,33 @@
 """The sync engine: a local SQLite cache kept in step with the server. Imports no Qt."""
 
 from desktop.sync._api import ApiError, Offline, Refused, SignedOut
+from desktop.sync._device import (
+    DeviceCode,
+    DeviceSignIn,
+    SignedIn,
+    SignInCancelled,
+    SignInDenied,
+    SignInError,
+    SignInExpired,
+    check_token,
+    revoke,
+)
 from desktop.sync._engine import SyncEngine, SyncResult
 
-__all__ = ["ApiError", "Offline", "Refused", "SignedOut", "SyncEngine", "SyncResult"]
+__all__ = [
+    "ApiError",
+    "DeviceCode",
+    "DeviceSignIn",
+    "Offline",
+    "Refused",
+    "SignInCancelled",
+    "SignInDenied",
+    "SignInError",
+    "SignInExpired",
+    "SignedIn",
+    "SignedOut",
+    "SyncEngine",
+    "SyncResult",
+    "check_token",
+    "revoke",
+]

@@ -54,20 +54,25 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 class ApiClient:
-    """Thin wrapper over one pooled `httpx.Client`; returns decoded JSON or raises `ApiError`."""
+    """Thin wrapper over one pooled `httpx.Client`; returns decoded JSON or raises `ApiError`.
+
+    Without a token it makes the calls that need none (device sign-in)."""
 
     def __init__(
         self,
         server_url: str,
-        token: str,
+        token: str | None,
         *,
         ca_bundle: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         verify = ssl_context(ca_bundle)
+        headers = {"User-Agent": "traybell-desktop"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.Client(
             base_url=server_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "traybell-desktop"},
+            headers=headers,
             timeout=TIMEOUT,
             # trust_env: the proxy from the environment, and on Windows and macOS from the
             # system settings (httpx reads them through urllib's getproxies()).

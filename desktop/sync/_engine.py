@@ -14,6 +14,7 @@ import httpx
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._cache import Cache
+from desktop.sync._device import revoke_own_token
 
 log = logging.getLogger("traybell.desktop.sync")
 
@@ -153,6 +154,15 @@ class SyncEngine:
                 reverse=True,
             )
             return SyncResult(online=True, new=new, unread=self.unread_count())
+
+    def sign_out(self) -> bool:
+        """Revoke this client's own token on the server when it is reachable, and empty the
+        cache either way, so the next person at this computer sees nothing of this one.
+        Returns whether the token is void on the server now."""
+        with self._net_lock:
+            revoked = revoke_own_token(self._api)
+            self._cache.reset()
+            return revoked
 
     def fetch_preferences(self) -> dict[str, Any]:
         prefs = self._api.call("GET", "/v1/preferences")

@@ -26,7 +26,9 @@ from desktop.ui.tray import TrayIcon
 from shared.paths import traybell_home
 
 if TYPE_CHECKING:
+    from desktop.sync import SignedIn
     from desktop.ui.settings_dialog import SettingsDialog
+    from desktop.ui.sign_in import SignInWindow
 
 log = logging.getLogger("traybell.desktop.app")
 
@@ -42,7 +44,8 @@ def make_engine(settings: Settings, server: str, token: str | None) -> SyncEngin
 
 
 class TrayApp(QObject):
-    """The whole client: controller, tray icon, notification center, toasts, settings."""
+    """The whole client: controller, tray icon, notification center, toasts, settings and
+    the sign-in window."""
 
     def __init__(
         self,
@@ -55,11 +58,13 @@ class TrayApp(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings
-        server = server or settings.effective("server_url")
-        token = token or credentials.load_token(server)
+        server = (server or settings.effective("server_url")).rstrip("/")
+        #: The token in use: the --token flag's or the stored sign-in's.
+        self._token = token or credentials.load_token(server)
         self.controller = TrayController(
-            make_engine(settings, server, token), settings, parent=self
+            make_engine(settings, server, self._token), settings, parent=self
         )
+        self.controller.signed_out.connect(self._on_signed_out)
         # Built when first opened: a tray app that starts hidden may never show it, and its
         # widgets cost about 4 MiB (9 once shown).
         self._center: NotificationCenter | None = None
@@ -67,11 +72,14 @@ class TrayApp(QObject):
             self.controller,
             open_center=self.open_center,
             open_settings=self.open_settings,
+            open_sign_in=self.open_sign_in,
             quit_app=self.quit,
             parent=self,
         )
         self.controller.toaster = Toaster(self.tray.tray, notify, parent=self)
         self.settings_dialog: SettingsDialog | None = None
+        self.sign_in_window: SignInWindow | None = None
+        self._stopping = False
 
     @property
     def center(self) -> NotificationCenter:
@@ -92,7 +100,7 @@ class TrayApp(QObject):
         autostart.apply(self.settings.effective("start_at_login"))
         self.controller.start(watch_network=watch_network)
         if self.controller.engine is None:
-            self.open_settings()
+            self.open_sign_in()
 
     def open_settings(self) -> None:
         if self.settings_dialog is None:
@@ -102,7 +110,7 @@ class TrayApp(QObject):
             self.settings_dialog = SettingsDialog(
                 self.settings, self.controller, self.controller.runner
             )
-            self.settings_dialog.applied.connect(self._apply_sign_in)
+            self.settings_dialog.applied.connect(self._apply_settings)
             self.settings_dialog.finished.connect(self._forget_dialog)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
@@ -113,15 +121,49 @@ class TrayApp(QObject):
             self.settings_dialog.deleteLater()
             self.settings_dialog = None
 
-    def _apply_sign_in(self, server: str, token: str | None) -> None:
-        # A fresh engine picks up every change at once (server, token, CA bundle); it reuses
-        # the cache file, which it keeps when the account is the same.
-        token = token or credentials.load_token(server)
+    def _apply_settings(self, server: str) -> None:
+        # A fresh engine picks up every change at once (server, CA bundle); it reuses the
+        # cache file, which it keeps when the account is the same. Another server has its
+        # own sign-in, or none yet.
+        engine = self.controller.engine
+        same_server = engine is not None and engine.server_url == server
+        self._use(server, self._token if same_server else credentials.load_token(server))
+
+    def open_sign_in(self, reason: str = "first") -> None:
+        """The sign-in window; `reason` is one of the controller's sign-out reasons."""
+        if self.sign_in_window is None:
+            # Imported when first needed: a signed-in tray never shows it.
+            from desktop.ui.sign_in import SignInWindow
+
+            self.sign_in_window = SignInWindow(self.settings)
+            self.sign_in_window.signed_in.connect(self._signed_in)
+        self.sign_in_window.show_for(reason)
+
+    def _signed_in(self, signed_in: "SignedIn") -> None:
+        self._use(signed_in.server_url, signed_in.token)
+
+    def _on_signed_out(self, reason: str) -> None:
+        # Not when signed in again meanwhile, nor for a sign-out that ended after shutdown.
+        if self.controller.engine is None and not self._stopping:
+            self._token = None
+            self.open_sign_in(reason)
+
+    def _use(self, server: str, token: str | None) -> None:
+        self._token = token
         self.controller.set_engine(make_engine(self.settings, server, token))
+        if token is None:
+            self.open_sign_in()
+
+    def shutdown(self) -> None:
+        """Stop the background work: a sign-in's wait, then the sync."""
+        self._stopping = True
+        if self.sign_in_window is not None:
+            self.sign_in_window.shutdown()
+        self.controller.shutdown()
 
     def quit(self) -> None:
         self.tray.tray.hide()
-        self.controller.shutdown()
+        self.shutdown()
         QApplication.quit()
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
+from desktop.platform import credentials
 from desktop.settings import Settings
 from desktop.sync import SyncEngine, SyncResult
 from desktop.toasts import plan_toasts
@@ -40,6 +41,10 @@ class TrayController(QObject):
     synced = Signal(object)
     #: After the outbox was sent (or found the server away); carries the SyncResult.
     flushed = Signal(object)
+    #: The sign-in ended and its token and cache are gone; carries why: "signed_out" (Sign
+    #: out, the server revoked the token), "not_revoked" (Sign out, the server was away) or
+    #: "refused" (the server refused the token: revoked elsewhere, or the user disabled).
+    signed_out = Signal(str)
 
     def __init__(
         self,
@@ -104,6 +109,41 @@ class TrayController(QObject):
         self._emit_status()
         self.sync_now()
 
+    def sign_out(self) -> None:
+        """Revoke this client's token on the server when it is reachable, forget it, and empty
+        the cache, so the next person at this computer sees nothing of this one."""
+        self._end_sign_in(refused=False)
+
+    def _end_sign_in(self, refused: bool) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        # At once on screen: no engine, so every widget shows nothing and nothing polls.
+        self.engine = None
+        self._poll.stop()
+        self._online, self._signed_out, self._last_sync = None, True, None
+        self._sync_again = False
+        self.cache_changed.emit()
+        self._emit_status()
+
+        def sign_out() -> bool:
+            # On the runner: the keyring and the server may both take a moment, and a sync
+            # of this engine still running finishes first.
+            try:
+                return engine.sign_out()
+            finally:
+                credentials.forget_token(engine.server_url)
+                engine.close()
+
+        def reason(revoked: bool) -> str:
+            return "refused" if refused else "signed_out" if revoked else "not_revoked"
+
+        self._runner.submit(
+            sign_out,
+            on_done=lambda revoked: self.signed_out.emit(reason(revoked)),
+            on_error=lambda exc: self.signed_out.emit(reason(False)),
+        )
+
     def status(self) -> Status:
         engine = self.engine
         paused = self.paused_until()
@@ -155,11 +195,13 @@ class TrayController(QObject):
         self.cache_changed.emit()
         self._emit_status()
         self.synced.emit(result)
-        if self._sync_again:
+        if result.signed_out:
+            # Only a new sign-in helps; until then this one's token and cache must go.
+            self._end_sign_in(refused=True)
+        elif self._sync_again:
             self._sync_again = False
             self.sync_now()
-        elif not self._signed_out:
-            # A signed-out client stops polling: only a new sign-in (set_engine) helps.
+        else:
             self._poll.start(self._next_delay() * 1000)
 
     def _take_connectivity(self, result: SyncResult) -> None:
@@ -274,6 +316,8 @@ class TrayController(QObject):
             if result.online and was_offline:
                 self.sync_now()  # the server is back: take its state now, not at the next poll
         self.flushed.emit(result)
+        if engine is self.engine and result.signed_out:
+            self._end_sign_in(refused=True)
 
     # -- pause -----------------------------------------------------------------------------
 

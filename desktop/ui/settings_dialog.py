@@ -1,4 +1,5 @@
-"""Settings and sign-in: this client's settings, the token, and the server-side preferences."""
+"""Settings: this client's own, and the server-side preferences. Signing in is the sign-in
+window's (desktop/ui/sign_in.py); this dialog only says where the token is kept."""
 
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,8 @@ from desktop.ui.tasks import TaskRunner
 
 
 class SettingsDialog(QDialog):
-    #: (server_url, token or None when unchanged) after the user saved.
-    applied = Signal(str, object)
+    #: The server URL, after the user saved.
+    applied = Signal(str)
 
     def __init__(
         self,
@@ -47,10 +48,9 @@ class SettingsDialog(QDialog):
         self._prefs_loaded: dict[str, Any] | None = None
 
         self.server = QLineEdit(settings.effective("server_url"))
-        self.token = QLineEdit()
-        self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("unchanged")
-        self.token_store = QLabel(f"The token is kept in {credentials.token_store().description}.")
+        self.token_store = QLabel(
+            f"The sign-in is kept in {credentials.token_store().description}."
+        )
         self.token_store.setWordWrap(True)
         self.poll = QSpinBox(
             minimum=POLL_SECONDS_MIN,
@@ -97,7 +97,6 @@ class SettingsDialog(QDialog):
 
         local = QFormLayout()
         local.addRow("Server", self.server)
-        local.addRow("Token", self.token)
         local.addRow("", self.token_store)
         local.addRow("Check every", self.poll)
         local.addRow("", self.toasts)
@@ -188,7 +187,6 @@ class SettingsDialog(QDialog):
         return {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 
     def save(self) -> None:
-        token = self.token.text().strip() or None
         for name, (_, _, read) in self._presettable.items():
             value = read()
             # An emptied server field means "back to what IT or TRAYBELL_SERVER give".
@@ -201,12 +199,10 @@ class SettingsDialog(QDialog):
         self._settings.save()
         autostart.apply(self._settings.effective("start_at_login"))
         server = self._settings.effective("server_url")
-        if token:
-            credentials.store_token(server, token)
         changes = self.remote_changes()
         if changes:
             self._call_engine(lambda engine: engine.update_preferences(changes), lambda _: None)
-        self.applied.emit(server, token)
+        self.applied.emit(server)
         self.accept()
 
 

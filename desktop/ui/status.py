@@ -29,7 +29,7 @@ class Status:
     def headline(self) -> str:
         """One line for the center's header and the tooltip's second line."""
         if self.signed_out:
-            return "Signed out: open Settings to sign in"
+            return "Signed out: choose Sign in… in the tray menu"
         if self.online is None:
             return "Connecting…"
         if self.online is False:

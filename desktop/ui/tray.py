@@ -18,6 +18,7 @@ class TrayIcon(QObject):
         *,
         open_center: Callable[[], None],
         open_settings: Callable[[], None],
+        open_sign_in: Callable[[], None],
         quit_app: Callable[[], None],
         parent: QObject | None = None,
     ) -> None:
@@ -25,6 +26,7 @@ class TrayIcon(QObject):
         self._controller = controller
         self._open_center = open_center
         self._open_settings = open_settings
+        self._open_sign_in = open_sign_in
         self._quit = quit_app
         self.tray = QSystemTrayIcon(self)
         self.menu = QMenu()
@@ -64,6 +66,10 @@ class TrayIcon(QObject):
             self._add("Pause notifications for 1 hour", self._controller.pause)
         self.menu.addSeparator()
         self._add("Settings…", self._open_settings)
+        if status.signed_out:
+            self._add("Sign in…", self._open_sign_in)
+        else:
+            self._add("Sign out", self._controller.sign_out)
         self._add("Quit", self._quit)
 
     def action(self, text_start: str) -> QAction:

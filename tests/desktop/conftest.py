@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtGui import QDesktopServices
 
 from desktop.settings import Settings
 from desktop.toasts import Toast
@@ -59,8 +61,32 @@ def make_app(qtbot):
 
     yield make
     for app in apps:
-        app.controller.shutdown()
+        app.shutdown()
     collector.stop()
+
+
+class Browser(QObject):
+    """Stands in for the web browser: Qt hands it the http(s) URLs the app opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot("QUrl")
+    def open(self, url) -> None:
+        self.opened.append(url.toString())
+
+
+@pytest.fixture
+def browser_opens(qapp) -> Iterator[Browser]:
+    """What the app opens in the browser, through Qt's own URL handler hook: no browser is
+    started, and the app's code path (QDesktopServices.openUrl) is the real one."""
+    browser = Browser()
+    for scheme in ("http", "https"):
+        QDesktopServices.setUrlHandler(scheme, browser, "open")
+    yield browser
+    for scheme in ("http", "https"):
+        QDesktopServices.unsetUrlHandler(scheme)
 
 
 def sync(qtbot, app, timeout: int = 20_000):

@@ -219,34 +219,19 @@ def test_the_cache_is_the_one_under_traybell_home(live_server, private_home):
     assert cache_path().parent == private_home and cache_path().exists()
 
 
-def test_open_link_resolves_against_the_server_and_marks_read(qtbot, live_server, make_app):
+def test_open_link_resolves_against_the_server_and_marks_read(
+    qtbot, live_server, make_app, browser_opens
+):
     """Rule: Open link opens target_url in the browser (a path taken relative to the server)
     and marks the notification read."""
-    from PySide6.QtCore import QObject, Slot
-    from PySide6.QtGui import QDesktopServices
-
-    class Browser(QObject):
-        def __init__(self) -> None:
-            super().__init__()
-            self.opened: list[str] = []
-
-        @Slot("QUrl")
-        def open(self, url) -> None:
-            self.opened.append(url.toString())
-
     user_id, token = live_server.create_user()
     live_server.send(user_id, title="Incident", target_url="/incidents/7")
     app = make_app(live_server.url, token)
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
-    browser = Browser()
-    QDesktopServices.setUrlHandler("http", browser, "open")
-    try:
-        with qtbot.waitSignal(app.controller.flushed):
-            app.center.rows()[0].open_button.click()
-    finally:
-        QDesktopServices.unsetUrlHandler("http")
-    assert browser.opened == [f"{live_server.url}/incidents/7"]
+    with qtbot.waitSignal(app.controller.flushed):
+        app.center.rows()[0].open_button.click()
+    assert browser_opens.opened == [f"{live_server.url}/incidents/7"]
     assert server_unread(live_server, token) == 0
 
 
@@ -254,20 +239,25 @@ def test_settings_dialog_names_the_token_store_and_edits_server_preferences(
     qtbot, live_server, make_app, private_home
 ):
     """Rule: the settings dialog says where the token is kept (here the user-only file, as the
-    tests have no keyring) and changes the server-side preferences through the API."""
+    tests have no keyring) but has no token field (signing in is the sign-in window's), keeps
+    the sign-in when saved, and changes the server-side preferences through the API."""
+    from PySide6.QtWidgets import QLineEdit
+
     _, token = live_server.create_user()
     app = make_app(live_server.url, token)
     start(qtbot, app)
     app.open_settings()
     dialog = app.settings_dialog
     assert "a file only you can read" in dialog.token_store.text()
+    fields = dialog.findChildren(QLineEdit)
+    assert fields and all(f.echoMode() == QLineEdit.EchoMode.Normal for f in fields)
     qtbot.waitUntil(dialog.remote.isEnabled)  # preferences arrived from the server
     dialog.quiet.setChecked(True)
     dialog.quiet_zone.setText("Europe/Berlin")
     dialog.poll.setValue(120)
-    dialog.token.setText(token)
-    with qtbot.waitSignal(app.controller.synced):  # saving signs in anew and syncs
+    with qtbot.waitSignal(app.controller.synced) as synced:  # a fresh engine syncs at once
         dialog.save()
+    assert synced.args[0].online
 
     def server_quiet_hours():
         with live_server.client(token) as client:
@@ -276,5 +266,4 @@ def test_settings_dialog_names_the_token_store_and_edits_server_preferences(
     qtbot.waitUntil(lambda: server_quiet_hours() is not None)
     assert server_quiet_hours()["timezone"] == "Europe/Berlin"
     assert app.settings.poll_seconds == 120
-    assert token in (private_home / "token").read_text()
     assert token not in (private_home / "desktop-settings.json").read_text()

@@ -1,6 +1,7 @@
 """A real Traybell API server on loopback, in a thread of the test process."""
 
 import asyncio
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -67,11 +68,17 @@ def create_users_directly(
 class LiveServer:
     """uvicorn serving Traybell on 127.0.0.1; `stop()` and `start()` keep the port."""
 
-    def __init__(self, database_url: str, settings: Settings | None = None):
+    def __init__(
+        self, database_url: str, settings: Settings | None = None, *, links_home: bool = False
+    ):
+        """`links_home`: the links it hands out (TRAYBELL_PUBLIC_URL) name this server itself,
+        for tests that follow them, as a browser does a device sign-in's address."""
         self.database_url = database_url
-        self.settings = settings or test_settings()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = settings or test_settings()
+        if links_home:
+            self.settings = dataclasses.replace(self.settings, public_url=self.url)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._token_ids: dict[str, str] = {}

@@ -3,6 +3,7 @@
 import asyncio
 import html
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -12,6 +13,8 @@ from server.db import create_pool
 from tests.support.live import LiveServer, test_settings
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: The password of every person the tests create.
+PASSWORD = "correct horse battery"
 
 
 def set_password_directly(database_url: str, user_id: str, password: str) -> None:
@@ -25,6 +28,17 @@ def set_password_directly(database_url: str, user_id: str, password: str) -> Non
             await pool.close()
 
     asyncio.run(set_it())
+
+
+def create_person(
+    server: LiveServer, *, admin: bool = False, **preferences: Any
+) -> tuple[str, str]:
+    """A user with the password PASSWORD, for the web pages; returns (user_id, API token)."""
+    user_id, token = server.create_user(
+        "person-" + uuid.uuid4().hex[:8], admin=admin, **preferences
+    )
+    set_password_directly(server.database_url, user_id, PASSWORD)
+    return user_id, token
 
 
 class WebClient:

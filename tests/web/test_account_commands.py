@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 
 
 def traybell(*args: str, database_url: str, stdin: str = "") -> subprocess.CompletedProcess:

@@ -1,5 +1,6 @@
 """The web pages in a real browser (Debian's Chromium, driven by Playwright): from an emailed
-link to a read inbox that the tray's sync engine agrees with. Screenshots go to test-artifacts/."""
+link to a read inbox that the tray's sync engine agrees with, the admin console, and approving
+`traybell login`. Screenshots go to test-artifacts/."""
 
 import contextlib
 import os
@@ -11,10 +12,13 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from desktop.sync import SyncEngine
+from tests.support.live import LiveServer
 from tests.support.live import test_settings as settings_with
+from tests.support.login import LoginProcess, traybell
+from tests.support.login import person as login_person
 from tests.support.pg import free_port
 from tests.support.waiting import wait_until
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 from tests.worker.support import ProcessWorker, SmtpServer, text_of
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -150,3 +154,33 @@ def test_admin_console_in_a_browser(live_server, person):
         assert "Send to 2 people?" in page.inner_text("h1")
         page.click("button:has-text('Send now')")
         assert "Sent to 2 of 2 recipient(s)." in page.inner_text(".notice")
+
+
+def test_traybell_login_approved_in_chromium(database_url, tmp_path):
+    """While `traybell login` waits, the address it printed opens in Chromium, asks for
+    sign-in, shows the device's name and code, and Approve ends the command with
+    `signed in as USER_ID`; the tray's stored sign-in then works."""
+    server = LiveServer(database_url, links_home=True)
+    try:
+        user = login_person(server)
+        login = LoginProcess(tmp_path, "--server", server.url, "--name", "Traybell on kiosk-3")
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(login.verification_uri_complete)
+            assert "/login?next=/device" in page.url
+            page.fill("#login", user)
+            page.fill("#password", PASSWORD)
+            page.click("button:has-text('Sign in')")
+            page.wait_for_url(login.verification_uri_complete)
+            assert "Traybell on kiosk-3" in page.inner_text(".client-name")
+            assert login.user_code in page.inner_text(".user-code")
+            _shot(page, "web-device-approve.png")
+            page.click("button:has-text('Approve')")
+            assert "Signed in" in page.inner_text("h1")
+        returncode, rest, stderr = login.finish()
+        assert returncode == 0, stderr
+        assert rest.strip().endswith(f"signed in as {user}")
+        once = traybell("tray", "--once", home=tmp_path)
+        assert once.returncode == 0, once.stderr
+    finally:
+        server.stop()

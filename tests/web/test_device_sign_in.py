@@ -5,7 +5,7 @@ import re
 
 import asyncpg
 
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 

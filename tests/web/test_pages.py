@@ -2,7 +2,7 @@
 
 import re
 
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 
 NOT_FOUND = "There is nothing here, or it is not yours to see."
 

@@ -8,7 +8,7 @@ import httpx
 
 from tests.support.live import LiveServer
 from tests.support.live import test_settings as settings_with
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 
 
 def _cookie_header(reply: httpx.Response, name: str) -> str:

@@ -1,0 +1,203 @@
+"""Device sign-in (RFC 8628 in the server's shape): a token without pasting one.
+
+`start()` asks the server for a code, the person approves it in a browser, and `wait()` polls
+until they decided. One implementation for `traybell login` and the tray's sign-in window;
+it blocks, so the tray runs `wait()` off the GUI thread, and both stop it with an Event.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+
+log = logging.getLogger("traybell.desktop.device")
+
+#: What a `slow_down` answer adds to the polling interval (RFC 8628, section 3.5).
+SLOW_DOWN_SECONDS = 5
+
+
+class SignInError(Exception):
+    """No sign-in came of it; the message is for people."""
+
+
+class SignInDenied(SignInError):
+    """The person denied the sign-in in the browser."""
+
+
+class SignInExpired(SignInError):
+    """The code ran out (or was used) before anyone approved it."""
+
+
+class SignInCancelled(SignInError):
+    """This side gave up waiting (Ctrl-C, the window closed)."""
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """The server's answer to authorize: what to show the person, and how to poll."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A working token and whose it is."""
+
+    server_url: str
+    token: str
+    token_id: str
+    user_id: str
+
+
+class DeviceSignIn:
+    """One device sign-in against one server."""
+
+    def __init__(
+        self,
+        server_url: str,
+        client_name: str,
+        *,
+        ca_bundle: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server_url = server_url.rstrip("/")
+        self.client_name = client_name
+        self._ca_bundle, self._transport = ca_bundle, transport
+        self._api = ApiClient(self.server_url, None, ca_bundle=ca_bundle, transport=transport)
+        self.code: DeviceCode | None = None
+        #: Seconds between polls: the server's interval, plus SLOW_DOWN_SECONDS per slow_down.
+        self.interval = 0
+
+    def close(self) -> None:
+        self._api.close()
+
+    def start(self) -> DeviceCode:
+        """Ask for a code to show; raises SignInError when the server cannot give one."""
+        try:
+            reply = self._api.call(
+                "POST", "/v1/device/authorize", json={"client_name": self.client_name}
+            )
+        except Offline as exc:
+            raise SignInError(f"Cannot reach {self.server_url}: {exc}") from exc
+        except Refused as exc:
+            if exc.status in (404, 405):
+                raise SignInError(
+                    f"{self.server_url} does not offer sign-in with a browser; use a token"
+                ) from exc
+            raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
+        except ApiError as exc:
+            raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
+        self.code = DeviceCode(**{field: reply[field] for field in DeviceCode.__dataclass_fields__})
+        self.interval = self.code.interval
+        return self.code
+
+    def wait(self, cancel: threading.Event | None = None) -> SignedIn:
+        """Poll every `interval` seconds until the person approved (the token) or denied, the
+        code expired, or `cancel` was set; the last three raise SignInError subclasses.
+
+        A network failure while waiting ends nothing: the person may take minutes, and a
+        blip in between must not make them start over; only the code's expiry does.
+        """
+        if self.code is None:
+            raise RuntimeError("start() first")
+        cancel = cancel or threading.Event()
+        deadline = time.monotonic() + self.code.expires_in
+        while True:
+            if cancel.wait(self.interval):
+                raise SignInCancelled("Sign-in cancelled.")
+            try:
+                grant = self._api.call(
+                    "POST", "/v1/device/token", json={"device_code": self.code.device_code}
+                )
+            except Refused as exc:
+                self._take_refusal(exc)
+                continue
+            except (Offline, SignedOut) as exc:
+                if time.monotonic() >= deadline:
+                    raise SignInExpired("The code expired while the server was away.") from exc
+                log.info("device sign-in: server away, polling on: %s", exc)
+                continue
+            signed_in = SignedIn(
+                self.server_url, grant["token"], grant["token_id"], grant["user_id"]
+            )
+            if cancel.is_set():
+                # Cancelled while the poll that got the token was in flight: nobody will keep
+                # it, so it must not stay valid on the server.
+                revoke(signed_in, ca_bundle=self._ca_bundle, transport=self._transport)
+                raise SignInCancelled("Sign-in cancelled.")
+            return signed_in
+
+    def _take_refusal(self, refused: Refused) -> None:
+        """Keep polling (pending, slow_down), or raise what ends the sign-in."""
+        if refused.code == "authorization_pending":
+            return
+        if refused.code == "slow_down":
+            self.interval += SLOW_DOWN_SECONDS
+            log.info("device sign-in: asked to slow down, polling every %d s", self.interval)
+            return
+        if refused.code == "access_denied":
+            raise SignInDenied("The sign-in was denied in the browser.")
+        if refused.code == "expired_token":
+            raise SignInExpired("The code expired before it was approved; start again.")
+        raise SignInError(f"The server ended the sign-in: {refused}")
+
+
+def check_token(
+    server_url: str,
+    token: str,
+    *,
+    ca_bundle: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> SignedIn:
+    """A pasted token, checked with the server (`GET /v1/me`); SignInError when refused."""
+    server_url = server_url.rstrip("/")
+    api = ApiClient(server_url, token, ca_bundle=ca_bundle, transport=transport)
+    try:
+        me = api.call("GET", "/v1/me")
+    except SignedOut as exc:
+        raise SignInError("The server does not accept this token.") from exc
+    except Offline as exc:
+        raise SignInError(f"Cannot reach {server_url}: {exc}") from exc
+    except ApiError as exc:
+        raise SignInError(f"{server_url} refused the token: {exc}") from exc
+    finally:
+        api.close()
+    return SignedIn(server_url, token, me["token_id"], me["user"]["user_id"])
+
+
+def revoke(
+    signed_in: SignedIn,
+    *,
+    ca_bundle: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> bool:
+    """Revoke a token with itself; whether it is void on the server now."""
+    api = ApiClient(signed_in.server_url, signed_in.token, ca_bundle=ca_bundle, transport=transport)
+    try:
+        return revoke_own_token(api, signed_in.token_id)
+    finally:
+        api.close()
+
+
+def revoke_own_token(api: ApiClient, token_id: str | None = None) -> bool:
+    """`DELETE /v1/me/tokens/{id}` of the token `api` calls with (its id learnt from
+    `GET /v1/me` when not given); whether the token is void on the server now."""
+    try:
+        if token_id is None:
+            token_id = api.call("GET", "/v1/me")["token_id"]
+        api.call("DELETE", f"/v1/me/tokens/{token_id}")
+    except SignedOut:
+        return True  # refused already: as void as it gets
+    except ApiError as exc:
+        log.warning("could not revoke this client's token on the server: %s", exc)
+        return False
+    return True

@@ -1,0 +1,311 @@
+"""The sign-in window: at first start and whenever the tray is signed out.
+
+"Sign in with your browser" is device sign-in: the window shows the code, opens the approval
+page, and waits. The wait may take minutes, so it runs on this window's own TaskRunner (one
+thread of its own) rather than on the controller's: that one is the sync's single thread,
+which a wait would block for as long as the person takes. The poll loop itself is the
+Qt-free `DeviceSignIn.wait`, the same one `traybell login` runs; closing the window sets its
+Event, which ends the wait at once.
+"""
+
+import html
+import logging
+import threading
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.platform import credentials
+from desktop.settings import Settings
+from desktop.signin import default_client_name, remember_server
+from desktop.sync import (
+    DeviceCode,
+    DeviceSignIn,
+    SignedIn,
+    SignInCancelled,
+    SignInError,
+    check_token,
+)
+from desktop.ui.tasks import TaskRunner
+
+log = logging.getLogger("traybell.desktop.sign_in")
+
+#: What the window says about why it is shown, by the controller's sign-out reasons.
+NOTES = {
+    "first": "",
+    "signed_out": "You are signed out. Nothing of the last sign-in is left on this computer.",
+    "not_revoked": (
+        "Signed out on this computer. The server could not be reached, so this device still"
+        " appears in your web settings: revoke it there."
+    ),
+    "refused": "The server no longer accepts this computer's sign-in. Please sign in again.",
+}
+
+
+class SignInWindow(QDialog):
+    #: After a sign-in succeeded; its token is stored already, its server saved as the tray's.
+    signed_in = Signal(object)  # SignedIn
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sign in to Traybell")
+        self._settings = settings
+        self._runner = TaskRunner(1, self)
+        #: The attempt under way, set when cancelled; None when idle.
+        self._attempt: threading.Event | None = None
+
+        heading = QLabel("Sign in to Traybell")
+        font = heading.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        heading.setFont(font)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        heading.setMinimumWidth(440)  # sets the window's width; wrapped text fits into it
+        self.server = QLineEdit(settings.effective("server_url"))
+        self.server.setPlaceholderText("https://traybell.example.com")
+        if settings.locked("server_url"):
+            self.server.setReadOnly(True)
+            self.server.setToolTip("Set by your organisation")
+        form = QFormLayout()
+        form.addRow("Server", self.server)
+
+        self.browser_button = QPushButton("Sign in with your browser")
+        self.browser_button.setDefault(True)
+        self.browser_button.clicked.connect(self.sign_in_with_browser)
+
+        # Shown while a browser sign-in waits for approval.
+        self.waiting = QWidget()
+        self.instructions = QLabel()
+        self.instructions.setWordWrap(True)
+        self.instructions.setOpenExternalLinks(True)
+        self.code = QLabel()
+        self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        code_font = QFont("monospace")
+        code_font.setStyleHint(QFont.StyleHint.Monospace)
+        code_font.setPointSizeF(self.font().pointSizeF() * 2.2)
+        code_font.setBold(True)
+        code_font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 115)
+        self.code.setFont(code_font)
+        self.wait_state = QLabel("Waiting for you to approve it in the browser…")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        waiting = QVBoxLayout(self.waiting)
+        waiting.setContentsMargins(0, 0, 0, 0)
+        waiting.addWidget(self.instructions)
+        waiting.addWidget(self.code)
+        waiting_row = QHBoxLayout()
+        waiting_row.addWidget(self.wait_state, 1)
+        waiting_row.addWidget(self.cancel_button)
+        waiting.addLayout(waiting_row)
+        self.waiting.hide()
+
+        # The second way: a token someone gave you.
+        self.token_toggle = QPushButton("Use a token instead")
+        self.token_toggle.setFlat(True)
+        self.token_toggle.clicked.connect(self._show_token_entry)
+        self.token_entry = QWidget()
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("tb_…")
+        self.token_button = QPushButton("Sign in with this token")
+        self.token_button.clicked.connect(self.sign_in_with_token)
+        token_row = QHBoxLayout(self.token_entry)
+        token_row.setContentsMargins(0, 0, 0, 0)
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(self.token_button)
+        self.token_entry.hide()
+
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b3261e;")
+        self.error.hide()
+        self.token_store = QLabel(
+            f"The sign-in is kept in {credentials.token_store().description}."
+        )
+        self.token_store.setWordWrap(True)
+        self.token_store.setEnabled(False)  # greyed: a footnote
+
+        layout = QVBoxLayout(self)
+        # The window follows its content: the code panel, the token entry and an error come
+        # and go, and a word-wrapped label squeezed into the old size would be cut off.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetFixedSize)
+        layout.addWidget(heading)
+        layout.addWidget(self.note)
+        layout.addLayout(form)
+        layout.addWidget(self.browser_button)
+        layout.addWidget(self.waiting)
+        layout.addWidget(self.error)
+        layout.addWidget(self.token_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.token_entry)
+        layout.addStretch(1)
+        layout.addWidget(self.token_store)
+
+    # -- what the app calls ----------------------------------------------------------------
+
+    def show_for(self, reason: str) -> None:
+        """Show (or bring forward) the window, saying why the tray is signed out."""
+        note = NOTES.get(reason, "")
+        if not self.waiting_for_approval():
+            self.server.setText(self._settings.effective("server_url"))
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def waiting_for_approval(self) -> bool:
+        return not self.waiting.isHidden()
+
+    def busy(self) -> bool:
+        """Whether a sign-in task still runs on the window's own thread."""
+        return self._runner.busy()
+
+    def shutdown(self) -> None:
+        """End a wait at once and let its thread finish: for quitting the app."""
+        self.cancel()
+        self._runner.wait()
+
+    # -- signing in ------------------------------------------------------------------------
+
+    def sign_in_with_browser(self) -> None:
+        server = self._server_url()
+        if server is None:
+            return
+        attempt = self._start()
+        flow = DeviceSignIn(server, default_client_name(), ca_bundle=self._settings.ca_bundle)
+
+        def not_started(exc: BaseException) -> None:
+            flow.close()
+            self._failed(exc, attempt)
+
+        self._runner.submit(
+            flow.start, on_done=lambda code: self._wait(flow, code, attempt), on_error=not_started
+        )
+
+    def sign_in_with_token(self) -> None:
+        server, token = self._server_url(), self.token.text().strip()
+        if server is None:
+            return
+        if not token:
+            self._show_error("Paste the token first.")
+            return
+        attempt = self._start()
+        ca_bundle = self._settings.ca_bundle
+
+        def check_and_store() -> SignedIn:
+            signed_in = check_token(server, token, ca_bundle=ca_bundle)
+            if attempt.is_set():
+                raise SignInCancelled("Sign-in cancelled.")
+            credentials.store_token(signed_in.server_url, signed_in.token)
+            return signed_in
+
+        self._runner.submit(
+            check_and_store,
+            on_done=self._succeeded,
+            on_error=lambda exc: self._failed(exc, attempt),
+        )
+
+    def cancel(self) -> None:
+        if self._attempt is not None:
+            self._attempt.set()
+            self._attempt = None
+        self._idle()
+
+    def reject(self) -> None:
+        """Closing the window ends the wait: nothing polls behind a window nobody sees."""
+        self.cancel()
+        super().reject()
+
+    def _wait(self, flow: DeviceSignIn, code: DeviceCode, attempt: threading.Event) -> None:
+        if attempt is not self._attempt:  # cancelled while the code was being fetched
+            flow.close()
+            return
+        page = html.escape(code.verification_uri)
+        self.instructions.setText(
+            "Approve this computer on the page that opens in your browser. If none opens, go"
+            f' to <a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
+            "<br>and enter this code:"
+        )
+        self.code.setText(code.user_code)
+        self.browser_button.hide()
+        self.waiting.show()
+        QDesktopServices.openUrl(QUrl(code.verification_uri_complete))
+
+        def wait_and_store() -> SignedIn:
+            try:
+                signed_in = flow.wait(attempt)
+            finally:
+                flow.close()
+            credentials.store_token(signed_in.server_url, signed_in.token)
+            return signed_in
+
+        self._runner.submit(
+            wait_and_store,
+            on_done=self._succeeded,
+            on_error=lambda exc: self._failed(exc, attempt),
+        )
+
+    def _succeeded(self, signed_in: SignedIn) -> None:
+        # Taken even when cancelled at the last moment: the token is stored already, and the
+        # person did approve it. Stored means signed in.
+        self.cancel()
+        remember_server(self._settings, signed_in.server_url)
+        self.token.clear()
+        self.accept()
+        self.signed_in.emit(signed_in)
+
+    def _failed(self, exc: BaseException, attempt: threading.Event) -> None:
+        if attempt is not self._attempt:  # cancelled: the window was reset then
+            return
+        self.cancel()
+        if isinstance(exc, SignInError):
+            self._show_error(str(exc))
+        else:
+            log.error("sign-in failed: %r", exc)
+            self._show_error(f"The sign-in failed: {exc}")
+
+    # -- the window's states ---------------------------------------------------------------
+
+    def _server_url(self) -> str | None:
+        server = self.server.text().strip().rstrip("/")
+        if not server.startswith(("http://", "https://")):
+            self._show_error("The server address starts with https:// (or http://).")
+            return None
+        return server
+
+    def _start(self) -> threading.Event:
+        """A new attempt; its Event is set when it is cancelled."""
+        self.cancel()
+        self._attempt = threading.Event()
+        self.error.hide()
+        for widget in (self.server, self.browser_button, self.token_button, self.token):
+            widget.setEnabled(False)
+        return self._attempt
+
+    def _idle(self) -> None:
+        for widget in (self.server, self.browser_button, self.token_button, self.token):
+            widget.setEnabled(True)
+        self.waiting.hide()
+        self.browser_button.show()
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    def _show_token_entry(self) -> None:
+        self.token_toggle.hide()
+        self.token_entry.show()
+        self.token.setFocus()
