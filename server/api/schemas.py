@@ -5,11 +5,11 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
+import email_validator
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StrictBool,
     StrictInt,
@@ -50,6 +50,32 @@ def _storable_json(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _storable_json(item)
+
+
+# email-validator refuses special-use names such as `.local` (the usual Active Directory
+# domain) even with its DNS checks off; removing them from its list is its documented way
+# to allow them. Whether an address takes mail is the SMTP server's business, not ours.
+email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
+
+
+def email_address(value: str) -> str:
+    """Every syntactically valid address (RFC 5321), in its normalized form."""
+    try:
+        parts = email_validator.validate_email(
+            value,
+            check_deliverability=False,
+            globally_deliverable=False,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"must be an email address: {exc}") from None
+    return parts.normalized
+
+
+EmailAddress = Annotated[
+    str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(email_address)
+]
 
 
 def safe_target_url(url: str) -> str:
@@ -157,7 +183,7 @@ class PreferencesPatch(RequestModel):
     email_enabled: StrictBool | None = None
     push_enabled: StrictBool | None = None
     digest_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = None
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    email: EmailAddress | None = None
     push_urls: Annotated[list[PushUrl], Field(max_length=20)] | None = None
     quiet_hours: QuietHours | None = None
 
@@ -178,7 +204,7 @@ class PreferencesPatch(RequestModel):
 
 class CreateUserRequest(RequestModel):
     user_id: Annotated[UserId, Field(pattern=r"^[^\s/]+$")]
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    email: EmailAddress | None = None
     display_name: Annotated[Text, Field(max_length=200)] | None = None
     admin: StrictBool = False
 

@@ -176,6 +176,41 @@ def test_invalid_preferences_are_422(live_server, patch):
         assert client.get("/v1/preferences").json() == before
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "alice@acme.local",
+        "ops@corp.internal",
+        "root@mailhost",
+        '"j doe"@example.com',
+        "a@[192.0.2.1]",
+    ],
+)
+def test_every_syntactically_valid_email_address_is_accepted(live_server, address):
+    """Internal company addresses (the usual Active Directory `.local`, dotless hosts) are
+    valid: whether they take mail is the SMTP server's business."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"email": address})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["email"] == address
+    with live_server.client(live_server.admin_token) as admin:
+        reply = admin.post(
+            "/v1/admin/users", json={"user_id": f"user-{len(address)}", "email": address}
+        )
+        assert reply.status_code == 201, reply.text
+
+
+@pytest.mark.parametrize("address", ["alice", "alice@", "@acme.local", "a@b..c", "a\r\nBcc: x@y.z"])
+def test_an_email_that_is_not_an_address_is_422(live_server, address):
+    """Only the syntax is judged, but the syntax is: a line break or a missing part fails."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        _assert_error(
+            client.patch("/v1/preferences", json={"email": address}), 422, "validation_failed"
+        )
+
+
 def test_preferences_patch_takes_any_subset(live_server):
     """PATCH changes only the fields given and replies with the whole object; null clears."""
     _, token = live_server.create_user()
