@@ -106,21 +106,41 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             unknown_user_ids=exc.user_ids,
         )
 
+    # What the database or its driver says never goes to a client: it names tables, columns
+    # and types, and sometimes quotes a value. It goes to the log, with the request.
+
     @app.exception_handler(asyncpg.DataError)
-    async def _data(_: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # A safety net behind validation: the database refused a value the client sent.
-        return error_response(422, "invalid_value", f"The database cannot store a value: {exc}")
+    async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # A safety net behind validation: the database refused a value the client sent (NaN in
+        # `data`, say). Only the message is logged: the detail may quote the notification's data.
+        log.warning(
+            "%s: the database refused a value: %s (SQLSTATE %s)",
+            _described(request),
+            exc.message,
+            exc.sqlstate,
+        )
+        return error_response(
+            422,
+            "invalid_value",
+            "A value in the request cannot be stored (for example NaN or Infinity in data).",
+        )
 
     for error_type in (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError):
 
         @app.exception_handler(error_type)
-        async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-            log.warning("database unavailable: %s", exc)
+        async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+            log.warning("%s: database unavailable: %s", _described(request), exc)
             return error_response(
                 503, "database_unavailable", "The database is not answering; try again shortly."
             )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s: unexpected error", _described(request))
         return error_response(500, "internal_error", "Something went wrong on the server.")
+
+
+def _described(request: Request) -> str:
+    """The request as a log line names it: method and path, never the body (it may hold a
+    notification's text)."""
+    return f"{request.method} {request.url.path}"

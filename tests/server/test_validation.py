@@ -1,5 +1,8 @@
 """Bad input gets its documented 4xx and the contract's error body; never a 500."""
 
+import logging
+
+import httpx
 import pytest
 
 GOOD = {"event_name": "build.failed", "title": "Build failed"}
@@ -248,3 +251,28 @@ def test_health_and_openapi_need_no_token(live_server):
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
         assert "/v1/sync" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_value_the_database_refuses_is_422_without_the_drivers_text(
+    live_server, recipient, number, caplog
+):
+    """What PostgreSQL says about a refused value (here a number JSON cannot hold, which
+    Python's parser lets through) goes to the log with the request, never to the client."""
+    body = (
+        f'{{"event_name": "x", "title": "t", "user_id": "{recipient}", "data": {{"n": {number}}}}}'
+    )
+    with caplog.at_level(logging.WARNING, logger="server.api.errors"):
+        reply = httpx.post(
+            live_server.url + "/v1/notifications",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {live_server.admin_token}",
+                "Content-Type": "application/json",
+            },
+        )
+    _assert_error(reply, 422, "invalid_value")
+    for driver_word in ("json", "syntax", "DETAIL", "Token", "SQLSTATE"):
+        assert driver_word not in reply.text
+    [logged] = [r.getMessage() for r in caplog.records if "refused a value" in r.getMessage()]
+    assert logged.startswith("POST /v1/notifications: ") and "invalid input syntax" in logged
