@@ -28,7 +28,7 @@ _ERRORS = {
         403: "Needs the admin scope",
         404: "No such thing for this caller",
         409: "Conflicts with the current state",
-        413: "Body over 65,536 bytes",
+        413: "Body over 65,536 bytes (over 1,048,576 for a send)",
         422: "Validation failed",
         503: "Database unavailable",
     }.items()

@@ -5,6 +5,8 @@ import logging
 import httpx
 import pytest
 
+from tests.support.live import create_users_directly
+
 GOOD = {"event_name": "build.failed", "title": "Build failed"}
 
 
@@ -125,22 +127,56 @@ def test_malformed_json_is_400(live_server):
             _assert_error(reply, 400, "malformed_json")
 
 
-def test_body_over_64_kib_is_413(live_server, recipient):
-    """A request body over 65,536 bytes is 413, declared or streamed."""
-    with live_server.client(live_server.admin_token) as admin:
-        declared = admin.post(
-            "/v1/notifications", json=GOOD | {"user_id": recipient, "body": "x" * 70_000}
-        )
+def _streamed(size: int):
+    for _ in range(size // 4096 + 1):
+        yield b" " * 4096
+
+
+def test_body_over_64_kib_is_413(live_server):
+    """A request body over 65,536 bytes is 413, declared or streamed (a send excepted)."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        declared = client.post("/v1/notifications/read", json={"ids": ["x" * 100] * 700})
         _assert_error(declared, 413, "body_too_large")
-
-        def chunks():
-            for _ in range(20):
-                yield b" " * 4096
-
-        streamed = admin.post(
-            "/v1/notifications", content=chunks(), headers={"Content-Type": "application/json"}
+        streamed = client.patch(
+            "/v1/preferences",
+            content=_streamed(70_000),
+            headers={"Content-Type": "application/json"},
         )
         _assert_error(streamed, 413, "body_too_large")
+
+
+def test_send_body_over_1_mib_is_413(live_server, recipient):
+    """A send may be up to 1,048,576 bytes; over that it is 413, declared or streamed."""
+    with live_server.client(live_server.admin_token) as admin:
+        under = admin.post(
+            "/v1/notifications",
+            json=GOOD | {"user_id": recipient, "data": {}, "body": "x" * 70_000},
+        )
+        _assert_error(under, 422, "validation_failed")  # past the size limit: body too long
+        declared = admin.post(
+            "/v1/notifications", json=GOOD | {"user_id": recipient, "body": "x" * 1_048_576}
+        )
+        _assert_error(declared, 413, "body_too_large")
+        streamed = admin.post(
+            "/v1/notifications",
+            content=_streamed(1_048_577),
+            headers={"Content-Type": "application/json"},
+        )
+        _assert_error(streamed, 413, "body_too_large")
+
+
+@pytest.mark.timeout(120)
+def test_ten_thousand_recipients_of_ordinary_length_fit_in_one_send(live_server, database_url):
+    """The contract allows 10,000 user_ids; ids of ordinary length (here 31 characters, the
+    shape of an email address) fit in one send and are all stored."""
+    user_ids = [f"employee-{n:05d}@corp.example.com" for n in range(10_000)]
+    create_users_directly(database_url, user_ids)
+    with live_server.client(live_server.admin_token) as admin:
+        reply = admin.post("/v1/notifications", json=GOOD | {"user_ids": user_ids})
+    assert reply.status_code == 201, reply.text[:300]
+    assert len(reply.request.content) > 65_536
+    assert reply.json()["inserted"] == 10_000
 
 
 def test_too_many_ids_in_bulk_read_is_422(live_server):
