@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
@@ -365,6 +366,9 @@ class Service:
     async def update_preferences(
         self, caller: Caller, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """PushTargetRefused when a push URL leads where the push-target rule forbids."""
+        if changes.get("push_urls"):
+            await check_urls(changes["push_urls"], self.settings.push_allowed_hosts)
         row = await queries.update_preferences(
             self.pool,
             user_id=caller.user_id,

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.db import UNAVAILABLE_ERRORS
 from server.service import Conflict, NotFound, UnknownUsers
@@ -104,6 +105,15 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             "unknown_users",
             f"{len(exc.user_ids)} recipient(s) do not exist; nothing was stored.",
             unknown_user_ids=exc.user_ids,
+        )
+
+    @app.exception_handler(PushTargetRefused)
+    async def _push_target(_: Request, exc: PushTargetRefused) -> JSONResponse:
+        return error_response(
+            422,
+            "push_url_not_allowed",
+            f"{exc}. Push URLs may only reach public addresses, unless the server's "
+            "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
         )
 
     # What the database or its driver says never goes to a client: it names tables, columns
