@@ -71,8 +71,9 @@ class _ConnectionCheck:
 
     @staticmethod
     def _resolve(host: str) -> list[Address]:
+        name = push_targets.dns_name(host)
         try:
-            return push_targets.addresses_from(socket.getaddrinfo(host, None))
+            return push_targets.addresses_from(socket.getaddrinfo(name, None)) if name else []
         except OSError:
             return []
 

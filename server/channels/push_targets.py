@@ -122,14 +122,26 @@ def addresses_from(infos: Iterable[tuple]) -> list[Address]:
     return list(found)
 
 
+def dns_name(host: str) -> str | None:
+    """`host` as DNS would be asked for it (IDNA), or None when it is no host name at all."""
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return name if _HOST_NAME.fullmatch(name) else None
+
+
 async def resolve(host: str) -> list[Address]:
     """Every address `host` resolves to now; none when it does not resolve (yet)."""
     if address := literal_address(host):
         return [address]
+    name = dns_name(host)
+    if name is None:
+        return []
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError):
         # Unknown (or not answering) now: a name may be registered later, and whoever sends
         # checks it again then.

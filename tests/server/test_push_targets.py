@@ -109,11 +109,15 @@ def test_saving_a_name_that_resolves_to_loopback_is_422(strict_server, url):
 
 
 def test_a_name_that_does_not_resolve_yet_is_accepted(strict_server):
-    """A host not registered yet (here a name under .invalid, which never resolves) and the
-    tokens Slack-style URLs carry where a host would be are accepted; the worker checks again
-    when it sends."""
+    """A host not registered yet (here a name under .invalid, which never resolves), the tokens
+    Slack-style URLs carry where a host would be, and what is no host name at all are
+    accepted; the worker checks again when it sends."""
     _, token = strict_server.create_user()
-    urls = ["ntfys://push.not-registered-yet.invalid/alerts", "slack://T1JJ3T3L2/A1BRTD4JD/TIia"]
+    urls = [
+        "ntfys://push.not-registered-yet.invalid/alerts",
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIia",
+        "json://a..b/no-host-name-at-all",
+    ]
     with strict_server.client(token) as client:
         reply = client.patch("/v1/preferences", json={"push_urls": urls, "push_enabled": True})
         assert reply.status_code == 200, reply.text
