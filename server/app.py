@@ -55,6 +55,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         description="Every call under /v1 needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         responses=_ERRORS,
+        # Operation ids are the handlers' names, which the document's links refer to.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)

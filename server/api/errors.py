@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
@@ -83,8 +84,11 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         if page_error is not None and not request.url.path.startswith(_API_PATHS):
             return page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        # exc.headers carries e.g. the Allow header of a 405
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (documented := _documented_methods(request)):
+            # The router names only the methods of the first route matching the path.
+            headers = {**(headers or {}), "Allow": ", ".join(documented)}
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(InvalidCursor)
     async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
@@ -148,6 +152,20 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s: unexpected error", _described(request))
         return error_response(500, "internal_error", "Something went wrong on the server.")
+
+
+def _documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this request's path, for the Allow header; of
+    the templates that match, the most specific one (`/read-all` rather than `/{id}`)."""
+    matching = [
+        template
+        for template in request.app.openapi()["paths"]
+        if compile_path(template)[0].match(request.url.path)
+    ]
+    if not matching:
+        return []
+    template = min(matching, key=lambda t: t.count("{"))
+    return sorted(method.upper() for method in request.app.openapi()["paths"][template])
 
 
 def _described(request: Request) -> str:

@@ -281,6 +281,20 @@ def test_unknown_route_and_method_use_the_error_body(live_server):
         _assert_error(client.delete("/v1/notifications/unread-count"), 405, "method_not_allowed")
 
 
+def test_a_method_not_allowed_names_every_method_of_the_path(live_server):
+    """405's Allow lists every method the path takes, not only those of its first route."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        for method, path, allowed in [
+            ("OPTIONS", "/v1/preferences", "GET, PATCH"),
+            ("DELETE", "/v1/notifications", "GET, POST"),
+            ("PUT", "/v1/notifications/read-all", "POST"),
+        ]:
+            reply = client.request(method, path)
+            _assert_error(reply, 405, "method_not_allowed")
+            assert reply.headers["Allow"] == allowed, (method, path)
+
+
 def test_health_and_openapi_need_no_token(live_server):
     """/healthz, /readyz and /openapi.json are public."""
     with live_server.client() as client:
