@@ -6,11 +6,11 @@ what `shared.privacy` allows out: the title (cut to 80 characters) and the summa
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.privacy import external_text
+from shared.quiet_hours import in_quiet_hours
 
 #: More new notifications than this in one sync become one summary toast.
 SUMMARY_THRESHOLD = 3
@@ -29,7 +29,7 @@ def plan_toasts(
     now: datetime,
     public_url: str,
     paused: bool = False,
-    quiet_hours: Mapping[str, str] | None = None,
+    quiet_hours: Mapping[str, Any] | None = None,
 ) -> list[Toast]:
     """The toasts to show for `new` (notifications first seen now and still unread)."""
     if not new or paused or in_quiet_hours(quiet_hours, now):
@@ -42,19 +42,3 @@ def plan_toasts(
         text = external_text(notification, public_url)
         toasts.append(Toast(text.title, text.summary or "", text.severity))
     return toasts
-
-
-def in_quiet_hours(quiet_hours: Mapping[str, str] | None, now: datetime) -> bool:
-    """Whether `now` falls in the user's quiet hours, read in their own timezone."""
-    if not quiet_hours:
-        return False
-    try:
-        zone = ZoneInfo(quiet_hours["timezone"])
-    except (ZoneInfoNotFoundError, KeyError, ValueError):
-        zone = None  # an unknown zone: the machine's own time is the best guess
-    local = now.astimezone(zone).time() if zone else now.astimezone().time()
-    start = time.fromisoformat(quiet_hours["start"])
-    end = time.fromisoformat(quiet_hours["end"])
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end  # the span crosses midnight, like 22:00-07:00

@@ -28,7 +28,7 @@ _ERRORS = {
         403: "Needs the admin scope",
         404: "No such thing for this caller",
         409: "Conflicts with the current state",
-        413: "Body over 65,536 bytes",
+        413: "Body over 65,536 bytes (over 1,048,576 for a send)",
         422: "Validation failed",
         503: "Database unavailable",
     }.items()
@@ -55,6 +55,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         description="Every call under /v1 needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         responses=_ERRORS,
+        # Operation ids are the handlers' names, which the document's links refer to.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)

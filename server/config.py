@@ -1,7 +1,9 @@
 """Server configuration, read from the environment once, in one place."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from server.channels.push_targets import AllowedHosts
 
 
 class ConfigError(ValueError):
@@ -21,6 +23,13 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _allowed_hosts(name: str) -> AllowedHosts:
+    try:
+        return AllowedHosts.parse(os.environ.get(name, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -32,6 +41,7 @@ class Settings:
     max_attempts: int
     email_per_minute: int
     push_per_minute: int
+    push_allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
     session_hours: int = 168
 
     @classmethod
@@ -48,5 +58,6 @@ class Settings:
             max_attempts=_int("TRAYBELL_MAX_ATTEMPTS", 5, minimum=1),
             email_per_minute=_int("TRAYBELL_EMAIL_PER_MINUTE", 5, minimum=1),
             push_per_minute=_int("TRAYBELL_PUSH_PER_MINUTE", 20, minimum=1),
+            push_allowed_hosts=_allowed_hosts("TRAYBELL_PUSH_ALLOWED_HOSTS"),
             session_hours=_int("TRAYBELL_SESSION_HOURS", 168, minimum=1),
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
@@ -280,7 +281,9 @@ class Service:
     async def list_notifications(
         self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        before_version = PageCursor.decode(before).before_version if before else MAX_VERSION
+        before_version = (
+            PageCursor.decode(before).before_version if before is not None else MAX_VERSION
+        )
         query = queries.list_unread_notifications if unread else queries.list_notifications
         rows = await fetch_all(
             query,
@@ -300,7 +303,7 @@ class Service:
 
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
         """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = SyncCursor.decode(cursor) if cursor else SyncCursor()
+        after = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -348,7 +351,7 @@ class Service:
 
     async def mark_all_read(self, caller: Caller, up_to: str | None) -> int:
         # A sync cursor names the last change seen; everything stored at or before it is marked.
-        up_to_version = SyncCursor.decode(up_to).version if up_to else MAX_VERSION
+        up_to_version = SyncCursor.decode(up_to).version if up_to is not None else MAX_VERSION
         changed = await fetch_all(
             queries.mark_all_read, self.pool, user_id=caller.user_id, up_to_version=up_to_version
         )
@@ -363,6 +366,9 @@ class Service:
     async def update_preferences(
         self, caller: Caller, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """PushTargetRefused when a push URL leads where the push-target rule forbids."""
+        if changes.get("push_urls"):
+            await check_urls(changes["push_urls"], self.settings.push_allowed_hosts)
         row = await queries.update_preferences(
             self.pool,
             user_id=caller.user_id,

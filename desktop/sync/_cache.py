@@ -171,13 +171,16 @@ class Cache:
         """Apply one sync page and its cursor atomically; say what became of each change.
 
         A change saying "unread" for a notification with a read mark still in the outbox keeps
-        the local read: the server is about to receive that mark, and will then send the read
-        state as a later change.
+        the local read, and one for a notification archived here stays out of the cache: the
+        server is about to receive that mark, and will then send its state as a later change.
         """
         applied: list[Applied] = []
         with self.transaction() as conn:
-            pending = conn.execute("SELECT arg FROM outbox WHERE op = 'read'")
-            pending_ids = {row[0] for row in pending}
+            pending: dict[str, set[str]] = {"read": set(), "archive": set()}
+            for op, arg in conn.execute(
+                "SELECT op, arg FROM outbox WHERE op IN ('read', 'archive')"
+            ):
+                pending[op].add(arg)
             read_all_pending = bool(
                 conn.execute("SELECT 1 FROM outbox WHERE op = 'read_all'").fetchone()
             )
@@ -187,7 +190,7 @@ class Cache:
             archived: list[str] = []
             for change in changes:
                 nid = str(change["id"])
-                if change.get("archived_at"):
+                if change.get("archived_at") or nid in pending["archive"]:
                     archived.append(nid)
                     applied.append(Applied(nid, None, False))
                     continue
@@ -199,7 +202,7 @@ class Cache:
                     stored["data"] = {}
                 local_read = cached.get(nid)
                 if stored["read_at"] is None and (
-                    nid in pending_ids or (read_all_pending and local_read)
+                    nid in pending["read"] or (read_all_pending and local_read)
                 ):
                     stored["read_at"] = local_read or now
                 row = list(stored.values())

@@ -5,12 +5,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from server.api.deps import AccountsDep, AdminDep, ServiceDep
+from server.api.links import TOKEN_LINKS, USER_LINKS, delivery_links, replies_with
 from server.api.schemas import (
     CreateUserReply,
     CreateUserRequest,
     DeliveryList,
     DeliveryReply,
     InviteReply,
+    Text,
     TokenReply,
     UserReply,
 )
@@ -20,7 +22,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 DELIVERY_LIMIT_MAX = 200
 
 
-@router.post("/users", response_model=CreateUserReply, status_code=201)
+@router.post(
+    "/users",
+    response_model=CreateUserReply,
+    status_code=201,
+    responses=replies_with(USER_LINKS, status=201),
+)
 async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminDep) -> dict:
     user, token, token_id = await service.create_user(
         request.user_id,
@@ -31,8 +38,13 @@ async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminD
     return {"user": user, "token": token, "token_id": token_id}
 
 
-@router.post("/users/{user_id}/tokens", response_model=TokenReply, status_code=201)
-async def create_token(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
+@router.post(
+    "/users/{user_id}/tokens",
+    response_model=TokenReply,
+    status_code=201,
+    responses=replies_with(TOKEN_LINKS, status=201),
+)
+async def create_token(user_id: Text, service: ServiceDep, _: AdminDep) -> dict:
     token, token_id = await service.create_token(user_id)
     return {"token": token, "token_id": token_id}
 
@@ -59,7 +71,11 @@ async def revoke_token(token_id: str, service: ServiceDep, _: AdminDep) -> Respo
     return Response(status_code=204)
 
 
-@router.get("/deliveries", response_model=DeliveryList)
+@router.get(
+    "/deliveries",
+    response_model=DeliveryList,
+    responses=replies_with(delivery_links("/deliveries/0/id")),
+)
 async def list_deliveries(
     service: ServiceDep,
     _: AdminDep,
@@ -69,6 +85,10 @@ async def list_deliveries(
     return {"deliveries": await service.deliveries(status, min(limit, DELIVERY_LIMIT_MAX))}
 
 
-@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryReply)
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    response_model=DeliveryReply,
+    responses=replies_with(delivery_links("/delivery/id")),
+)
 async def retry_delivery(delivery_id: str, service: ServiceDep, _: AdminDep) -> dict:
     return {"delivery": await service.retry_delivery(delivery_id)}

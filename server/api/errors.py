@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.db import UNAVAILABLE_ERRORS
 from server.service import Conflict, NotFound, UnknownUsers
@@ -82,8 +84,11 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         if page_error is not None and not request.url.path.startswith(_API_PATHS):
             return page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        # exc.headers carries e.g. the Allow header of a 405
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (documented := _documented_methods(request)):
+            # The router names only the methods of the first route matching the path.
+            headers = {**(headers or {}), "Allow": ", ".join(documented)}
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(InvalidCursor)
     async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
@@ -106,21 +111,64 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             unknown_user_ids=exc.user_ids,
         )
 
+    @app.exception_handler(PushTargetRefused)
+    async def _push_target(_: Request, exc: PushTargetRefused) -> JSONResponse:
+        return error_response(
+            422,
+            "push_url_not_allowed",
+            f"{exc}. Push URLs may only reach public addresses, unless the server's "
+            "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
+        )
+
+    # What the database or its driver says never goes to a client: it names tables, columns
+    # and types, and sometimes quotes a value. It goes to the log, with the request.
+
     @app.exception_handler(asyncpg.DataError)
-    async def _data(_: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # A safety net behind validation: the database refused a value the client sent.
-        return error_response(422, "invalid_value", f"The database cannot store a value: {exc}")
+    async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # A safety net behind validation: the database refused a value the client sent (NaN in
+        # `data`, say). Only the message is logged: the detail may quote the notification's data.
+        log.warning(
+            "%s: the database refused a value: %s (SQLSTATE %s)",
+            _described(request),
+            exc.message,
+            exc.sqlstate,
+        )
+        return error_response(
+            422,
+            "invalid_value",
+            "A value in the request cannot be stored (for example NaN or Infinity in data).",
+        )
 
     for error_type in (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError):
 
         @app.exception_handler(error_type)
-        async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-            log.warning("database unavailable: %s", exc)
+        async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+            log.warning("%s: database unavailable: %s", _described(request), exc)
             return error_response(
                 503, "database_unavailable", "The database is not answering; try again shortly."
             )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s: unexpected error", _described(request))
         return error_response(500, "internal_error", "Something went wrong on the server.")
+
+
+def _documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this request's path, for the Allow header; of
+    the templates that match, the most specific one (`/read-all` rather than `/{id}`)."""
+    matching = [
+        template
+        for template in request.app.openapi()["paths"]
+        if compile_path(template)[0].match(request.url.path)
+    ]
+    if not matching:
+        return []
+    template = min(matching, key=lambda t: t.count("{"))
+    return sorted(method.upper() for method in request.app.openapi()["paths"][template])
+
+
+def _described(request: Request) -> str:
+    """The request as a log line names it: method and path, never the body (it may hold a
+    notification's text)."""
+    return f"{request.method} {request.url.path}"

@@ -6,11 +6,13 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from server.api.deps import AdminDep, CallerDep, ServiceDep
+from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     IdsRequest,
     Notification,
     NotificationList,
     NotificationReply,
+    PageCursorText,
     ReadAllRequest,
     SendReply,
     SendRequest,
@@ -49,14 +51,14 @@ async def send(request: SendRequest, service: ServiceDep, _: AdminDep) -> JSONRe
     )
 
 
-@router.get("", response_model=NotificationList)
+@router.get("", response_model=NotificationList, responses=replies_with(LIST_LINKS))
 async def list_notifications(
     service: ServiceDep,
     caller: CallerDep,
     unread: bool = False,
     archived: bool = False,
     limit: Annotated[int, Query(ge=1)] = 50,
-    before: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[PageCursorText | None, Query()] = None,
 ) -> dict:
     notifications, next_before = await service.list_notifications(
         caller, unread=unread, archived=archived, limit=min(limit, LIST_LIMIT_MAX), before=before
@@ -81,7 +83,11 @@ async def read_all(
     return {"updated": await service.mark_all_read(caller, request.up_to if request else None)}
 
 
-@router.get("/{notification_id}", response_model=Notification)
+@router.get(
+    "/{notification_id}",
+    response_model=Notification,
+    responses=replies_with(notification_links("/id")),
+)
 async def get_notification(notification_id: str, service: ServiceDep, caller: CallerDep) -> dict:
     return await service.get(caller, notification_id)
 
@@ -100,5 +106,6 @@ for _action in ("read", "unread", "archive"):
         _state_change(_action),
         methods=["POST"],
         response_model=NotificationReply,
+        responses=replies_with(notification_links("/notification/id")),
         name=f"{_action}_notification",
     )

@@ -1,32 +1,82 @@
-"""What the API accepts and returns. Validation happens here, before any rule runs."""
+r"""What the API accepts and returns. Validation happens here, before any rule runs.
+
+The OpenAPI document is generated from these models and says exactly what they enforce, so
+that every request it describes as valid is taken (schemathesis checks both directions).
+Patterns use explicit character classes, read alike by Python, JSON Schema (ECMA-262) and
+pydantic's Rust engine: `\s` and `\d` mean different sets in each.
+"""
 
 import json
 import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
+import email_validator
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
+    StrictFloat,
     StrictInt,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
+from server.cursors import PAGE_CURSOR_PATTERN, SYNC_CURSOR_PATTERN
 from shared.models import Severity
 
 MAX_RECIPIENTS = 10_000
 MAX_IDS = 1_000
 MAX_DATA_BYTES = 16_384
 
+NO_NUL_PATTERN = r"^[^\x00]*$"
+#: Whitespace of every engine's `\s`, and the C0 and C1 control characters.
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+#: http(s) URLs and site paths only: no `javascript:`, `data:` or `//host` links.
+TARGET_URL_PATTERN = (
+    rf"^([hH][tT][tT][pP][sS]?://[^{_BLANK}/?#]+[^{_BLANK}]*|/([^{_BLANK}/\\][^{_BLANK}]*)?)$"
+)
+PUSH_URL_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\x00]*$"
+NEW_USER_ID_PATTERN = rf"^[^{_BLANK}/]+$"
+
+
+class Documented:
+    """JSON Schema keywords for the document where a validator here, not pydantic, enforces
+    the rule (a message of our own, or a 400 instead of a 422)."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        handler.resolve_ref_schema(schema).update(self.keywords)
+        return schema
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON Schema integer: a number without a fraction (5, or 5.0), never text or a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
 
 def storable(text: str) -> str:
     """Text PostgreSQL can store: no NUL character, no lone UTF-16 surrogate."""
-    if "\x00" in text:
+    if not re.fullmatch(NO_NUL_PATTERN, text):
         raise ValueError("must not contain NUL characters")
     try:
         text.encode("utf-8")
@@ -35,38 +85,102 @@ def storable(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(storable)]
+Text = Annotated[str, AfterValidator(storable), Documented(pattern=NO_NUL_PATTERN)]
 UserId = Annotated[Text, Field(min_length=1, max_length=200)]
 Key = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
-def _storable_json(value: Any) -> None:
-    if isinstance(value, str):
-        storable(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            storable(key)
-            _storable_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _storable_json(item)
+class _StorableKeys:
+    """An object's keys are storable text: `propertyNames`, where pydantic would write
+    `patternProperties` (which leaves other keys free)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        [(pattern, values)] = target.pop("patternProperties").items()
+        target.update(propertyNames={"pattern": pattern}, additionalProperties=values)
+        return schema
 
 
-def safe_target_url(url: str) -> str:
-    """http(s) URLs and site paths only: no `javascript:`, `data:` or `//host` links."""
-    if re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url, flags=re.IGNORECASE):
-        return url
-    is_site_path = url.startswith("/") and not url.startswith(("//", "/\\"))
-    if is_site_path and not any(c.isspace() for c in url):
-        return url
-    raise ValueError("must be an http(s) URL or a path starting with a single '/'")
+#: Any JSON whose strings and keys PostgreSQL can store.
+JsonValue = TypeAliasType(
+    "JsonValue",
+    Text
+    | StrictInt
+    | StrictFloat
+    | StrictBool
+    | list["JsonValue"]
+    | Annotated[dict[Text, "JsonValue"], _StorableKeys()]
+    | None,
+)
+JsonObject = Annotated[dict[Text, JsonValue], _StorableKeys()]
+
+
+# email-validator refuses special-use names such as `.local` (the usual Active Directory
+# domain) even with its DNS checks off; removing them from its list is its documented way
+# to allow them. Whether an address takes mail is the SMTP server's business, not ours.
+email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
+
+
+def email_address(value: str) -> str:
+    """Every syntactically valid address (RFC 5321), in its normalized form."""
+    try:
+        parts = email_validator.validate_email(
+            value,
+            check_deliverability=False,
+            globally_deliverable=False,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"must be an email address: {exc}") from None
+    return parts.normalized
+
+
+EmailAddress = Annotated[
+    str, Field(max_length=320), AfterValidator(email_address), Documented(format="email")
+]
+#: Cursors are checked when they are read (a malformed one is 400, not 422).
+SyncCursorText = Annotated[str, Documented(pattern=SYNC_CURSOR_PATTERN)]
+PageCursorText = Annotated[str, Documented(pattern=PAGE_CURSOR_PATTERN)]
 
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
 
+def _absent(name: str) -> dict[str, Any]:
+    """`name` is not given: missing, null, or (for all_users) false."""
+    return {"const": False} if name == "all_users" else {"type": "null"}
+
+
+_RECIPIENT_FORMS = {
+    "user_id": {"type": "string"},
+    "user_ids": {"type": "array"},
+    "all_users": {"const": True},
+}
+
+
 class SendRequest(RequestModel):
+    # Exactly one recipient form; in the document, one branch of a oneOf each.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": [given],
+                    "properties": {
+                        name: form if name == given else _absent(name)
+                        for name, form in _RECIPIENT_FORMS.items()
+                    },
+                }
+                for given in _RECIPIENT_FORMS
+            ]
+        },
+    )
+
     user_id: UserId | None = None
     user_ids: Annotated[list[UserId], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
     all_users: StrictBool = False
@@ -74,11 +188,12 @@ class SendRequest(RequestModel):
     title: Annotated[Text, Field(min_length=1, max_length=200)]
     summary: Annotated[Text, Field(max_length=140)] | None = None
     body: Annotated[Text, Field(max_length=5000)] = ""
-    target_url: Annotated[Text, Field(max_length=2000), AfterValidator(safe_target_url)] | None = (
-        None
-    )
+    target_url: Annotated[str, Field(max_length=2000, pattern=TARGET_URL_PATTERN)] | None = None
     severity: Severity = Severity.INFO
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Annotated[
+        JsonObject,
+        Field(description=f"At most {MAX_DATA_BYTES} bytes as compact UTF-8 JSON."),
+    ] = Field(default_factory=dict)
     resource_id: Key | None = None
     idempotency_key: Key | None = None
     batch_key: Key | None = None
@@ -86,7 +201,6 @@ class SendRequest(RequestModel):
     @field_validator("data")
     @classmethod
     def _data_fits(cls, data: dict[str, Any]) -> dict[str, Any]:
-        _storable_json(data)
         size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         if size > MAX_DATA_BYTES:
             raise ValueError(f"must be at most {MAX_DATA_BYTES} bytes as JSON, not {size}")
@@ -112,13 +226,7 @@ class IdsRequest(RequestModel):
 
 
 class ReadAllRequest(RequestModel):
-    up_to: Annotated[Text, Field(max_length=200)] | None = None
-
-
-def _clock(value: str) -> str:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError("must be a time of day as HH:MM")
-    return value
+    up_to: SyncCursorText | None = None
 
 
 def _timezone(name: str) -> str:
@@ -132,14 +240,12 @@ _TIMEZONES = available_timezones() | {"UTC"}
 
 
 class QuietHours(RequestModel):
-    start: Annotated[str, AfterValidator(_clock)]
-    end: Annotated[str, AfterValidator(_clock)]
-    timezone: Annotated[str, Field(max_length=100), AfterValidator(_timezone)]
+    start: Annotated[str, Field(pattern=CLOCK_PATTERN)]
+    end: Annotated[str, Field(pattern=CLOCK_PATTERN)]
+    timezone: Annotated[str, AfterValidator(_timezone), Documented(enum=sorted(_TIMEZONES))]
 
 
-PushUrl = Annotated[
-    Text, Field(min_length=3, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-]
+PushUrl = Annotated[str, Field(min_length=3, max_length=2000, pattern=PUSH_URL_PATTERN)]
 
 
 class Preferences(BaseModel):
@@ -153,32 +259,29 @@ class Preferences(BaseModel):
 
 
 class PreferencesPatch(RequestModel):
-    in_app_enabled: StrictBool | None = None
-    email_enabled: StrictBool | None = None
-    push_enabled: StrictBool | None = None
-    digest_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = None
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
-    push_urls: Annotated[list[PushUrl], Field(max_length=20)] | None = None
-    quiet_hours: QuietHours | None = None
+    """Any subset. `email` and `quiet_hours` may be cleared with null; the others always have
+    a value, so null is refused for them (absent leaves them as they are)."""
 
-    @model_validator(mode="after")
-    def _no_null_switches(self) -> "PreferencesPatch":
-        # email and quiet_hours may be cleared with null; the others always have a value.
-        for name in (
-            "in_app_enabled",
-            "email_enabled",
-            "push_enabled",
-            "digest_seconds",
-            "push_urls",
-        ):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    in_app_enabled: StrictBool = None
+    email_enabled: StrictBool = None
+    push_enabled: StrictBool = None
+    # The bounds before the validator, so that they are the document's minimum and maximum.
+    digest_seconds: Annotated[int, Field(ge=0, le=86_400), BeforeValidator(json_integer)] = None
+    email: EmailAddress | None = None
+    push_urls: Annotated[
+        list[Annotated[PushUrl, AfterValidator(storable)]],
+        Field(
+            max_length=20,
+            description="Apprise URLs. Each may only reach public addresses, unless the "
+            "server's TRAYBELL_PUSH_ALLOWED_HOSTS lists its host (422 push_url_not_allowed).",
+        ),
+    ] = None
+    quiet_hours: QuietHours | None = None
 
 
 class CreateUserRequest(RequestModel):
-    user_id: Annotated[UserId, Field(pattern=r"^[^\s/]+$")]
-    email: Annotated[EmailStr, Field(max_length=320)] | None = None
+    user_id: Annotated[str, Field(min_length=1, max_length=200, pattern=NEW_USER_ID_PATTERN)]
+    email: EmailAddress | None = None
     display_name: Annotated[Text, Field(max_length=200)] | None = None
     admin: StrictBool = False
 

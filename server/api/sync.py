@@ -5,18 +5,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from server.api.deps import CallerDep, ServiceDep
-from server.api.schemas import SyncReply
+from server.api.links import SYNC_LINKS, replies_with
+from server.api.schemas import SyncCursorText, SyncReply
 
 router = APIRouter(tags=["sync"])
 
 SYNC_LIMIT_MAX = 1000
 
 
-@router.get("/v1/sync", response_model=SyncReply)
+@router.get("/v1/sync", response_model=SyncReply, responses=replies_with(SYNC_LINKS))
 async def sync(
     service: ServiceDep,
     caller: CallerDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[SyncCursorText | None, Query()] = None,
     limit: Annotated[int, Query(ge=1)] = 500,
 ) -> dict:
     return await service.sync(caller, cursor, min(limit, SYNC_LIMIT_MAX))

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from server.accounts import Throttled, WeakPassword
 from server.api.deps import AccountsDep, ServiceDep
 from server.api.schemas import PreferencesPatch
+from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.service import Service
 from server.web.rendering import render
@@ -240,7 +241,11 @@ async def save_settings(request: Request, visitor: SignedInDep, service: Service
     except ValidationError as exc:
         errors = validation_messages(exc)
         return await _settings_page(request, visitor, service, errors=errors, status=422)
-    await service.update_preferences(visitor.user, patch.model_dump(exclude_unset=True))
+    try:
+        await service.update_preferences(visitor.user, patch.model_dump(exclude_unset=True))
+    except PushTargetRefused as exc:
+        errors = [f"{exc}: push URLs may only reach public addresses."]
+        return await _settings_page(request, visitor, service, errors=errors, status=422)
     return _see_other("/settings?done=saved")
 
 

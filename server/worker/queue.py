@@ -17,8 +17,8 @@ import asyncpg
 from server.config import Settings
 from server.db import fetch_all, queries
 from server.service import hash_token
-from server.worker.quiet_hours import quiet_until
 from shared.privacy import ExternalText, external_text
+from shared.quiet_hours import quiet_until
 
 #: The longest a failed job waits before its next attempt.
 MAX_RETRY_SECONDS = 30 * 60

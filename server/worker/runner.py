@@ -59,7 +59,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         if transports is None:
-            transports = {"push": PushTransport()}
+            transports = {"push": PushTransport(settings.push_allowed_hosts)}
             if settings.smtp_url:
                 transports["email"] = EmailTransport(settings.smtp_url, settings.smtp_from)
         self.transports = dict(transports)

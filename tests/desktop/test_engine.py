@@ -334,3 +334,51 @@ def test_new_is_the_state_after_the_last_page_and_local_marks(tmp_path):
         assert result.unread == 2
     finally:
         engine.close()
+
+
+def test_a_row_archived_during_a_sync_does_not_come_back_as_new(tmp_path):
+    """Rule: a pending archive mark is guarded like a read mark: a page that still has the
+    notification (the server has not received the archive yet) neither brings it back into
+    the cache nor announces it as new, and the mark still goes to the server."""
+    kept, archived = str(uuid.uuid4()), str(uuid.uuid4())
+    pages = {
+        "": [_change(kept, 0), _change(archived, 1)],
+        "1": [_change(archived, 1, title="changed on the server")],
+        "2": [_change(archived, 1, archived_at="2026-01-02T00:00:00+00:00")],
+    }
+    requests: list[str] = []
+    engine: SyncEngine
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/v1/preferences":
+            return httpx.Response(200, json={"in_app_enabled": True, "quiet_hours": None})
+        if request.url.path.endswith("/archive"):
+            return httpx.Response(200, json={"notification": _change(archived, 1)})
+        cursor = request.url.params.get("cursor", "")
+        if cursor == "1":
+            engine.queue_archive(archived)  # the user archives it between two pages
+        return httpx.Response(
+            200,
+            json={
+                "changes": pages[cursor],
+                "cursor": str(int(cursor or 0) + 1),
+                "has_more": cursor == "",
+                "unread": 0,
+            },
+        )
+
+    engine = SyncEngine(
+        "http://127.0.0.1:9", "t", tmp_path / "c.sqlite3", transport=httpx.MockTransport(handler)
+    )
+    try:
+        result = engine.sync()
+        assert result.online
+        assert [n["id"] for n in result.new] == [kept]
+        assert [n["id"] for n in engine.notifications()] == [kept]
+        assert engine.pending_changes() == 1
+        engine.sync()
+        assert f"POST /v1/notifications/{archived}/archive" in requests
+        assert [n["id"] for n in engine.notifications()] == [kept]
+    finally:
+        engine.close()

@@ -6,10 +6,13 @@ import stat
 import sys
 from datetime import UTC, datetime
 
+import pytest
+
 from desktop import assets
 from desktop.platform import autostart, credentials
 from desktop.settings import Settings
-from desktop.toasts import in_quiet_hours, plan_toasts
+from desktop.toasts import plan_toasts
+from shared.quiet_hours import in_quiet_hours
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -62,6 +65,14 @@ def test_quiet_hours_across_midnight():
     assert not in_quiet_hours(None, NOW)
 
 
+def test_quiet_hours_this_machine_cannot_read_are_no_quiet_hours():
+    """Rule (one for the tray and the worker): quiet hours in a zone this machine does not know
+    hold nothing, rather than being read in the machine's own zone."""
+    all_day = {"start": "00:00", "end": "23:59", "timezone": "Nowhere/Atlantis"}
+    assert not in_quiet_hours(all_day, NOW)
+    assert plan_toasts([notification()], now=NOW, public_url="http://h", quiet_hours=all_day)
+
+
 def test_without_a_keyring_the_token_goes_to_a_user_only_file(private_home):
     """Rule: no keyring backend → the token is kept in a file readable by the user alone, and
     the store says so (the settings dialog shows that text)."""
@@ -70,7 +81,9 @@ def test_without_a_keyring_the_token_goes_to_a_user_only_file(private_home):
     path = private_home / "token"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert credentials.load_token("http://127.0.0.1:1") == "secret-token"
-    assert credentials.token_store().description == credentials.token_store().description
+    shown = credentials.token_store()  # what the settings dialog shows
+    assert not shown.uses_keyring and "only you can read" in shown.description
+    assert str(path) in shown.description
     credentials.forget_token("http://127.0.0.1:1")
     assert credentials.load_token("http://127.0.0.1:1") is None
 
@@ -85,11 +98,10 @@ def test_settings_never_hold_the_token(private_home):
     assert "tok-123" not in Settings.path().read_text()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG autostart entry is Linux's")
 def test_start_at_login_writes_an_xdg_autostart_entry(tmp_path):
     """Rule: start at login uses the platform's own mechanism; on Linux a .desktop file in the
     XDG autostart directory that starts the tray."""
-    if sys.platform != "linux":
-        return
     autostart.set_enabled(True)
     entry = tmp_path / "config" / "autostart" / "traybell.desktop"
     assert autostart.is_enabled() and entry.exists()

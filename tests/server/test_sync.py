@@ -1,6 +1,9 @@
 """Sync: a client that applies every page holds the server's state, whatever the commit order."""
 
 import asyncio
+import base64
+import re
+import uuid
 
 import asyncpg
 
@@ -107,11 +110,57 @@ def test_bad_cursor_is_400(live_server):
     """A malformed cursor is 400 with the contract's error body, never 500."""
     _, token = live_server.create_user()
     with live_server.client(token) as client:
-        for cursor in ("garbage", "czo", "cDo1", "czotMTpmZg", "%%%", "x" * 300):
+        for cursor in ("garbage", "czo", "cDo1", "czotMTpmZg", "%%%", "x" * 300, ""):
             reply = client.get("/v1/sync", params={"cursor": cursor})
-            assert reply.status_code in (400, 422), (cursor, reply.text)
-            assert reply.json()["error"]["code"] in ("invalid_cursor", "validation_failed")
+            assert reply.status_code == 400, (cursor, reply.text)
+            assert reply.json()["error"]["code"] == "invalid_cursor"
         reply = client.get("/v1/notifications", params={"before": "nope"})
         assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_cursor"
         reply = client.post("/v1/notifications/read-all", json={"up_to": "nope"})
         assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_cursor"
+
+
+def _documented_pattern(document: dict, path: str, parameter: str) -> str:
+    [param] = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == parameter]
+    [string] = [branch for branch in param["schema"]["anyOf"] if branch["type"] == "string"]
+    return string["pattern"]
+
+
+def test_the_documents_cursor_patterns_are_exactly_the_cursors_taken(live_server):
+    """Every cursor the server issues matches the pattern its OpenAPI document gives, and every
+    string matching that pattern is taken (a position, perhaps past the end): the document
+    says exactly what the server enforces."""
+    user, token = live_server.create_user()
+    for n in range(3):
+        live_server.send(user, title=f"n{n}")
+    with live_server.client(token) as client:
+        document = client.get("/openapi.json").json()
+        sync_pattern = _documented_pattern(document, "/v1/sync", "cursor")
+        page_pattern = _documented_pattern(document, "/v1/notifications", "before")
+        issued = client.get("/v1/sync", params={"limit": 1}).json()["cursor"]
+        assert re.fullmatch(sync_pattern, issued)
+        listing = client.get("/v1/notifications", params={"limit": 1}).json()
+        assert re.fullmatch(page_pattern, listing["next_before"])
+        for cursor in ("s" + "0" * 48, "s7fffffffffffffff" + "f" * 32, issued):
+            assert re.fullmatch(sync_pattern, cursor)
+            assert client.get("/v1/sync", params={"cursor": cursor}).status_code == 200
+            reply = client.post("/v1/notifications/read-all", json={"up_to": cursor})
+            assert reply.status_code == 200
+        for before in ("p0000000000000000", "p7fffffffffffffff"):
+            assert re.fullmatch(page_pattern, before)
+            assert client.get("/v1/notifications", params={"before": before}).status_code == 200
+        for refused in ("s8" + "0" * 47, "S" + "0" * 48, "p0000000000000000\n"):
+            assert client.get("/v1/sync", params={"cursor": refused}).status_code == 400
+
+
+def test_cursors_of_the_first_release_are_still_taken(live_server):
+    """A tray's stored cursor, or a read-all it queued, from before cursors changed shape
+    still works after the upgrade."""
+    user, token = live_server.create_user()
+    live_server.send(user, title="before the upgrade")
+    earlier = base64.urlsafe_b64encode(f"s:0:{uuid.UUID(int=0).hex}".encode()).decode()
+    with live_server.client(token) as client:
+        page = client.get("/v1/sync", params={"cursor": earlier.rstrip("=")}).json()
+        assert [change["title"] for change in page["changes"]] == ["before the upgrade"]
+        reply = client.post("/v1/notifications/read-all", json={"up_to": earlier.rstrip("=")})
+        assert reply.json() == {"updated": 0}

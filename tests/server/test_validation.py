@@ -1,6 +1,11 @@
 """Bad input gets its documented 4xx and the contract's error body; never a 500."""
 
+import logging
+
+import httpx
 import pytest
+
+from tests.support.live import create_users_directly
 
 GOOD = {"event_name": "build.failed", "title": "Build failed"}
 
@@ -122,22 +127,56 @@ def test_malformed_json_is_400(live_server):
             _assert_error(reply, 400, "malformed_json")
 
 
-def test_body_over_64_kib_is_413(live_server, recipient):
-    """A request body over 65,536 bytes is 413, declared or streamed."""
-    with live_server.client(live_server.admin_token) as admin:
-        declared = admin.post(
-            "/v1/notifications", json=GOOD | {"user_id": recipient, "body": "x" * 70_000}
-        )
+def _streamed(size: int):
+    for _ in range(size // 4096 + 1):
+        yield b" " * 4096
+
+
+def test_body_over_64_kib_is_413(live_server):
+    """A request body over 65,536 bytes is 413, declared or streamed (a send excepted)."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        declared = client.post("/v1/notifications/read", json={"ids": ["x" * 100] * 700})
         _assert_error(declared, 413, "body_too_large")
-
-        def chunks():
-            for _ in range(20):
-                yield b" " * 4096
-
-        streamed = admin.post(
-            "/v1/notifications", content=chunks(), headers={"Content-Type": "application/json"}
+        streamed = client.patch(
+            "/v1/preferences",
+            content=_streamed(70_000),
+            headers={"Content-Type": "application/json"},
         )
         _assert_error(streamed, 413, "body_too_large")
+
+
+def test_send_body_over_1_mib_is_413(live_server, recipient):
+    """A send may be up to 1,048,576 bytes; over that it is 413, declared or streamed."""
+    with live_server.client(live_server.admin_token) as admin:
+        under = admin.post(
+            "/v1/notifications",
+            json=GOOD | {"user_id": recipient, "data": {}, "body": "x" * 70_000},
+        )
+        _assert_error(under, 422, "validation_failed")  # past the size limit: body too long
+        declared = admin.post(
+            "/v1/notifications", json=GOOD | {"user_id": recipient, "body": "x" * 1_048_576}
+        )
+        _assert_error(declared, 413, "body_too_large")
+        streamed = admin.post(
+            "/v1/notifications",
+            content=_streamed(1_048_577),
+            headers={"Content-Type": "application/json"},
+        )
+        _assert_error(streamed, 413, "body_too_large")
+
+
+@pytest.mark.timeout(120)
+def test_ten_thousand_recipients_of_ordinary_length_fit_in_one_send(live_server, database_url):
+    """The contract allows 10,000 user_ids; ids of ordinary length (here 31 characters, the
+    shape of an email address) fit in one send and are all stored."""
+    user_ids = [f"employee-{n:05d}@corp.example.com" for n in range(10_000)]
+    create_users_directly(database_url, user_ids)
+    with live_server.client(live_server.admin_token) as admin:
+        reply = admin.post("/v1/notifications", json=GOOD | {"user_ids": user_ids})
+    assert reply.status_code == 201, reply.text[:300]
+    assert len(reply.request.content) > 65_536
+    assert reply.json()["inserted"] == 10_000
 
 
 def test_too_many_ids_in_bulk_read_is_422(live_server):
@@ -176,6 +215,41 @@ def test_invalid_preferences_are_422(live_server, patch):
         assert client.get("/v1/preferences").json() == before
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "alice@acme.local",
+        "ops@corp.internal",
+        "root@mailhost",
+        '"j doe"@example.com',
+        "a@[192.0.2.1]",
+    ],
+)
+def test_every_syntactically_valid_email_address_is_accepted(live_server, address):
+    """Internal company addresses (the usual Active Directory `.local`, dotless hosts) are
+    valid: whether they take mail is the SMTP server's business."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"email": address})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["email"] == address
+    with live_server.client(live_server.admin_token) as admin:
+        reply = admin.post(
+            "/v1/admin/users", json={"user_id": f"user-{len(address)}", "email": address}
+        )
+        assert reply.status_code == 201, reply.text
+
+
+@pytest.mark.parametrize("address", ["alice", "alice@", "@acme.local", "a@b..c", "a\r\nBcc: x@y.z"])
+def test_an_email_that_is_not_an_address_is_422(live_server, address):
+    """Only the syntax is judged, but the syntax is: a line break or a missing part fails."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        _assert_error(
+            client.patch("/v1/preferences", json={"email": address}), 422, "validation_failed"
+        )
+
+
 def test_preferences_patch_takes_any_subset(live_server):
     """PATCH changes only the fields given and replies with the whole object; null clears."""
     _, token = live_server.create_user()
@@ -207,9 +281,48 @@ def test_unknown_route_and_method_use_the_error_body(live_server):
         _assert_error(client.delete("/v1/notifications/unread-count"), 405, "method_not_allowed")
 
 
+def test_a_method_not_allowed_names_every_method_of_the_path(live_server):
+    """405's Allow lists every method the path takes, not only those of its first route."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        for method, path, allowed in [
+            ("OPTIONS", "/v1/preferences", "GET, PATCH"),
+            ("DELETE", "/v1/notifications", "GET, POST"),
+            ("PUT", "/v1/notifications/read-all", "POST"),
+        ]:
+            reply = client.request(method, path)
+            _assert_error(reply, 405, "method_not_allowed")
+            assert reply.headers["Allow"] == allowed, (method, path)
+
+
 def test_health_and_openapi_need_no_token(live_server):
     """/healthz, /readyz and /openapi.json are public."""
     with live_server.client() as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
         assert "/v1/sync" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_value_the_database_refuses_is_422_without_the_drivers_text(
+    live_server, recipient, number, caplog
+):
+    """What PostgreSQL says about a refused value (here a number JSON cannot hold, which
+    Python's parser lets through) goes to the log with the request, never to the client."""
+    body = (
+        f'{{"event_name": "x", "title": "t", "user_id": "{recipient}", "data": {{"n": {number}}}}}'
+    )
+    with caplog.at_level(logging.WARNING, logger="server.api.errors"):
+        reply = httpx.post(
+            live_server.url + "/v1/notifications",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {live_server.admin_token}",
+                "Content-Type": "application/json",
+            },
+        )
+    _assert_error(reply, 422, "invalid_value")
+    for driver_word in ("json", "syntax", "DETAIL", "Token", "SQLSTATE"):
+        assert driver_word not in reply.text
+    [logged] = [r.getMessage() for r in caplog.records if "refused a value" in r.getMessage()]
+    assert logged.startswith("POST /v1/notifications: ") and "invalid input syntax" in logged

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from server.app import create_app
+from server.channels.push_targets import AllowedHosts
 from server.config import Settings
 from server.db import create_pool
 from server.service import Caller, Service
@@ -18,7 +19,8 @@ from tests.support.pg import free_port
 
 
 def test_settings(**overrides: Any) -> Settings:
-    """The contract's defaults, independent of the environment the tests run in."""
+    """The contract's defaults, independent of the environment the tests run in; push may
+    reach 127.0.0.1, where the tests' receivers listen."""
     values = dict(
         database_url=None,
         smtp_url=None,
@@ -29,6 +31,7 @@ def test_settings(**overrides: Any) -> Settings:
         max_attempts=5,
         email_per_minute=5,
         push_per_minute=20,
+        push_allowed_hosts=AllowedHosts.parse("127.0.0.1"),
     )
     values.update(overrides)
     return Settings(**values)

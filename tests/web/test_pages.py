@@ -192,6 +192,21 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         assert client.get("/v1/preferences").json() == prefs
 
 
+def test_settings_refuse_a_push_url_that_leads_inside_on_the_page(live_server, person, browser):
+    """The push-target rule holds on the settings page too: the page says why, and nothing is
+    saved."""
+    user, token = person()
+    web = _signed_in(browser, user)
+    with live_server.client(token) as client:
+        before = client.get("/v1/preferences").json()
+    form = {"in_app_enabled": "on", "digest_seconds": "300"}
+    refused = web.post("/settings", form | {"push_urls": "json://169.254.169.254/latest/meta"})
+    assert refused.status_code == 422
+    assert "169.254.169.254, which is not a public address" in refused.text
+    with live_server.client(token) as client:
+        assert client.get("/v1/preferences").json() == before
+
+
 def test_admin_console_is_403_for_users(person, browser):
     """/admin and its forms are for admins only."""
     user, _ = person()

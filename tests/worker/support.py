@@ -131,33 +131,41 @@ def html_of(message: EmailMessage) -> str:
 
 
 class PushReceiver:
-    """A threaded HTTP server on loopback keeping every JSON body POSTed to it."""
+    """A threaded HTTP server on loopback keeping every JSON body POSTed to it (or, with
+    `redirect_to` set, answering every POST with a 307 redirect there)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.posts: list[dict[str, Any]] = []
         self.status = 200
+        self.redirect_to: str | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if receiver.status == 200:
+                if receiver.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect_to)
+                elif receiver.status == 200:
                     receiver.posts.append({"path": self.path, **body})
-                self.send_response(receiver.status)
+                    self.send_response(200)
+                else:
+                    self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path: str = "hook") -> str:
-        return f"json://127.0.0.1:{self.port}/{path}"
+        return f"json://{self.host}:{self.port}/{path}"
 
     def wait_for(self, count: int, timeout: float = 20) -> list[dict[str, Any]]:
         wait_until(lambda: len(self.posts) >= count, timeout, f"{count} push(es)")
@@ -212,6 +220,7 @@ def worker_env(database_url: str, settings: Settings) -> dict[str, str]:
         "TRAYBELL_MAX_ATTEMPTS": str(settings.max_attempts),
         "TRAYBELL_EMAIL_PER_MINUTE": str(settings.email_per_minute),
         "TRAYBELL_PUSH_PER_MINUTE": str(settings.push_per_minute),
+        "TRAYBELL_PUSH_ALLOWED_HOSTS": str(settings.push_allowed_hosts),
     }
     env.pop("TRAYBELL_SMTP_URL", None)
     if settings.smtp_url:

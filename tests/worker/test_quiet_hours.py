@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from server.worker.quiet_hours import quiet_until
+from shared.quiet_hours import quiet_until
 from tests.worker.support import deliveries, scalar, text_of, wait_until
 
 BERLIN = {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}

@@ -1,4 +1,8 @@
-"""Quiet hours: `{"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}`, in zoneinfo."""
+"""Quiet hours: `{"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}`, in zoneinfo.
+
+The one rule for both halves: the worker holds external deliveries while they last, the tray
+shows no toasts.
+"""
 
 import logging
 from collections.abc import Mapping
@@ -6,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-log = logging.getLogger("traybell.worker")
+log = logging.getLogger("traybell.quiet_hours")
 
 
 def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetime | None:
@@ -14,6 +18,9 @@ def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetim
 
     A start later than the end spans midnight; equal start and end mean no quiet hours. The end
     is a wall-clock time in the user's zone, so it stays right across daylight-saving changes.
+    A setting this machine cannot read (say, a zone its tz database lacks) means no quiet
+    hours: a guessed zone would hold or hide at the wrong hours, and the API validates the
+    setting, so this is noticed in the log rather than acted on.
     """
     if not quiet_hours:
         return None
@@ -22,7 +29,6 @@ def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetim
         start = time.fromisoformat(quiet_hours["start"])
         end = time.fromisoformat(quiet_hours["end"])
     except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError):
-        # The API validates the setting; a bad one must not stop deliveries, only be noticed.
         log.warning("ignoring quiet hours that cannot be read: %r", quiet_hours)
         return None
     local = now.astimezone(zone)
@@ -36,3 +42,8 @@ def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetim
     if until <= local:
         until = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=zone)
     return until.astimezone(UTC)
+
+
+def in_quiet_hours(quiet_hours: Mapping[str, Any] | None, now: datetime) -> bool:
+    """Whether `now` falls in the user's quiet hours, read in their own timezone."""
+    return quiet_until(quiet_hours, now) is not None
