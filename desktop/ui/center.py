@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 
 from desktop.ui import icons
 from desktop.ui.controller import TrayController
-from desktop.ui.status import Status, relative_time
+from desktop.ui.status import Status
+from shared.timefmt import relative_time
 
 SEVERITY_COLORS = {
     "info": "#3b82f6",

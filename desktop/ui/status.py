@@ -48,18 +48,3 @@ class Status:
 
 def _clock(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%H:%M") if moment else ""
-
-
-def relative_time(iso: str, now: datetime) -> str:
-    """'just now', '5 min ago', '3 h ago', 'yesterday', or the date."""
-    moment = datetime.fromisoformat(iso)
-    seconds = (now - moment).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    if seconds < 2 * 86400:
-        return "yesterday"
-    return moment.astimezone().strftime("%d %b %Y")

@@ -19,7 +19,6 @@ from server.api.schemas import (
     UnreadReply,
     UpdatedReply,
 )
-from server.service import Outgoing
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -28,21 +27,7 @@ LIST_LIMIT_MAX = 200
 
 @router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
 async def send(request: SendRequest, service: ServiceDep, _: AdminDep) -> JSONResponse:
-    results = await service.send(
-        Outgoing(
-            recipients=request.recipients(),
-            event_name=request.event_name,
-            title=request.title,
-            summary=request.summary,
-            body=request.body,
-            target_url=request.target_url,
-            severity=request.severity.value,
-            data=request.data,
-            resource_id=request.resource_id,
-            idempotency_key=request.idempotency_key,
-            batch_key=request.batch_key,
-        )
-    )
+    results = await service.send(request.outgoing())
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(

@@ -30,6 +30,7 @@ from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
 from server.cursors import PAGE_CURSOR_PATTERN, SYNC_CURSOR_PATTERN
+from server.service import Outgoing
 from shared.models import Severity
 
 MAX_RECIPIENTS = 10_000
@@ -218,6 +219,22 @@ class SendRequest(RequestModel):
             return None
         return (
             [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
+        )
+
+    def outgoing(self) -> Outgoing:
+        """The validated send as the service takes it."""
+        return Outgoing(
+            recipients=self.recipients(),
+            event_name=self.event_name,
+            title=self.title,
+            summary=self.summary,
+            body=self.body,
+            target_url=self.target_url,
+            severity=self.severity.value,
+            data=self.data,
+            resource_id=self.resource_id,
+            idempotency_key=self.idempotency_key,
+            batch_key=self.batch_key,
         )
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from server.accounts import Accounts
 from server.api.deps import AccountsDep, ServiceDep
 from server.api.schemas import CreateUserRequest, SendRequest
-from server.service import Conflict, Outgoing, Service, UnknownUsers
+from server.service import Conflict, Service, UnknownUsers
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.routing import PageRoute
@@ -96,21 +96,7 @@ async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) 
         }
         return render(request, "admin_review.html", context)
     try:
-        results = await service.send(
-            Outgoing(
-                recipients=recipients,
-                event_name=send_request.event_name,
-                title=send_request.title,
-                summary=send_request.summary,
-                body=send_request.body,
-                target_url=send_request.target_url,
-                severity=send_request.severity.value,
-                data={},
-                resource_id=None,
-                idempotency_key=send_request.idempotency_key,
-                batch_key=None,
-            )
-        )
+        results = await service.send(send_request.outgoing())
     except UnknownUsers as exc:
         errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
         return await _console(request, visitor, service, errors=errors, send_form=form, status=422)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from server.web.session import give_csrf_secret
 from shared.models import Severity
+from shared.timefmt import relative_time
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -48,23 +49,8 @@ def _when(value: str | datetime | None) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def relative_time(value: str | datetime | None, now: datetime | None = None) -> str:
-    """'just now', '5 min ago', '3 h ago', 'yesterday', '4 days ago', else the date."""
-    when = _when(value)
-    if when is None:
-        return ""
-    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86_400:
-        return f"{int(seconds // 3600)} h ago"
-    if seconds < 2 * 86_400:
-        return "yesterday"
-    if seconds < 7 * 86_400:
-        return f"{int(seconds // 86_400)} days ago"
-    return when.strftime("%d %b %Y")
+def _ago(value: str | datetime | None) -> str:
+    return relative_time(value) if value else ""
 
 
 def exact_time(value: str | datetime | None) -> str:
@@ -80,7 +66,7 @@ _environment = jinja2.Environment(
     lstrip_blocks=True,
 )
 _environment.globals.update(static_url=static_url, severities=[s.value for s in Severity])
-_environment.filters.update(ago=relative_time, exact=exact_time)
+_environment.filters.update(ago=_ago, exact=exact_time)
 
 
 def render(

@@ -126,3 +126,22 @@ def test_every_tray_state_has_an_icon_per_theme():
         for theme in ("light", "dark"):
             assert assets.asset_path("icons", f"tray-{state}-{theme}.svg").is_file()
     assert os.path.getsize(assets.asset_path("icons", "app.ico")) > 0
+
+
+def test_relative_time_reads_the_same_in_the_tray_and_on_the_web():
+    """Rule: one wording of ages (shared/timefmt.py) for the center and the web pages."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.timefmt import relative_time
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    ages = {
+        timedelta(seconds=30): "just now",
+        timedelta(minutes=5): "5 min ago",
+        timedelta(hours=3): "3 h ago",
+        timedelta(hours=30): "yesterday",
+        timedelta(days=4): "4 days ago",
+    }
+    for age, wording in ages.items():
+        assert relative_time((now - age).isoformat(), now) == wording
+    assert relative_time(now - timedelta(days=40), now) == "23 Oct 2026"

@@ -1,0 +1,20 @@
+"""Times as people read them, the same in the tray and on the web pages."""
+
+from datetime import UTC, datetime
+
+
+def relative_time(moment: str | datetime, now: datetime | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', 'yesterday', '4 days ago', else the date."""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86_400:
+        return "yesterday"
+    if seconds < 7 * 86_400:
+        return f"{int(seconds // 86_400)} days ago"
+    return when.astimezone().strftime("%d %b %Y")
