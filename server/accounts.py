@@ -14,6 +14,8 @@ from functools import cache
 import argon2
 import asyncpg
 
+from server import audit
+from server.audit import Actor
 from server.config import Settings
 from server.db import queries
 from server.service import Caller, NotFound, hash_token, issue_token
@@ -156,27 +158,52 @@ class Accounts:
 
     # ------------------------------------------------------------------ signing in and out
 
-    async def sign_in(self, login: str, password: str) -> SignedIn | None:
+    async def sign_in(self, login: str, password: str, *, ip: str | None) -> SignedIn | None:
         """A new session for the right password; None for a wrong one (which part was wrong is
         never said); Throttled after too many failures for this login.
 
-        Each attempt counts as a failure until it succeeds, and a success clears the count."""
+        Each attempt counts as a failure until it succeeds, and a success clears the count.
+        A failure's audit event names the user only when the login matched one: the typed
+        text may be a password typed into the wrong field."""
         key_hash = _attempt_key("login", login.strip().casefold())
+        anonymous = Actor(None, None, ip)
         async with self.pool.acquire() as conn:
-            await _count_attempt(
-                conn,
-                key_hash,
-                window_seconds=LOGIN_WINDOW_SECONDS,
-                max_attempts=MAX_LOGIN_FAILURES,
-            )
+            try:
+                await _count_attempt(
+                    conn,
+                    key_hash,
+                    window_seconds=LOGIN_WINDOW_SECONDS,
+                    max_attempts=MAX_LOGIN_FAILURES,
+                )
+            except Throttled:
+                async with conn.transaction():
+                    await audit.record(
+                        conn, anonymous, "login.failure", details={"reason": "throttled"}
+                    )
+                raise
             account = await queries.find_login(conn, login=login.strip()[:320])
             password = password[:MAX_PASSWORD_LENGTH]
             hashed = account["password_hash"] if account else None
             if not await asyncio.to_thread(_verify, hashed, password):
-                return None  # the attempt stays recorded as a failure
+                # the attempt stays recorded as a failure
+                async with conn.transaction():
+                    await audit.record(
+                        conn,
+                        anonymous,
+                        "login.failure",
+                        target_user_id=account["user_id"] if account else None,
+                        details={"reason": "password" if account else "unknown_login"},
+                    )
+                return None
             assert account is not None  # a dummy hash never verifies as true
             async with conn.transaction():
                 await queries.clear_attempts(conn, key_hash=key_hash)
+                await audit.record(
+                    conn,
+                    Actor(account["user_id"], None, ip),
+                    "login.success",
+                    target_user_id=account["user_id"],
+                )
                 if _hasher.check_needs_rehash(hashed):
                     await queries.rehash_password(
                         conn, user_id=account["user_id"], password_hash=await _hash(password)
@@ -188,8 +215,10 @@ class Accounts:
         row = await queries.session_caller(self.pool, session_hash=hash_token(session_id))
         return Caller(row["user_id"], row["is_admin"]) if row else None
 
-    async def sign_out(self, session_id: str) -> None:
-        await queries.delete_session(self.pool, session_hash=hash_token(session_id))
+    async def sign_out(self, session_id: str, actor: Actor) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await queries.delete_session(conn, session_hash=hash_token(session_id))
+            await audit.record(conn, actor, "logout", target_user_id=actor.user_id)
 
     async def _create_session(self, conn: asyncpg.Connection, user_id: str) -> str:
         # A fresh id at every sign-in: a session id planted before it is worth nothing after.
@@ -204,19 +233,18 @@ class Accounts:
 
     # ------------------------------------------------------------------ passwords and invites
 
-    async def set_password(self, user_id: str, password: str) -> None:
+    async def set_password(self, user_id: str, password: str, actor: Actor) -> None:
         """Sets the password and ends every web session of the user."""
         check_password_rule(password)
-        if (
-            await queries.set_password(
-                self.pool, user_id=user_id, password_hash=await _hash(password)
-            )
-            is None
-        ):
-            raise NotFound(f"no user {user_id!r}")
+        password_hash = await _hash(password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            changed = await queries.set_password(conn, user_id=user_id, password_hash=password_hash)
+            if changed is None:
+                raise NotFound(f"no user {user_id!r}")
+            await audit.record(conn, actor, "password.set", target_user_id=user_id)
 
     async def change_password(
-        self, caller: Caller, current: str, new: str, confirmation: str
+        self, caller: Caller, current: str, new: str, confirmation: str, actor: Actor
     ) -> str | None:
         """The signed-in user's own change: None when `current` is wrong, else the id of a new
         session for this browser (every older session has ended)."""
@@ -230,16 +258,19 @@ class Accounts:
                 await queries.set_password(
                     conn, user_id=caller.user_id, password_hash=await _hash(new)
                 )
+                await audit.record(conn, actor, "password.set", target_user_id=caller.user_id)
                 return await self._create_session(conn, caller.user_id)
 
-    async def create_invite(self, user_id: str) -> tuple[str, datetime]:
+    async def create_invite(self, user_id: str, actor: Actor) -> tuple[str, datetime]:
         """A one-time sign-up link, valid INVITE_DAYS; it voids the user's older invite."""
         token = secrets.token_urlsafe(32)
-        expires_at = await queries.create_invite(
-            self.pool, user_id=user_id, token_hash=hash_token(token), days=INVITE_DAYS
-        )
-        if expires_at is None:
-            raise NotFound(f"no user {user_id!r}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            expires_at = await queries.create_invite(
+                conn, user_id=user_id, token_hash=hash_token(token), days=INVITE_DAYS
+            )
+            if expires_at is None:
+                raise NotFound(f"no user {user_id!r}")
+            await audit.record(conn, actor, "user.invite", target_user_id=user_id)
         return f"{self.settings.public_url}/invite/{token}", expires_at
 
     async def invited_user(self, token: str) -> str:
@@ -248,7 +279,9 @@ class Accounts:
             raise NotFound("no such invite")
         return user_id
 
-    async def accept_invite(self, token: str, password: str, confirmation: str) -> SignedIn:
+    async def accept_invite(
+        self, token: str, password: str, confirmation: str, *, ip: str | None
+    ) -> SignedIn:
         """Sets the password, uses the invite up and signs the user in."""
         check_password_rule(password, confirmation)
         password_hash = await _hash(password)
@@ -258,6 +291,9 @@ class Accounts:
             )
             if row is None:
                 raise NotFound("no such invite")
+            invited = Actor(row["user_id"], None, ip, via="invite")
+            for action in ("password.set", "login.success"):
+                await audit.record(conn, invited, action, target_user_id=row["user_id"])
             session_id = await self._create_session(conn, row["user_id"])
         return SignedIn(Caller(row["user_id"], row["is_admin"]), session_id)
 
@@ -288,7 +324,7 @@ class Accounts:
             interval=DEVICE_POLL_SECONDS,
         )
 
-    async def poll_device(self, device_code: str) -> DeviceGrant:
+    async def poll_device(self, device_code: str, *, ip: str | None) -> DeviceGrant:
         """Step 3: the token, exactly once, after the person approved; else DeviceGrantRefused."""
         device_code_hash = hash_token(device_code)
         refused: DeviceGrantRefused | None = None
@@ -318,6 +354,14 @@ class Accounts:
                 token, token_id = await issue_token(
                     conn, found["user_id"], name=found["client_name"], kind="device"
                 )
+                await audit.record(
+                    conn,
+                    Actor(found["user_id"], None, ip, via="device sign-in"),
+                    "token.create",
+                    target_user_id=found["user_id"],
+                    target=token_id,
+                    details={"kind": "device"},
+                )
             elif too_soon:
                 refused = DeviceGrantRefused(
                     "slow_down", f"Polled too often; wait {SLOW_DOWN_SECONDS} s longer."
@@ -338,19 +382,29 @@ class Accounts:
         return PendingDevice(user_code_for_people(code), row["client_name"]) if row else None
 
     async def decide_device(
-        self, caller: Caller, session_id: str, typed_code: str, *, approve: bool
+        self, caller: Caller, session_id: str, typed_code: str, *, approve: bool, actor: Actor
     ) -> str | None:
         """Step 2, the decision: the approved or denied client's name; None when the code names
         no waiting device."""
         code = await self._entered_code(session_id, typed_code)
         if code is None:
             return None
-        return await queries.decide_device_code(
-            self.pool,
-            user_code=code,
-            status="approved" if approve else "denied",
-            user_id=caller.user_id,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            client_name = await queries.decide_device_code(
+                conn,
+                user_code=code,
+                status="approved" if approve else "denied",
+                user_id=caller.user_id,
+            )
+            if client_name is not None:
+                await audit.record(
+                    conn,
+                    actor,
+                    "device.approve" if approve else "device.deny",
+                    target_user_id=caller.user_id,
+                    details={"client_name": client_name},
+                )
+        return client_name
 
     async def _entered_code(self, session_id: str, typed_code: str) -> str | None:
         async with self.pool.acquire() as conn:

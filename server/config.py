@@ -1,9 +1,12 @@
 """Server configuration, read from the environment once, in one place."""
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
 from server.channels.push_targets import AllowedHosts
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,24 @@ def _allowed_hosts(name: str) -> AllowedHosts:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _networks(name: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for part in (os.environ.get(name) or "").split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{name}: {part.strip()!r} is no address or network") from None
+    return tuple(networks)
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -43,6 +64,10 @@ class Settings:
     push_per_minute: int
     push_allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
     session_hours: int = 168
+    # Proxies whose X-Forwarded-For is believed (loopback always is).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    log_format: str = "text"
+    delivery_retention_days: int = 30
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -60,4 +85,7 @@ class Settings:
             push_per_minute=_int("TRAYBELL_PUSH_PER_MINUTE", 20, minimum=1),
             push_allowed_hosts=_allowed_hosts("TRAYBELL_PUSH_ALLOWED_HOSTS"),
             session_hours=_int("TRAYBELL_SESSION_HOURS", 168, minimum=1),
+            trusted_proxies=_networks("TRAYBELL_TRUSTED_PROXIES"),
+            log_format=_choice("TRAYBELL_LOG_FORMAT", "text", ("text", "json")),
+            delivery_retention_days=_int("TRAYBELL_DELIVERY_RETENTION_DAYS", 30, minimum=1),
         )

@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from server import audit
+from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
@@ -168,6 +170,7 @@ class Service:
         email: str | None,
         display_name: str | None,
         is_admin: bool,
+        actor: Actor,
         with_token: bool = True,
     ) -> tuple[dict[str, Any], str | None, str | None]:
         """Create a user, with a first token unless `with_token` is false (someone who signs in
@@ -178,26 +181,61 @@ class Service:
             )
             if row is None:
                 raise Conflict(f"user {user_id!r} already exists")
-            token, token_id = await issue_token(conn, user_id) if with_token else (None, None)
+            await audit.record(
+                conn, actor, "user.create", target_user_id=user_id, details={"admin": is_admin}
+            )
+            token, token_id = (None, None)
+            if with_token:
+                token, token_id = await self._issue_audited_token(conn, user_id, actor)
         return user_dict(row), token, token_id
+
+    async def _issue_audited_token(
+        self, conn: asyncpg.Connection, user_id: str, actor: Actor
+    ) -> tuple[str, str]:
+        token, token_id = await issue_token(conn, user_id)
+        await audit.record(
+            conn,
+            actor,
+            "token.create",
+            target_user_id=user_id,
+            target=token_id,
+            details={"kind": "api"},
+        )
+        return token, token_id
 
     async def users(self, limit: int) -> list[dict[str, Any]]:
         rows = await fetch_all(queries.list_users, self.pool, limit=limit)
         return [{**user_dict(r), "has_password": r["has_password"]} for r in rows]
 
-    async def set_admin(self, user_id: str, is_admin: bool) -> dict[str, Any]:
-        row = await queries.set_admin(self.pool, user_id=user_id, is_admin=is_admin)
-        if row is None:
-            raise NotFound(f"no user {user_id!r}")
+    async def set_admin(self, user_id: str, is_admin: bool, actor: Actor) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.set_admin(conn, user_id=user_id, is_admin=is_admin)
+            if row is None:
+                raise NotFound(f"no user {user_id!r}")
+            await audit.record(
+                conn, actor, "user.admin", target_user_id=user_id, details={"admin": is_admin}
+            )
         return user_dict(row)
 
-    async def create_token(self, user_id: str) -> tuple[str, str]:
-        return await issue_token(self.pool, user_id)
+    async def create_token(self, user_id: str, actor: Actor) -> tuple[str, str]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._issue_audited_token(conn, user_id, actor)
 
-    async def revoke_token(self, token_id: str) -> None:
+    async def revoke_token(self, token_id: str, actor: Actor) -> None:
+        await self._revoke_token(token_id, None, actor)
+
+    async def _revoke_token(self, token_id: str, owner: str | None, actor: Actor) -> None:
+        """Revokes the token (only if `owner` holds it, when given); NotFound otherwise."""
         ids = _uuids([token_id])
-        if not ids or await queries.delete_token(self.pool, token_id=ids[0]) is None:
+        if not ids:
             raise NotFound("no such token")
+        async with self.pool.acquire() as conn, conn.transaction():
+            user_id = await queries.delete_token(conn, token_id=ids[0], user_id=owner)
+            if user_id is None:
+                raise NotFound("no such token")
+            await audit.record(
+                conn, actor, "token.revoke", target_user_id=user_id, target=str(ids[0])
+            )
 
     async def user(self, user_id: str) -> dict[str, Any]:
         row = await queries.get_user(self.pool, user_id=user_id)
@@ -205,25 +243,23 @@ class Service:
             raise NotFound(f"no user {user_id!r}")
         return user_dict(row)
 
-    async def set_disabled(self, user_id: str, disabled: bool) -> dict[str, Any]:
+    async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
         """Disabling ends every token and session of the user at once; enabling revives none."""
-        row = await queries.set_user_disabled(self.pool, user_id=user_id, disabled=disabled)
-        if row is None:
-            raise NotFound(f"no user {user_id!r}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.set_user_disabled(conn, user_id=user_id, disabled=disabled)
+            if row is None:
+                raise NotFound(f"no user {user_id!r}")
+            action = "user.disable" if disabled else "user.enable"
+            await audit.record(conn, actor, action, target_user_id=user_id)
         return user_dict(row)
 
     async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
         rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
         return [token_dict(r) for r in rows]
 
-    async def revoke_own_token(self, caller: Caller, token_id: str) -> None:
+    async def revoke_own_token(self, caller: Caller, token_id: str, actor: Actor) -> None:
         """Another user's token is as unknown as one that never existed."""
-        ids = _uuids([token_id])
-        deleted = ids and await queries.delete_user_token(
-            self.pool, token_id=ids[0], user_id=caller.user_id
-        )
-        if not deleted:
-            raise NotFound("no such token")
+        await self._revoke_token(token_id, caller.user_id, actor)
 
     # ------------------------------------------------------------------ sending
 
@@ -364,24 +400,33 @@ class Service:
         return dict(row)
 
     async def update_preferences(
-        self, caller: Caller, changes: Mapping[str, Any]
+        self, caller: Caller, changes: Mapping[str, Any], actor: Actor
     ) -> dict[str, Any]:
         """PushTargetRefused when a push URL leads where the push-target rule forbids."""
         if changes.get("push_urls"):
             await check_urls(changes["push_urls"], self.settings.push_allowed_hosts)
-        row = await queries.update_preferences(
-            self.pool,
-            user_id=caller.user_id,
-            in_app_enabled=changes.get("in_app_enabled"),
-            email_enabled=changes.get("email_enabled"),
-            push_enabled=changes.get("push_enabled"),
-            digest_seconds=changes.get("digest_seconds"),
-            set_email="email" in changes,
-            email=changes.get("email"),
-            push_urls=changes.get("push_urls"),
-            set_quiet_hours="quiet_hours" in changes,
-            quiet_hours=changes.get("quiet_hours"),
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.update_preferences(
+                conn,
+                user_id=caller.user_id,
+                in_app_enabled=changes.get("in_app_enabled"),
+                email_enabled=changes.get("email_enabled"),
+                push_enabled=changes.get("push_enabled"),
+                digest_seconds=changes.get("digest_seconds"),
+                set_email="email" in changes,
+                email=changes.get("email"),
+                push_urls=changes.get("push_urls"),
+                set_quiet_hours="quiet_hours" in changes,
+                quiet_hours=changes.get("quiet_hours"),
+            )
+            # Field names only: addresses and push URLs (which may hold tokens) stay out.
+            await audit.record(
+                conn,
+                actor,
+                "preferences.update",
+                target_user_id=caller.user_id,
+                details={"fields": sorted(changes)},
+            )
         return dict(row)
 
     # ------------------------------------------------------------------ unsubscribe
@@ -406,14 +451,23 @@ class Service:
         rows = await fetch_all(queries.list_deliveries, self.pool, status=status, limit=limit)
         return [delivery_dict(r) for r in rows]
 
-    async def retry_delivery(self, delivery_id: str) -> dict[str, Any]:
+    async def retry_delivery(self, delivery_id: str, actor: Actor) -> dict[str, Any]:
         ids = _uuids([delivery_id])
         if not ids:
             raise NotFound("no such delivery")
         async with self.pool.acquire() as conn:
-            row = await queries.retry_delivery(conn, id=ids[0])
-            if row is not None:
-                return delivery_dict(row)
+            async with conn.transaction():
+                row = await queries.retry_delivery(conn, id=ids[0])
+                if row is not None:
+                    await audit.record(
+                        conn,
+                        actor,
+                        "delivery.retry",
+                        target_user_id=row["user_id"],
+                        target=str(row["id"]),
+                        details={"channel": row["channel"]},
+                    )
+                    return delivery_dict(row)
             status = await queries.delivery_status(conn, id=ids[0])
         if status is None:
             raise NotFound("no such delivery")

@@ -129,6 +129,7 @@ def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]])
 @needs("server")
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     from server.api.schemas import CreateUserRequest
+    from server.audit import CLI
     from server.service import Conflict
 
     try:
@@ -146,6 +147,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
                 email=request.email,
                 display_name=request.display_name,
                 is_admin=request.admin,
+                actor=CLI,
             ),
         )
     except Conflict:
@@ -158,6 +160,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
 @needs("server")
 def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
     from server.accounts import WeakPassword, check_password_rule
+    from server.audit import CLI
     from server.service import NotFound
 
     if sys.stdin.isatty():
@@ -166,7 +169,9 @@ def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
         password = sys.stdin.readline().rstrip("\r\n")
     try:
         check_password_rule(password)
-        _with_services(settings, lambda _, accounts: accounts.set_password(args.user_id, password))
+        _with_services(
+            settings, lambda _, accounts: accounts.set_password(args.user_id, password, CLI)
+        )
     except WeakPassword as exc:
         print(f"traybell: {exc}", file=sys.stderr)
         return 2
@@ -179,11 +184,12 @@ def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
 
 @needs("server")
 def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    from server.audit import CLI
     from server.service import NotFound
 
     try:
         invite_url, expires_at = _with_services(
-            settings, lambda _, accounts: accounts.create_invite(args.user_id)
+            settings, lambda _, accounts: accounts.create_invite(args.user_id, CLI)
         )
     except NotFound:
         print(f"traybell: no user {args.user_id!r}", file=sys.stderr)

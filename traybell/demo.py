@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from server.accounts import Accounts
+from server.audit import CLI
 from server.config import Settings
 from server.db import create_pool
 from server.embedded import resolve_database_url
@@ -68,12 +69,16 @@ async def _demo_accounts(database_url: str, settings: Settings) -> dict[str, Dem
         for user_id, is_admin in ((DEMO_ADMIN, True), (DEMO_USER, False)):
             try:
                 _, token, _ = await service.create_user(
-                    user_id, email=None, display_name=user_id.title(), is_admin=is_admin
+                    user_id,
+                    email=None,
+                    display_name=user_id.title(),
+                    is_admin=is_admin,
+                    actor=CLI,
                 )
             except Conflict:
-                token, _ = await service.create_token(user_id)
+                token, _ = await service.create_token(user_id, CLI)
             password = secrets.token_urlsafe(9)
-            await accounts.set_password(user_id, password)
+            await accounts.set_password(user_id, password, CLI)
             found[user_id] = DemoAccount(str(token), password)
     finally:
         await pool.close()

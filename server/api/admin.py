@@ -1,12 +1,14 @@
-"""/v1/admin: users, tokens and the delivery dead letters."""
+"""/v1/admin: users, tokens, the delivery dead letters and the audit log."""
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from server.api.deps import AccountsDep, AdminDep, ServiceDep
+from server import audit
+from server.api.deps import AccountsDep, AdminActorDep, ServiceDep
 from server.api.links import TOKEN_LINKS, USER_LINKS, delivery_links, replies_with
 from server.api.schemas import (
+    AuditList,
     CreateUserReply,
     CreateUserRequest,
     DeliveryList,
@@ -20,6 +22,7 @@ from server.api.schemas import (
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 DELIVERY_LIMIT_MAX = 200
+AUDIT_LIMIT_MAX = 200
 
 
 @router.post(
@@ -28,12 +31,15 @@ DELIVERY_LIMIT_MAX = 200
     status_code=201,
     responses=replies_with(USER_LINKS, status=201),
 )
-async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminDep) -> dict:
+async def create_user(
+    request: CreateUserRequest, service: ServiceDep, actor: AdminActorDep
+) -> dict:
     user, token, token_id = await service.create_user(
         request.user_id,
         email=request.email,
         display_name=request.display_name,
         is_admin=request.admin,
+        actor=actor,
     )
     return {"user": user, "token": token, "token_id": token_id}
 
@@ -44,30 +50,30 @@ async def create_user(request: CreateUserRequest, service: ServiceDep, _: AdminD
     status_code=201,
     responses=replies_with(TOKEN_LINKS, status=201),
 )
-async def create_token(user_id: Text, service: ServiceDep, _: AdminDep) -> dict:
-    token, token_id = await service.create_token(user_id)
+async def create_token(user_id: Text, service: ServiceDep, actor: AdminActorDep) -> dict:
+    token, token_id = await service.create_token(user_id, actor)
     return {"token": token, "token_id": token_id}
 
 
 @router.post("/users/{user_id}/invite", response_model=InviteReply, status_code=201)
-async def invite_user(user_id: str, accounts: AccountsDep, _: AdminDep) -> dict:
-    invite_url, expires_at = await accounts.create_invite(user_id)
+async def invite_user(user_id: str, accounts: AccountsDep, actor: AdminActorDep) -> dict:
+    invite_url, expires_at = await accounts.create_invite(user_id, actor)
     return {"invite_url": invite_url, "expires_at": expires_at.isoformat()}
 
 
 @router.post("/users/{user_id}/disable", response_model=UserReply)
-async def disable_user(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
-    return {"user": await service.set_disabled(user_id, True)}
+async def disable_user(user_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
+    return {"user": await service.set_disabled(user_id, True, actor)}
 
 
 @router.post("/users/{user_id}/enable", response_model=UserReply)
-async def enable_user(user_id: str, service: ServiceDep, _: AdminDep) -> dict:
-    return {"user": await service.set_disabled(user_id, False)}
+async def enable_user(user_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
+    return {"user": await service.set_disabled(user_id, False, actor)}
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: str, service: ServiceDep, _: AdminDep) -> Response:
-    await service.revoke_token(token_id)
+async def revoke_token(token_id: str, service: ServiceDep, actor: AdminActorDep) -> Response:
+    await service.revoke_token(token_id, actor)
     return Response(status_code=204)
 
 
@@ -78,7 +84,7 @@ async def revoke_token(token_id: str, service: ServiceDep, _: AdminDep) -> Respo
 )
 async def list_deliveries(
     service: ServiceDep,
-    _: AdminDep,
+    _: AdminActorDep,
     status: Literal["pending", "sending", "sent", "failed"] = "failed",
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> dict:
@@ -90,5 +96,19 @@ async def list_deliveries(
     response_model=DeliveryReply,
     responses=replies_with(delivery_links("/delivery/id")),
 )
-async def retry_delivery(delivery_id: str, service: ServiceDep, _: AdminDep) -> dict:
-    return {"delivery": await service.retry_delivery(delivery_id)}
+async def retry_delivery(delivery_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
+    return {"delivery": await service.retry_delivery(delivery_id, actor)}
+
+
+@router.get("/audit", response_model=AuditList)
+async def list_audit(
+    service: ServiceDep,
+    _: AdminActorDep,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict:
+    events, next_before = await audit.events(
+        service.pool, limit=min(limit, AUDIT_LIMIT_MAX), before=before, action=action
+    )
+    return {"events": events, "next_before": next_before}

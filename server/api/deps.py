@@ -6,7 +6,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.accounts import Accounts
+from server.api.client_address import client_address
 from server.api.errors import ApiError
+from server.audit import Actor
 from server.service import Caller, Service
 
 _bearer = HTTPBearer(
@@ -46,7 +48,33 @@ async def admin(caller_: Annotated[Caller, Depends(caller)]) -> Caller:
     return caller_
 
 
+def request_ip(request: Request) -> str | None:
+    peer = request.client.host if request.client else None
+    proxies = _service(request).settings.trusted_proxies
+    return client_address(peer, request.headers.get("x-forwarded-for"), proxies)
+
+
+def actor_of(request: Request, caller_: Caller) -> Actor:
+    """Who the audit log names for this request."""
+    return Actor.of(caller_, request_ip(request))
+
+
+async def actor(request: Request, caller_: Annotated[Caller, Depends(caller)]) -> Actor:
+    return actor_of(request, caller_)
+
+
+async def admin_actor(request: Request, admin_: Annotated[Caller, Depends(admin)]) -> Actor:
+    return actor_of(request, admin_)
+
+
+async def anonymous_ip(request: Request) -> str | None:
+    return request_ip(request)
+
+
 ServiceDep = Annotated[Service, Depends(service)]
 AccountsDep = Annotated[Accounts, Depends(accounts)]
 CallerDep = Annotated[Caller, Depends(caller)]
 AdminDep = Annotated[Caller, Depends(admin)]
+ActorDep = Annotated[Actor, Depends(actor)]
+AdminActorDep = Annotated[Actor, Depends(admin_actor)]
+IpDep = Annotated[str | None, Depends(anonymous_ip)]

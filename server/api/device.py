@@ -6,7 +6,7 @@ import dataclasses
 from fastapi import APIRouter
 
 from server.accounts import DeviceGrantRefused
-from server.api.deps import AccountsDep
+from server.api.deps import AccountsDep, IpDep
 from server.api.errors import ApiError
 from server.api.schemas import (
     DeviceAuthorization,
@@ -33,9 +33,9 @@ async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> d
         }
     },
 )
-async def token(request: DeviceTokenRequest, accounts: AccountsDep) -> dict:
+async def token(request: DeviceTokenRequest, accounts: AccountsDep, ip: IpDep) -> dict:
     try:
-        grant = await accounts.poll_device(request.device_code)
+        grant = await accounts.poll_device(request.device_code, ip=ip)
     except DeviceGrantRefused as refused:
         raise ApiError(400, refused.code, refused.message) from None
     return dataclasses.asdict(grant)

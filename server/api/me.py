@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from server.api.deps import CallerDep, ServiceDep
+from server.api.deps import ActorDep, CallerDep, ServiceDep
 from server.api.schemas import MeReply, OwnTokenList
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
@@ -19,6 +19,8 @@ async def own_tokens(service: ServiceDep, caller: CallerDep) -> dict:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_own_token(token_id: str, service: ServiceDep, caller: CallerDep) -> Response:
-    await service.revoke_own_token(caller, token_id)
+async def revoke_own_token(
+    token_id: str, service: ServiceDep, caller: CallerDep, actor: ActorDep
+) -> Response:
+    await service.revoke_own_token(caller, token_id, actor)
     return Response(status_code=204)

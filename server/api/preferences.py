@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from server.api.deps import CallerDep, ServiceDep
+from server.api.deps import ActorDep, CallerDep, ServiceDep
 from server.api.schemas import Preferences, PreferencesPatch
 
 router = APIRouter(prefix="/v1/preferences", tags=["preferences"])
@@ -15,8 +15,8 @@ async def get_preferences(service: ServiceDep, caller: CallerDep) -> dict:
 
 @router.patch("", response_model=Preferences)
 async def patch_preferences(
-    patch: PreferencesPatch, service: ServiceDep, caller: CallerDep
+    patch: PreferencesPatch, service: ServiceDep, caller: CallerDep, actor: ActorDep
 ) -> dict:
     return await service.update_preferences(
-        caller, patch.model_dump(mode="json", exclude_unset=True)
+        caller, patch.model_dump(mode="json", exclude_unset=True), actor
     )

@@ -447,6 +447,23 @@ class DeliveryReply(BaseModel):
     delivery: Delivery
 
 
+class AuditEvent(BaseModel):
+    id: str
+    at: str
+    actor_user_id: str | None
+    actor_token_id: str | None = Field(description="null for a web session")
+    action: str
+    target_user_id: str | None
+    target: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    events: list[AuditEvent]
+    next_before: str | None
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -47,10 +47,10 @@ SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
-DELETE FROM api_tokens WHERE token_id = :token_id RETURNING token_id;
-
--- name: delete_user_token$
-DELETE FROM api_tokens WHERE token_id = :token_id AND user_id = :user_id RETURNING token_id;
+-- Its owner; only when the token is `user_id`'s, if that is given.
+DELETE FROM api_tokens
+WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id)
+RETURNING user_id;
 
 -- name: list_user_tokens
 SELECT token_id, name, kind, created_at, last_used_at
@@ -396,6 +396,24 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
+
+-- ---------------------------------------------------------------- audit
+
+-- name: record_audit!
+-- Run in the transaction of the change it records.
+INSERT INTO audit_events (actor_user_id, actor_token_id, action, target_user_id, target, ip,
+                          details)
+VALUES (:actor_user_id, :actor_token_id, :action, :target_user_id, :target, :ip, :details);
+
+-- name: list_audit
+-- Newest first; a user filter matches the actor or the target.
+SELECT id, at, actor_user_id, actor_token_id, action, target_user_id, target, ip, details
+FROM audit_events
+WHERE id < :before
+  AND (CAST(:action AS text) IS NULL OR action = :action)
+  AND (CAST(:user_id AS text) IS NULL OR actor_user_id = :user_id OR target_user_id = :user_id)
+ORDER BY id DESC
+LIMIT :limit;
 
 -- ---------------------------------------------------------------- worker
 -- The delivery worker's queue. A claim gives a job a fresh lock_token; every later change to the

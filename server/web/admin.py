@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from server.accounts import Accounts
-from server.api.deps import AccountsDep, ServiceDep
+from server.api.deps import AccountsDep, ServiceDep, actor_of
 from server.api.schemas import CreateUserRequest, SendRequest
 from server.service import Conflict, Service, UnknownUsers
 from server.web.pages import validation_messages
@@ -116,7 +116,7 @@ async def retry_delivery(
 ) -> Response:
     await checked_form(request, visitor)
     try:
-        await service.retry_delivery(delivery_id)
+        await service.retry_delivery(delivery_id, actor_of(request, visitor.user))
     except Conflict as exc:
         return await _console(request, visitor, service, errors=[f"{exc}."], status=409)
     return await _console(request, visitor, service, notice="The delivery is queued again.")
@@ -141,6 +141,7 @@ async def create_user(
             email=user.email,
             display_name=user.display_name,
             is_admin=user.admin,
+            actor=actor_of(request, visitor.user),
             with_token=False,
         )
     except ValidationError as exc:
@@ -174,7 +175,7 @@ async def _invite(
     *,
     created: bool,
 ) -> Response:
-    invite_url, expires_at = await accounts.create_invite(user_id)
+    invite_url, expires_at = await accounts.create_invite(user_id, actor_of(request, visitor.user))
     notice = (
         f"{'Created ' + user_id + '. ' if created else ''}Send them this sign-up link; it works "
         f"once, until {expires_at:%d %b %Y}, and voids any older link."
@@ -190,7 +191,7 @@ async def disable_user(
     if user_id == visitor.user.user_id:
         errors = ["You cannot disable yourself; ask another admin."]
         return await _console(request, visitor, service, errors=errors, status=409)
-    await service.set_disabled(user_id, True)
+    await service.set_disabled(user_id, True, actor_of(request, visitor.user))
     notice = f"{user_id} is disabled: every device and session of theirs is signed out."
     return await _console(request, visitor, service, notice=notice)
 
@@ -200,7 +201,7 @@ async def enable_user(
     user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
     await checked_form(request, visitor)
-    await service.set_disabled(user_id, False)
+    await service.set_disabled(user_id, False, actor_of(request, visitor.user))
     notice = f"{user_id} is enabled again; they sign in anew."
     return await _console(request, visitor, service, notice=notice)
 
@@ -214,6 +215,6 @@ async def set_admin(
     if user_id == visitor.user.user_id and not make_admin:
         errors = ["You cannot remove your own admin rights; ask another admin."]
         return await _console(request, visitor, service, errors=errors, status=409)
-    await service.set_admin(user_id, make_admin)
+    await service.set_admin(user_id, make_admin, actor_of(request, visitor.user))
     verb = "is now an admin" if make_admin else "is no longer an admin"
     return await _console(request, visitor, service, notice=f"{user_id} {verb}.")

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from server.accounts import Throttled, WeakPassword
-from server.api.deps import AccountsDep, ServiceDep
+from server.api.deps import AccountsDep, ServiceDep, actor_of, request_ip
 from server.api.schemas import PreferencesPatch
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
@@ -63,7 +63,9 @@ async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) ->
     target = local_path(form.get("next"))
     login_name = form.get("login", "")
     try:
-        signed_in = await accounts.sign_in(login_name, form.get("password", ""))
+        signed_in = await accounts.sign_in(
+            login_name, form.get("password", ""), ip=request_ip(request)
+        )
     except Throttled as exc:
         context = {
             "next": target,
@@ -83,7 +85,7 @@ async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) ->
 async def logout(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
     await checked_form(request, visitor)
     if visitor.session_id:
-        await accounts.sign_out(visitor.session_id)
+        await accounts.sign_out(visitor.session_id, actor_of(request, visitor.user))
     response = _see_other("/login")
     end_session_cookie(response)
     return response
@@ -105,7 +107,10 @@ async def accept_invite(
     user_id = await accounts.invited_user(token)
     try:
         signed_in = await accounts.accept_invite(
-            token, form.get("password", ""), form.get("password_confirm", "")
+            token,
+            form.get("password", ""),
+            form.get("password_confirm", ""),
+            ip=request_ip(request),
         )
     except WeakPassword as exc:
         return render(request, "invite.html", {"user_id": user_id, "error": str(exc)}, 422)
@@ -242,7 +247,9 @@ async def save_settings(request: Request, visitor: SignedInDep, service: Service
         errors = validation_messages(exc)
         return await _settings_page(request, visitor, service, errors=errors, status=422)
     try:
-        await service.update_preferences(visitor.user, patch.model_dump(exclude_unset=True))
+        await service.update_preferences(
+            visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
+        )
     except PushTargetRefused as exc:
         errors = [f"{exc}: push URLs may only reach public addresses."]
         return await _settings_page(request, visitor, service, errors=errors, status=422)
@@ -254,7 +261,7 @@ async def revoke_token(
     token_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
 ) -> Response:
     await checked_form(request, visitor)
-    await service.revoke_own_token(visitor.user, token_id)
+    await service.revoke_own_token(visitor.user, token_id, actor_of(request, visitor.user))
     return _see_other("/settings?done=revoked#devices")
 
 
@@ -269,6 +276,7 @@ async def change_password(
             form.get("current_password", ""),
             form.get("new_password", ""),
             form.get("new_password_confirm", ""),
+            actor_of(request, visitor.user),
         )
     except WeakPassword as exc:
         return await _settings_page(
@@ -322,7 +330,11 @@ async def decide_device(request: Request, visitor: SignedInDep, accounts: Accoun
         return render(request, "device.html", context, 422)
     try:
         client_name = await accounts.decide_device(
-            visitor.user, visitor.session_id or "", typed, approve=approve
+            visitor.user,
+            visitor.session_id or "",
+            typed,
+            approve=approve,
+            actor=actor_of(request, visitor.user),
         )
     except Throttled as exc:
         context["error"] = "Too many codes entered. Wait a minute and try again."

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from server.app import create_app
+from server.audit import CLI
 from server.channels.push_targets import AllowedHosts
 from server.config import Settings
 from server.db import create_pool
@@ -54,12 +55,12 @@ def create_users_directly(
         try:
             for user_id in user_ids:
                 _, token, _ = await service.create_user(
-                    user_id, email=None, display_name=None, is_admin=admin
+                    user_id, email=None, display_name=None, is_admin=admin, actor=CLI
                 )
                 tokens.append(token)
                 if preferences_of is not None:
                     await service.update_preferences(
-                        Caller(user_id, admin), preferences_of(user_id)
+                        Caller(user_id, admin), preferences_of(user_id), CLI
                     )
             return tokens
         finally:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from server.accounts import Accounts
+from server.audit import CLI
 from server.db import create_pool
 from tests.support.live import LiveServer, test_settings
 
@@ -23,7 +24,7 @@ def set_password_directly(database_url: str, user_id: str, password: str) -> Non
     async def set_it() -> None:
         pool = await create_pool(database_url, min_size=1, max_size=1)
         try:
-            await Accounts(pool, test_settings()).set_password(user_id, password)
+            await Accounts(pool, test_settings()).set_password(user_id, password, CLI)
         finally:
             await pool.close()
 
