@@ -1,5 +1,5 @@
-"""The admin console: send, failed deliveries, users. Each form goes to the same service calls
-as the admin API."""
+"""The admin console: send, failed deliveries, users, the audit log. Each form goes to the same
+service calls as the admin API."""
 
 import re
 import uuid
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from server import audit
 from server.accounts import Accounts
 from server.api.deps import AccountsDep, ServiceDep, actor_of
 from server.api.schemas import CreateUserRequest, SendRequest
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/admin", route_class=PageRoute, include_in_schema=Fal
 
 USERS_SHOWN = 500
 DELIVERIES_SHOWN = 50
+AUDIT_SHOWN = 100
 _SEND_FIELDS = ("title", "summary", "body", "severity", "target_url", "event_name")
 
 
@@ -67,8 +69,26 @@ async def _console(
         "deliveries": await service.deliveries("failed", DELIVERIES_SHOWN),
         "users": await service.users(USERS_SHOWN),
         "me": visitor.user.user_id,
+        **await _audit_context(request, service),
     }
     return render(request, "admin.html", context, status)
+
+
+async def _audit_context(request: Request, service: Service) -> dict[str, Any]:
+    """The audit section, filtered by the console's `audit_action` and `audit_user` query."""
+    action = request.query_params.get("audit_action") or None
+    user = (request.query_params.get("audit_user") or "").strip()[:200] or None
+    events, _ = await audit.events(
+        service.pool,
+        limit=AUDIT_SHOWN,
+        action=action if action in audit.ACTIONS else None,
+        user_id=user,
+    )
+    return {
+        "audit_events": events,
+        "audit_actions": audit.ACTIONS,
+        "audit_filter": {"action": action or "", "user": user or ""},
+    }
 
 
 @router.get("")

@@ -192,3 +192,19 @@ def test_audit_needs_an_admin_and_clamps_its_limit(live_server):
         assert client.get("/v1/admin/audit").status_code == 403
     with live_server.client(live_server.admin_token) as admin:
         assert admin.get("/v1/admin/audit", params={"limit": 10**6}).status_code == 200
+
+
+def test_console_shows_the_audit_log_filtered_by_action_and_user(live_server, browser, person):
+    """The admin console's audit section lists events, by action and by user."""
+    admin_id, _ = person(admin=True)
+    web = browser()
+    web.sign_in(admin_id, PASSWORD)
+    first, _ = live_server.create_user()
+    second, _ = live_server.create_user()
+    web.post(f"/admin/users/{first}/disable", {}, page="/admin")
+    by_action = web.get("/admin", params={"audit_action": "user.disable"}).text
+    audit_section = by_action[by_action.index("<tbody", by_action.index('id="audit"')) :]
+    assert first in audit_section and second not in audit_section
+    by_user = web.get("/admin", params={"audit_user": second}).text
+    audit_section = by_user[by_user.index("<tbody", by_user.index('id="audit"')) :]
+    assert "user.create" in audit_section and "user.disable" not in audit_section
