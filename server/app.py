@@ -5,12 +5,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
 
-from server import web
+from server import metrics, web
 from server.accounts import Accounts
 from server.api import admin, device, me, notifications, preferences, sync
+from server.api.deps import admin as admin_caller
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
 from server.api.schemas import ErrorReply
@@ -44,6 +45,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         pool = await create_pool(database_url, reset_sessions=False)
         app.state.service = Service(pool, settings)
         app.state.accounts = Accounts(pool, settings)
+        app.state.queue_figures = metrics.QueueFigures()
         try:
             yield
         finally:
@@ -60,6 +62,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)
+    # outermost: it times and counts every answer, the size limit's and the error handlers' too
+    app.add_middleware(metrics.RequestObservation)
     for module in (notifications, sync, preferences, me, device, admin):
         app.include_router(module.router)
     web.install(app)
@@ -76,5 +80,11 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         except UNAVAILABLE_ERRORS:
             return error_response(503, "database_unavailable", "The database is not answering.")
         return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(admin_caller)])
+    async def metrics_page() -> Response:
+        rows = await app.state.queue_figures.rows(app.state.service.pool)
+        body, content_type = metrics.exposition(metrics.QueueCollector(rows))
+        return Response(body, media_type=content_type)
 
     return app

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from server import audit
+from server import audit, metrics
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
@@ -288,6 +288,7 @@ class Service:
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
         if unknown:
             raise UnknownUsers(unknown)
+        metrics.NOTIFICATIONS_STORED.inc(sum(r["outcome"] == "inserted" for r in rows))
         results = []
         for r in rows:
             result: dict[str, Any] = {

@@ -12,18 +12,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from server.config import ConfigError, Settings
+from shared import logs
 from traybell.extras import missing_packages
 
 log = logging.getLogger("traybell")
 T = TypeVar("T")
 
 
-def _configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(log_format: str, verbose: bool = False) -> None:
+    logs.configure(log_format, verbose=verbose)
     if not verbose:
         # pgserver logs every command it runs with its whole output, httpx every request.
         for chatty in ("pgserver", "httpx"):
@@ -363,12 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    _configure_logging(args.verbose)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"traybell: {exc}", file=sys.stderr)
         return 2
+    _configure_logging(settings.log_format, args.verbose)
     return args.func(args, settings)
 
 

@@ -397,6 +397,16 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
 
+-- ---------------------------------------------------------------- metrics
+
+-- name: queue_figures
+-- Jobs by channel and status, and how long the oldest due pending job has waited.
+SELECT channel, status, count(*) AS jobs,
+       extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now()))
+           AS oldest_due_seconds
+FROM deliveries
+GROUP BY channel, status;
+
 -- ---------------------------------------------------------------- audit
 
 -- name: record_audit!
