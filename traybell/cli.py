@@ -101,7 +101,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = _database_url(settings)
     migrate_or_exit(database_url)
-    return run_worker(database_url, settings)
+    return run_worker(database_url, settings, metrics_port=args.metrics_port)
 
 
 def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
@@ -283,9 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    commands.add_parser("worker", help="run a delivery worker (email, push)").set_defaults(
-        func=cmd_worker
+    worker = commands.add_parser("worker", help="run a delivery worker (email, push)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help="serve the worker's Prometheus metrics on 127.0.0.1:P/metrics",
     )
+    worker.set_defaults(func=cmd_worker)
     commands.add_parser("migrate", help="apply the schema migrations and exit").set_defaults(
         func=cmd_migrate
     )

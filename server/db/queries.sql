@@ -397,6 +397,57 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
 
+-- ---------------------------------------------------------------- housekeeping
+
+-- name: prune_batch^
+-- One short batch of the workers' housekeeping: up to :batch rows of each kind that nothing
+-- reads any more. Only one worker at a time does it (`held` false: another one is at it).
+-- Windows and attempts are kept a day, far past the longest window that reads them.
+-- The audit log is never pruned.
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtextextended('traybell housekeeping', 0)) AS held
+), sent AS (
+    DELETE FROM deliveries WHERE ctid = ANY (ARRAY(
+        SELECT d.ctid FROM deliveries d, lock
+        WHERE lock.held AND d.status = 'sent'
+          AND d.updated_at < now() - make_interval(days => :retention_days)
+        LIMIT :batch FOR UPDATE OF d SKIP LOCKED))
+    RETURNING 1
+), windows AS (
+    DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
+        SELECT r.ctid FROM rate_limits r, lock
+        WHERE lock.held AND r.window_start < now() - interval '1 day'
+        LIMIT :batch FOR UPDATE OF r SKIP LOCKED))
+    RETURNING 1
+), sessions AS (
+    DELETE FROM web_sessions WHERE ctid = ANY (ARRAY(
+        SELECT s.ctid FROM web_sessions s, lock
+        WHERE lock.held AND s.expires_at < now() LIMIT :batch))
+    RETURNING 1
+), spent_invites AS (
+    DELETE FROM invites WHERE ctid = ANY (ARRAY(
+        SELECT i.ctid FROM invites i, lock
+        WHERE lock.held AND i.expires_at < now() LIMIT :batch))
+    RETURNING 1
+), codes AS (
+    DELETE FROM device_codes WHERE ctid = ANY (ARRAY(
+        SELECT c.ctid FROM device_codes c, lock
+        WHERE lock.held AND c.expires_at < now() LIMIT :batch))
+    RETURNING 1
+), old_attempts AS (
+    DELETE FROM attempts WHERE ctid = ANY (ARRAY(
+        SELECT a.ctid FROM attempts a, lock
+        WHERE lock.held AND a.attempted_at < now() - interval '1 day' LIMIT :batch))
+    RETURNING 1
+)
+SELECT (SELECT held FROM lock) AS held,
+       greatest((SELECT count(*) FROM sent), (SELECT count(*) FROM windows),
+                (SELECT count(*) FROM sessions), (SELECT count(*) FROM spent_invites),
+                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts)) AS most,
+       (SELECT count(*) FROM sent) + (SELECT count(*) FROM windows)
+       + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM spent_invites)
+       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts) AS pruned;
+
 -- ---------------------------------------------------------------- metrics
 
 -- name: queue_figures

@@ -4,9 +4,10 @@ due jobs, hand them to the pipeline), then shuts down cleanly.
 The parts, each with one error policy: `leases` (the heartbeat; never stops), `waker`
 (LISTEN/NOTIFY and the safety poll; never raises), `pipeline` (sends at once, and shutdown),
 `sender` (one job's send and its recorded result), `completions` (group commit), `queue` (the
-statements). Error policy of the cycle itself: a database outage is reported once and the
-cycle tries again every poll; a statement the database refused is logged and tried again after
-the poll interval. Anything else is a bug and stops the worker.
+statements), `housekeeping` (pruning; a failed round waits for the next). Error policy of the
+cycle itself: a database outage is reported once and the cycle tries again every poll; a
+statement the database refused is logged and tried again after the poll interval. Anything else
+is a bug and stops the worker.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from server.channels.email import EmailTransport
 from server.channels.push import PushTransport
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS, create_pool
+from server.worker import housekeeping, metrics
 from server.worker.leases import LeaseKeeper
 from server.worker.pipeline import Pipeline
 from server.worker.queue import Queue
@@ -114,6 +116,10 @@ class Worker:
             on_finished=self.waker.wake,
         )
         heartbeat = asyncio.create_task(leases.keep(), name="heartbeat")
+        tidying = asyncio.create_task(
+            housekeeping.keep_tidy(pool, self.settings.delivery_retention_days, self._stopping),
+            name="housekeeping",
+        )
         try:
             await self._cycle(queue, leases, pipeline)
         finally:
@@ -122,9 +128,10 @@ class Worker:
             await leases.give_back(pipeline.take_waiting())
             await pipeline.finish(SHUTDOWN_GRACE_SECONDS, self._forced)
             await leases.give_back(leases.held())
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, tidying):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.waker.close()
             await pool.close()
             self._ended = True
@@ -193,14 +200,22 @@ class Worker:
             )
 
 
-def run_worker(database_url: str, settings: Settings) -> int:
-    """Run a worker until SIGTERM or SIGINT (the second one stops without waiting for sends)."""
+def run_worker(database_url: str, settings: Settings, *, metrics_port: int | None = None) -> int:
+    """Run a worker until SIGTERM or SIGINT (the second one stops without waiting for sends);
+    with `metrics_port`, its metrics are served on 127.0.0.1:metrics_port."""
     try:
         worker = Worker(database_url, settings)
     except ValueError as exc:
         # A malformed TRAYBELL_SMTP_URL: say so plainly rather than with a traceback.
         log.error("%s", exc)
         return 2
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            log.error("cannot serve metrics on 127.0.0.1:%d: %s", metrics_port, exc)
+            return 2
+        log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -24,7 +24,9 @@ from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS
 from server.worker.completions import GroupCommit
 from server.worker.leases import LeaseKeeper
+from server.worker.metrics import MESSAGES, SEND_DURATION
 from server.worker.queue import Job, Queue, retry_delay
+from shared import logs
 
 log = logging.getLogger("traybell.worker")
 
@@ -46,7 +48,11 @@ class Sender:
         self.sent = 0
 
     async def deliver(self, job: Job) -> None:
+        # Each delivery runs in a task of its own, so the id stays with this job's log lines.
+        logs.delivery_id.set(str(job.id))
+        started = time.perf_counter()
         error, permanent = await self._send(job)
+        SEND_DURATION.labels(job.channel).observe(time.perf_counter() - started)
         await self._record(job, error, permanent)
 
     async def _send(self, job: Job) -> tuple[str | None, bool]:
@@ -94,11 +100,13 @@ class Sender:
             except UNAVAILABLE_ERRORS as exc:
                 if time.monotonic() >= deadline:
                     log.error("%s delivery %s: result lost (%s)", job.channel, job.id, exc)
+                    MESSAGES.labels(job.channel, "lost").inc()
                     self.leases.drop(job)
                     return
                 await asyncio.sleep(1.0)
             except Exception:
                 log.exception("%s delivery %s: cannot record the result", job.channel, job.id)
+                MESSAGES.labels(job.channel, "lost").inc()
                 self.leases.drop(job)
                 return
         self.leases.drop(job)
@@ -108,6 +116,8 @@ class Sender:
         self, job: Job, outcome: str | None, error: str | None, permanent: bool
     ) -> None:
         what = f"{job.channel} delivery {job.id} (user {job.user_id}, attempt {job.attempts})"
+        result = {None: "lost", "sent": "sent", "failed": "failed"}.get(outcome, "retry")
+        MESSAGES.labels(job.channel, result).inc()
         if outcome is None:
             log.warning("%s: lock lost to another worker; its result stands, not ours", what)
         elif outcome == "sent":
