@@ -1,7 +1,7 @@
 """Fixtures of the worker tests: loopback SMTP and push receivers, servers and workers."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,11 @@ def spawn_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Pr
     """`traybell worker` processes; whatever still runs at the end is terminated."""
     workers: list[ProcessWorker] = []
 
-    def spawn(**overrides: Any) -> ProcessWorker:
+    def spawn(
+        *, args: Sequence[str] = (), env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> ProcessWorker:
         path = tmp_path / f"worker-{len(workers)}.log"
-        workers.append(ProcessWorker(database_url, test_settings(**overrides), path))
+        workers.append(ProcessWorker(database_url, test_settings(**overrides), path, args, env))
         return workers[-1]
 
     yield spawn

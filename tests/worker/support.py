@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -231,13 +231,20 @@ def worker_env(database_url: str, settings: Settings) -> dict[str, str]:
 class ProcessWorker:
     """`python -m traybell worker` as a child process, its log kept in a file."""
 
-    def __init__(self, database_url: str, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        settings: Settings,
+        log_path: Path,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "traybell", "worker"],
+            [sys.executable, "-m", "traybell", "worker", *args],
             cwd=ROOT,
-            env=worker_env(database_url, settings),
+            env={**worker_env(database_url, settings), **(env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
