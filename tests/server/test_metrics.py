@@ -1,9 +1,16 @@
 """/metrics: admin only, the Prometheus text format with the contract's metrics, route templates
 as labels; and every request's id."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.db import db_fetch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _families(text: str) -> dict:
@@ -69,3 +76,37 @@ def test_every_answer_carries_a_request_id_the_callers_or_a_new_one(live_server)
         )
         made = client.get("/healthz").headers["x-request-id"]
         assert made and made != client.get("/healthz").headers["x-request-id"]
+
+
+_COUNT_ONE_REQUEST = """
+from server import metrics
+metrics.HTTP_REQUESTS.labels("GET", "/v1/sync", "200").inc()
+metrics.NOTIFICATIONS_STORED.inc(3)
+"""
+_SCRAPE = """
+from server import metrics
+print(metrics.exposition(metrics.QueueCollector([]))[0].decode())
+"""
+
+
+def test_server_processes_sharing_a_multiprocess_dir_are_summed(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR, a scrape of any process counts every process's requests."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    def python(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    python(_COUNT_ONE_REQUEST)
+    python(_COUNT_ONE_REQUEST)
+    families = _families(python(_SCRAPE))
+    [requests] = [
+        s for s in families["traybell_http_requests"].samples if s.name.endswith("_total")
+    ]
+    assert requests.labels == {"method": "GET", "route": "/v1/sync", "status": "200"}
+    assert requests.value == 2
+    [stored] = families["traybell_notifications_stored"].samples
+    assert stored.value == 6
