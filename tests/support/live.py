@@ -98,6 +98,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="on",
+            proxy_headers=False,  # as `traybell serve`: the app reads X-Forwarded-For
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
