@@ -439,11 +439,19 @@ class Service:
             raise NotFound("no such unsubscribe link")
         return user_id
 
-    async def unsubscribe(self, token: str) -> str:
+    async def unsubscribe(self, token: str, *, ip: str | None) -> str:
         """One click: the token's user gets no more email (until they turn it on in settings)."""
-        user_id = await queries.unsubscribe(self.pool, token_hash=hash_token(token))
-        if user_id is None:
-            raise NotFound("no such unsubscribe link")
+        async with self.pool.acquire() as conn, conn.transaction():
+            user_id = await queries.unsubscribe(conn, token_hash=hash_token(token))
+            if user_id is None:
+                raise NotFound("no such unsubscribe link")
+            await audit.record(
+                conn,
+                Actor(user_id, None, ip, via="unsubscribe"),
+                "preferences.update",
+                target_user_id=user_id,
+                details={"fields": ["email_enabled"]},
+            )
         return user_id
 
     # ------------------------------------------------------------------ deliveries (admin)

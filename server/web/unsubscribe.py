@@ -8,7 +8,7 @@ button, or the mail client's one-click POST, does.
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server.api.deps import ServiceDep
+from server.api.deps import ServiceDep, request_ip
 from server.web.rendering import render
 from server.web.routing import PageRoute
 
@@ -23,5 +23,5 @@ async def confirm(token: str, request: Request, service: ServiceDep) -> Response
 
 @router.post("/{token}")
 async def unsubscribe(token: str, request: Request, service: ServiceDep) -> Response:
-    user_id = await service.unsubscribe(token)
+    user_id = await service.unsubscribe(token, ip=request_ip(request))
     return render(request, "unsubscribe.html", {"user_id": user_id, "done": True})

@@ -48,7 +48,7 @@ def test_every_email_carries_one_click_unsubscribe_and_a_footer_in_both_parts(
 def test_one_click_post_turns_email_off_and_a_get_changes_nothing(live_server, smtp, start_worker):
     """The mail client's POST to the List-Unsubscribe URL turns email off (no session, no CSRF
     token); the next warning sends no email but is still stored in-app. A GET (a mail scanner)
-    changes nothing; an unknown token is 404."""
+    changes nothing; an unknown token is 404. The click is in the audit log."""
     user, token = live_server.create_user(email_enabled=True, email="off@example.com")
     live_server.send(user, title="Before", severity="warning")
     start_worker(smtp_url=smtp.url)
@@ -64,6 +64,10 @@ def test_one_click_post_turns_email_off_and_a_get_changes_nothing(live_server, s
         assert web.get("/unsubscribe/not-a-real-token").status_code == 404
         assert web.post("/unsubscribe/not-a-real-token").status_code == 404
     assert not _email_enabled(live_server, token)
+    with live_server.client(live_server.admin_token) as admin:
+        events = admin.get("/v1/admin/audit", params={"action": "preferences.update"}).json()
+    [click] = [e for e in events["events"] if e["details"].get("via") == "unsubscribe"]
+    assert (click["actor_user_id"], click["details"]["fields"]) == (user, ["email_enabled"])
 
     live_server.send(user, title="After", severity="warning")
     with live_server.client(token) as client:
