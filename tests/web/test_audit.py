@@ -14,7 +14,7 @@ from server.db import create_pool
 from server.service import Service
 from tests.support import live
 from tests.support.db import db_fetch, db_value
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 
 
 def _events(live_server, action: str) -> list[dict]:
