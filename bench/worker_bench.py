@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosql
 
+from server.audit import CLI
 from server.channels import Outgoing
 from server.db import create_pool, fetch_all, queries
 from server.worker import Worker
@@ -69,6 +70,7 @@ async def _send_to_all(database_url: str, sends: int) -> None:
                 resource_id=None,
                 batch_key=None,
                 max_attempts=5,
+                **CLI.as_params(),
             )
     finally:
         await pool.close()

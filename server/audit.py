@@ -49,6 +49,15 @@ class Actor:
     def of(cls, caller: "Caller", ip: str | None) -> "Actor":
         return cls(caller.user_id, caller.token_id, ip)
 
+    def as_params(self) -> dict[str, Any]:
+        """The parameters of a statement that records its own event (the send)."""
+        return {
+            "actor_user_id": self.user_id,
+            "actor_token_id": self.token_id,
+            "ip": self.ip,
+            "via": self.via,
+        }
+
 
 #: An action taken on the command line.
 CLI = Actor(None, None, None, via="cli")

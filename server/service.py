@@ -263,11 +263,13 @@ class Service:
 
     # ------------------------------------------------------------------ sending
 
-    async def send(self, outgoing: Outgoing) -> list[dict[str, Any]]:
-        """Store for every recipient and queue external deliveries, atomically per request.
+    async def send(self, outgoing: Outgoing, actor: Actor) -> list[dict[str, Any]]:
+        """Store for every recipient and queue external deliveries, atomically per request,
+        with the audit event of the send.
 
-        Idempotency and suppression are decided inside the database (see send_notification in
-        the migrations), so concurrent identical webhooks make one row and one job at most.
+        Idempotency and suppression are decided inside the database (see
+        db/functions/send_notification.sql), so concurrent identical webhooks make one row and
+        one job at most.
         """
         rows = await fetch_all(
             queries.send_notification,
@@ -284,6 +286,7 @@ class Service:
             resource_id=outgoing.resource_id,
             batch_key=outgoing.batch_key,
             max_attempts=self.settings.max_attempts,
+            **actor.as_params(),
         )
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
         if unknown:

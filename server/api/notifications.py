@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminDep, CallerDep, ServiceDep
+from server.api.deps import AdminActorDep, CallerDep, ServiceDep
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     IdsRequest,
@@ -26,8 +26,8 @@ LIST_LIMIT_MAX = 200
 
 
 @router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
-async def send(request: SendRequest, service: ServiceDep, _: AdminDep) -> JSONResponse:
-    results = await service.send(request.outgoing())
+async def send(request: SendRequest, service: ServiceDep, actor: AdminActorDep) -> JSONResponse:
+    results = await service.send(request.outgoing(), actor)
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(

@@ -224,7 +224,8 @@ RETURNING client_name;
 -- name: send_notification
 SELECT user_id, id, outcome
 FROM send_notification(:user_ids, :event_name, :title, :summary, :body, :target_url, :severity,
-                       :data, :idempotency_key, :resource_id, :batch_key, :max_attempts);
+                       :data, :idempotency_key, :resource_id, :batch_key, :max_attempts,
+                       :actor_user_id, :actor_token_id, :ip, :via);
 
 -- ---------------------------------------------------------------- reading
 

@@ -116,7 +116,7 @@ async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) 
         }
         return render(request, "admin_review.html", context)
     try:
-        results = await service.send(send_request.outgoing())
+        results = await service.send(send_request.outgoing(), actor_of(request, visitor.user))
     except UnknownUsers as exc:
         errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
         return await _console(request, visitor, service, errors=errors, send_form=form, status=422)

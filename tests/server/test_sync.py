@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from server.audit import CLI
 from server.db import connect, fetch_all, queries
 
 
@@ -74,6 +75,7 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
                 resource_id=None,
                 batch_key=None,
                 max_attempts=5,
+                **CLI.as_params(),
             )
             await tx_a.commit()
             await conn_a.close()

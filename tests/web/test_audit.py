@@ -208,3 +208,36 @@ def test_console_shows_the_audit_log_filtered_by_action_and_user(live_server, br
     by_user = web.get("/admin", params={"audit_user": second}).text
     audit_section = by_user[by_user.index("<tbody", by_user.index('id="audit"')) :]
     assert "user.create" in audit_section and "user.disable" not in audit_section
+
+
+def test_a_send_is_recorded_once_with_counts_and_never_its_text(live_server, browser, person):
+    """notification.send from the API (the admin's token) and the console (the session):
+    event name, severity, recipients, inserted and duplicates, no title, body or data; a send
+    naming an unknown user stores nothing and records nothing."""
+    reader, _ = live_server.create_user()
+    other, _ = live_server.create_user()
+    fields = {"title": "TITLE-SECRET", "body": "BODY-SECRET", "data": {"k": "DATA-SECRET"}}
+    live_server.send([reader, other], severity="warning", idempotency_key="once", **fields)
+    live_server.send([reader, other], severity="warning", idempotency_key="once", **fields)
+    with live_server.client(live_server.admin_token) as admin:
+        refused = admin.post(
+            "/v1/notifications",
+            json={"user_id": "nobody-here", "event_name": "x", "title": "T"},
+        )
+        assert refused.status_code == 422
+    [second, first] = _events(live_server, "notification.send")
+    assert first["actor_token_id"] == _admin_token_id(live_server)
+    expected = {"event_name": "test.event", "severity": "warning", "recipients": 2}
+    assert first["details"] == {**expected, "inserted": 2, "duplicates": 0}
+    assert second["details"] == {**expected, "inserted": 0, "duplicates": 2}
+    assert "SECRET" not in json.dumps([first, second])
+
+    admin_id, _ = person(admin=True)
+    web = browser()
+    web.sign_in(admin_id, PASSWORD)
+    form = {"recipients": reader, "title": "Console TITLE-SECRET", "step": "send"}
+    assert web.post("/admin/send", form, page="/admin").status_code == 200
+    console = _events(live_server, "notification.send")[0]
+    assert (console["actor_user_id"], console["actor_token_id"]) == (admin_id, None)
+    assert console["target_user_id"] == reader
+    assert console["details"]["event_name"] == "admin.message"

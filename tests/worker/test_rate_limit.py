@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from server.audit import CLI
 from server.db import connect, fetch_all, queries
 from tests.support.live import create_users_directly
 from tests.worker.support import deliveries, inspect, scalar, text_of, wait_until
@@ -51,6 +52,7 @@ async def _send(
         resource_id=None,
         batch_key=batch_key,
         max_attempts=5,
+        **CLI.as_params(),
     )
 
 

@@ -15,15 +15,21 @@ CREATE OR REPLACE FUNCTION derived_idempotency_key(
     SELECT p_user_id || ':' || replace(p_event_name, ':', '%3A') || ':' || p_resource_id
 $$;
 
--- Stores one notification for each recipient and queues its external deliveries, in one round
--- trip. Returns one row per recipient: outcome 'inserted', 'duplicate' (id of the existing row),
--- 'suppressed' (in-app off and not critical, or the user is disabled), or, when any recipient
--- does not exist, only the 'unknown' ones, with nothing stored.
+-- Stores one notification for each recipient, queues its external deliveries and records the
+-- send in the audit log, in one round trip: the event is written by the statement that stores,
+-- so there is none without the send. Returns one row per recipient: outcome 'inserted',
+-- 'duplicate' (id of the existing row), 'suppressed' (in-app off and not critical, or the user
+-- is disabled), or, when any recipient does not exist, only the 'unknown' ones, with nothing
+-- stored and nothing recorded. The event holds counts, the event name and the severity: never
+-- the text or data.
 CREATE OR REPLACE FUNCTION send_notification(
     p_user_ids text[],  -- null: every user
     p_event_name text, p_title text, p_summary text, p_body text, p_target_url text,
     p_severity text, p_data jsonb, p_idempotency_key text, p_resource_id text, p_batch_key text,
-    p_max_attempts integer
+    p_max_attempts integer,
+    -- who sends, for the audit event (all null and p_via 'cli' from the command line)
+    p_actor_user_id text DEFAULT NULL, p_actor_token_id uuid DEFAULT NULL,
+    p_ip inet DEFAULT NULL, p_via text DEFAULT NULL
 ) RETURNS TABLE (user_id text, id uuid, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -103,6 +109,18 @@ BEGIN
         SELECT q.id, q.user_id, w.notification_id
         FROM (SELECT * FROM singles UNION ALL SELECT * FROM digests) AS q
         JOIN wanted w ON w.user_id = q.user_id AND w.channel = q.channel
+    ),
+    audited AS (
+        INSERT INTO audit_events (actor_user_id, actor_token_id, action, target_user_id, ip,
+                                  details)
+        SELECT p_actor_user_id, p_actor_token_id, 'notification.send',
+               CASE WHEN count(*) = 1 THEN min(r.user_id) END, p_ip,
+               jsonb_strip_nulls(jsonb_build_object(
+                   'event_name', p_event_name, 'severity', p_severity,
+                   'recipients', count(*), 'inserted', count(s.id),
+                   'duplicates', count(*) FILTER (WHERE r.stores AND s.id IS NULL),
+                   'via', p_via))
+        FROM recipients r LEFT JOIN stored s ON s.user_id = r.user_id
     )
     SELECT array_agg(r.user_id), array_agg(s.id),
            array_agg(CASE WHEN NOT r.stores THEN 'suppressed'

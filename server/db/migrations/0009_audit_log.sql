@@ -17,3 +17,7 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_by_action ON audit_events (action, id);
 CREATE INDEX audit_events_by_actor ON audit_events (actor_user_id, id);
 CREATE INDEX audit_events_by_target_user ON audit_events (target_user_id, id);
+
+-- The send records itself (functions/send_notification.sql): its arguments now name the actor.
+DROP FUNCTION IF EXISTS send_notification(
+    text[], text, text, text, text, text, text, jsonb, text, text, text, integer);
