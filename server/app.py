@@ -63,7 +63,10 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)
     # outermost: it times and counts every answer, the size limit's and the error handlers' too
-    app.add_middleware(metrics.RequestObservation)
+    app.add_middleware(
+        metrics.RequestObservation,
+        request_log_level=logging.INFO if settings.log_format == "json" else logging.DEBUG,
+    )
     for module in (notifications, sync, preferences, me, device, admin):
         app.include_router(module.router)
     web.install(app)

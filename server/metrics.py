@@ -120,10 +120,14 @@ class _Collected(Collector):
 class RequestObservation:
     """Gives each request an id (the caller's X-Request-ID, else a new one) that its response
     and log lines carry, and counts and times it under its route template. Pure ASGI: no
-    per-request task or body wrapping, unlike BaseHTTPMiddleware."""
+    per-request task or body wrapping, unlike BaseHTTPMiddleware.
 
-    def __init__(self, app: ASGIApp):
+    The line per request is logged at `request_log_level`: INFO where a log collector reads
+    JSON lines, DEBUG (shown with -v) for people, whose terminal it would flood."""
+
+    def __init__(self, app: ASGIApp, request_log_level: int = logging.INFO):
         self.app = app
+        self.request_log_level = request_log_level
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,7 +154,8 @@ class RequestObservation:
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_DURATION.labels(method, route).observe(seconds)
-            log.info(
+            log.log(
+                self.request_log_level,
                 "%s %s %d %.1f ms",
                 method,
                 route,

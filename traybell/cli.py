@@ -91,6 +91,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
         # The client's address is taken from X-Forwarded-For by Traybell itself, by
         # TRAYBELL_TRUSTED_PROXIES (server/api/client_address.py), not a second time here.
         proxy_headers=False,
