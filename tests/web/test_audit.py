@@ -241,3 +241,54 @@ def test_a_send_is_recorded_once_with_counts_and_never_its_text(live_server, bro
     assert (console["actor_user_id"], console["actor_token_id"]) == (admin_id, None)
     assert console["target_user_id"] == reader
     assert console["details"]["event_name"] == "admin.message"
+
+
+def test_device_sign_in_and_own_changes_name_the_signed_in_user(live_server, browser, person):
+    """device.approve and device.deny by the session's user (with the client's name), the
+    device's token.create, the user's own password change and token revoke on the web."""
+    user, _ = person()
+    web = browser()
+    web.sign_in(user, PASSWORD)
+    with live_server.client() as anonymous:
+        approved, denied = (
+            anonymous.post("/v1/device/authorize", json={"client_name": name}).json()
+            for name in ("Traybell on laptop", "Traybell on stranger")
+        )
+        for grant, action in ((approved, "approve"), (denied, "deny")):
+            code = grant["user_code"]
+            form = {"user_code": code, "action": action}
+            assert web.post("/device", form, page=f"/device?code={code}").status_code == 200
+        token = anonymous.post("/v1/device/token", json={"device_code": approved["device_code"]})
+        assert token.status_code == 200
+    approve = _only(live_server, "device.approve", user)
+    deny = _only(live_server, "device.deny", user)
+    assert (approve["actor_user_id"], approve["actor_token_id"]) == (user, None)
+    assert approve["details"] == {"client_name": "Traybell on laptop"}
+    assert deny["details"] == {"client_name": "Traybell on stranger"}
+    device_token = next(
+        e for e in _events(live_server, "token.create") if e["target"] == token.json()["token_id"]
+    )
+    assert device_token["details"] == {"kind": "device", "via": "device sign-in"}
+
+    assert (
+        web.post(
+            f"/settings/tokens/{token.json()['token_id']}/revoke", {}, page="/settings"
+        ).status_code
+        == 303
+    )
+    revoke = _only(live_server, "token.revoke", user)
+    assert (revoke["actor_user_id"], revoke["target"]) == (user, token.json()["token_id"])
+    new_password = "another passphrase " + uuid.uuid4().hex
+    changed = web.post(
+        "/settings/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": new_password,
+            "new_password_confirm": new_password,
+        },
+        page="/settings",
+    )
+    assert changed.status_code == 303
+    password_events = [e for e in _events(live_server, "password.set") if e["actor_user_id"]]
+    assert [(e["actor_user_id"], e["target_user_id"]) for e in password_events] == [(user, user)]
+    assert new_password not in json.dumps(_events(live_server, "password.set"))
