@@ -112,7 +112,7 @@ async def events(
     user_id: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of events, newest first, and the cursor of the next page (None at the end)."""
-    before_id = PageCursor.decode(before).before_version if before else MAX_ID
+    before_id = PageCursor.decode(before).before_version if before is not None else MAX_ID
     rows = await fetch_all(
         queries.list_audit,
         pool,

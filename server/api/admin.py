@@ -14,6 +14,7 @@ from server.api.schemas import (
     DeliveryList,
     DeliveryReply,
     InviteReply,
+    PageCursorText,
     Text,
     TokenReply,
     UserReply,
@@ -105,8 +106,8 @@ async def list_audit(
     service: ServiceDep,
     _: AdminActorDep,
     limit: Annotated[int, Query(ge=1)] = 50,
-    before: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
+    before: Annotated[PageCursorText | None, Query()] = None,
+    action: Literal[audit.ACTIONS] | None = None,  # type: ignore[valid-type]
 ) -> dict:
     events, next_before = await audit.events(
         service.pool, limit=min(limit, AUDIT_LIMIT_MAX), before=before, action=action
