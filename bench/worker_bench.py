@@ -39,6 +39,9 @@ class NoopTransport:
     async def send(self, outgoing: Outgoing) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
 
 def _seed(database_url: str, users: int, sends: int) -> None:
     """`users` users with push on, then `sends` notifications to all: users x sends jobs."""

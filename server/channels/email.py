@@ -1,4 +1,8 @@
-"""Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`."""
+"""Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`.
+
+The transport keeps its connections open between messages (channels/smtp_pool.py) and the
+worker closes them when it stops.
+"""
 
 import logging
 from email.errors import MessageError
@@ -9,11 +13,19 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from server.channels.message import Outgoing, PermanentError, RenderError, TransientError
+from server.channels.smtp_pool import SmtpPool
 
 log = logging.getLogger("traybell.worker.email")
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 SEND_TIMEOUT_SECONDS = 60
+#: Connections one worker keeps to the SMTP server: enough that a relay a few milliseconds
+#: away keeps up with the worker, few enough for providers that cap concurrent sessions.
+CONNECTIONS = 4
+#: Then QUIT and a new connection: servers cap, or slow down, long sessions.
+MESSAGES_PER_CONNECTION = 100
+#: A connection unused this long is closed, well inside the minutes servers wait on a client.
+IDLE_SECONDS = 10.0
 
 
 def message_id(delivery_id: str, sender: str) -> str:
@@ -29,7 +41,15 @@ def _valid_address(address: str) -> bool:
 
 
 class EmailTransport:
-    def __init__(self, smtp_url: str, sender: str):
+    def __init__(
+        self,
+        smtp_url: str,
+        sender: str,
+        *,
+        connections: int = CONNECTIONS,
+        messages_per_connection: int = MESSAGES_PER_CONNECTION,
+        idle_seconds: float = IDLE_SECONDS,
+    ):
         url = urlsplit(smtp_url)
         if url.scheme not in DEFAULT_PORTS or not url.hostname:
             raise ValueError("TRAYBELL_SMTP_URL must look like smtp://host:port or smtps://...")
@@ -39,6 +59,22 @@ class EmailTransport:
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
         self.sender = sender
+        self.connections = SmtpPool(
+            self._client,
+            size=connections,
+            max_messages=messages_per_connection,
+            idle_seconds=idle_seconds,
+        )
+
+    def _client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.use_tls,
+            timeout=SEND_TIMEOUT_SECONDS,
+        )
 
     def describe(self) -> str:
         """Where mail goes, without the credentials."""
@@ -86,17 +122,7 @@ class EmailTransport:
             raise PermanentError("the recipient is the sender's own address (mail loop guard)")
         email = self.build(outgoing)
         try:
-            await aiosmtplib.send(
-                email,
-                sender=self.sender,
-                recipients=list(outgoing.recipients),
-                hostname=self.hostname,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                use_tls=self.use_tls,
-                timeout=SEND_TIMEOUT_SECONDS,
-            )
+            await self.connections.send(email, self.sender, outgoing.recipients)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             raise _by_code(
@@ -106,6 +132,10 @@ class EmailTransport:
             raise _by_code(exc.code, f"SMTP {exc.code} {exc.message}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientError(f"SMTP {type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        """Say QUIT on the connections kept open (at the worker's stop)."""
+        await self.connections.close()
 
 
 def _by_code(code: int, text: str) -> Exception:

@@ -55,6 +55,10 @@ class Outgoing:
 class Transport(Protocol):
     async def send(self, outgoing: Outgoing) -> None: ...
 
+    async def close(self) -> None:
+        """Let go of what is kept between sends (open connections); once, at the worker's stop."""
+        ...
+
 
 def render(
     items: Sequence[ExternalText],

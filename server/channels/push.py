@@ -143,3 +143,6 @@ class PushTransport:
         # so a target that took it may see it twice, which beats one that never does.
         if not ok:
             raise TransientError("Apprise could not deliver to every push URL")
+
+    async def close(self) -> None:
+        """Nothing to let go: each push opens its own connections."""

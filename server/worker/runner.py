@@ -37,7 +37,7 @@ log = logging.getLogger("traybell.worker")
 
 #: The safety poll: how often an idle worker looks for due jobs without being woken.
 POLL_SECONDS = 1.0
-#: Jobs sent at once by one worker (each is one connection to the SMTP server or push target).
+#: Jobs sent at once by one worker (email shares a few kept connections: channels/email.py).
 CONCURRENCY = 32
 #: On SIGTERM/SIGINT, sends in flight get this long to finish before they are given back.
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -124,10 +124,13 @@ class Worker:
             await self._cycle(queue, leases, pipeline)
         finally:
             # Nothing more starts: what waits goes back now, for other workers; the sends in
-            # flight get the grace period; what is still held after that goes back too.
+            # flight get the grace period; what is still held after that goes back too; then
+            # the transports let go of their connections (email says QUIT).
             await leases.give_back(pipeline.take_waiting())
             await pipeline.finish(SHUTDOWN_GRACE_SECONDS, self._forced)
             await leases.give_back(leases.held())
+            for transport in self.transports.values():
+                await transport.close()
             for task in (heartbeat, tidying):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -77,7 +77,37 @@ class Mailbox:
         self.open = threading.Event()
         self.open.set()
         self.arrived: list[str] = []
+        #: The client end (host, port) of each connection that said EHLO, in order; of each
+        #: that said QUIT; and of the connection each DATA came on, by Message-ID.
+        self.sessions: list[tuple[str, int]] = []
+        self.quits: list[tuple[str, int]] = []
+        self.carried_by: dict[str, tuple[str, int]] = {}
+        #: Answers to give to the next MAIL commands, in order; then MAIL is accepted.
+        self.mail_answers: list[str] = []
+        #: The live server side of each connection, for `SmtpServer.drop_connections`.
+        self.servers: list[Any] = []
         self._lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self._lock:
+            self.sessions.append(session.peer)
+            self.servers.append(server)
+        return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self._lock:
+            self.quits.append(session.peer)
+        return "221 Bye"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self._lock:
+            answer = self.mail_answers.pop(0) if self.mail_answers else None
+        if answer is not None:
+            return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refused:
@@ -89,6 +119,7 @@ class Mailbox:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.arrived.append(parsed["Message-ID"])
+            self.carried_by[parsed["Message-ID"]] = session.peer
         while not self.open.is_set():
             await asyncio.sleep(0.02)
         with self._lock:
@@ -117,6 +148,22 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def drop_connections(self) -> None:
+        """Close every open connection from the server's side (as a restarting server does),
+        and wait until they are closed."""
+        assert self._controller is not None
+        servers = list(self.mailbox.servers)
+
+        def close() -> None:
+            for server in servers:
+                if server.transport is not None:
+                    server.transport.close()
+
+        self._controller.loop.call_soon_threadsafe(close)
+        wait_until(
+            lambda: all(server.transport is None for server in servers), what="the drop"
+        )
 
 
 def text_of(message: EmailMessage) -> str:

@@ -264,6 +264,9 @@ class GatedTransport:
         self.started.append(outgoing.delivery_id)
         await asyncio.to_thread(self.gate.wait)
 
+    async def close(self) -> None:
+        pass
+
 
 def test_stop_gives_back_the_claimed_batch_that_has_not_started(live_server, database_url):
     """Pipelining: a worker holds the next batch while the current one sends; on stop that

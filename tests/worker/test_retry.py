@@ -12,9 +12,10 @@ def _job(database_url, user):
 
 def test_smtp_4xx_is_retried_with_growing_delays_then_delivered(live_server, smtp, start_worker):
     """Retry: SMTP 4xx puts the job back after base x 2^attempts (less up to 20 % jitter), the
-    delays grow, the error is kept, and the message goes out once the server takes it."""
+    delays grow, the error is kept, and the message goes out once the server takes it. (A 421
+    on a kept connection is sent again at once instead: test_smtp_connections.py.)"""
     user, _ = live_server.create_user(email_enabled=True, email="r@example.com")
-    smtp.mailbox.answers = ["451 4.3.0 try later", "421 4.7.0 busy"]
+    smtp.mailbox.answers = ["451 4.3.0 try later", "452 4.3.1 insufficient storage"]
     live_server.send(user, title="retry me", severity="warning")
     start_worker(smtp_url=smtp.url, retry_base_seconds=1)
 
