@@ -161,9 +161,7 @@ class SmtpServer:
                     server.transport.close()
 
         self._controller.loop.call_soon_threadsafe(close)
-        wait_until(
-            lambda: all(server.transport is None for server in servers), what="the drop"
-        )
+        wait_until(lambda: all(server.transport is None for server in servers), what="the drop")
 
 
 def text_of(message: EmailMessage) -> str:
