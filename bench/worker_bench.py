@@ -10,6 +10,16 @@ against a parked queue; the clock starts when the queue becomes due (which wakes
 NOTIFY) and includes the harness's 10 ms completion poll, which the baseline does not pay.
 
 The scale-out figure drains the same queue with two worker processes beside one.
+
+The email figure drains EMAIL_JOBS email jobs (one per user) through a worker process with its
+real email transport, into an aiosmtpd sink in a process of its own on loopback. Its baseline,
+in the same run and against the same sink: a bare aiosmtplib loop that builds the same messages
+the way the worker does and sends them one after another over one connection. The ratio says
+what the worker's queue, pipeline and connection handling cost over the least a sender of
+these messages can do. Two extra rows: the same drain against the loop with its messages built
+before its clock starts (SMTP alone: building a MIME message with the standard library costs
+about as much CPU as sending it on loopback), and the drain with the transport held to one
+connection.
 """
 
 import asyncio
@@ -19,13 +29,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import aiosql
+from aiosmtpd.controller import Controller
 
 from server.audit import CLI
-from server.channels import Outgoing
+from server.channels import Footer, Outgoing, render
+from server.channels.email import EmailTransport
 from server.db import create_pool, fetch_all, queries
 from server.worker import Worker
+from shared.privacy import ExternalText
 from tests.support.live import create_users_directly, test_settings
+from tests.support.pg import free_port
 
 SQL = aiosql.from_path(
     Path(__file__).with_name("worker_bench.sql"), "asyncpg", mandatory_parameters=False
@@ -33,6 +48,10 @@ SQL = aiosql.from_path(
 CONCURRENCY = 32
 #: The worker should keep at least 0.8 of the bare loop's pace.
 TARGET = "ratio >= 0.8"  # the issue's target: worker drain / bare claim-and-ack loop
+#: Email jobs drained to the loopback SMTP sink, in the quick run too (the issue's size).
+EMAIL_JOBS = 2000
+SENDER = "traybell@localhost"
+EMAIL_TARGET = "ratio >= 0.8"  # the issue's target: worker email drain / raw aiosmtplib loop
 
 
 class NoopTransport:
@@ -51,17 +70,18 @@ def _seed(database_url: str, users: int, sends: int) -> None:
         # Never contacted: the benchmark's transport sends nothing.
         preferences_of=lambda _: {"push_enabled": True, "push_urls": ["json://127.0.0.1:9/bench"]},
     )
-    asyncio.run(_send_to_all(database_url, sends))
+    asyncio.run(_send(database_url, sends))
 
 
-async def _send_to_all(database_url: str, sends: int) -> None:
+async def _send(database_url: str, sends: int, user_ids: list[str] | None = None) -> None:
+    """`sends` warnings to `user_ids` (None: to every user)."""
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         for n in range(sends):
             await fetch_all(
                 queries.send_notification,
                 pool,
-                user_ids=None,
+                user_ids=user_ids,
                 event_name="bench.event",
                 title=f"Benchmark notification {n}",
                 summary="a summary",
@@ -114,25 +134,35 @@ async def _baseline(database_url: str, jobs: int) -> float:
     return jobs / elapsed
 
 
-def _worker_process(database_url: str) -> None:
-    """A worker process of its own, with the no-op transport (for the scale-out figure)."""
+def _worker_process(database_url: str, smtp_url: str | None, connections: int | None) -> None:
+    """A worker process of its own: with `smtp_url`, its real email transport (held to
+    `connections` if given), else the no-op transport on both channels."""
     logging.getLogger("traybell.worker").setLevel(logging.WARNING)
-    noop = NoopTransport()
-    worker = Worker(
-        database_url,
-        test_settings(),
-        transports={"email": noop, "push": noop},
-        concurrency=CONCURRENCY,
-    )
+    settings = test_settings(smtp_url=smtp_url)
+    transports = None
+    if smtp_url is None:
+        noop = NoopTransport()
+        transports = {"email": noop, "push": noop}
+    elif connections is not None:
+        transports = {"email": EmailTransport(smtp_url, SENDER, connections=connections)}
+    worker = Worker(database_url, settings, transports=transports, concurrency=CONCURRENCY)
     asyncio.run(worker.run())
 
 
-async def _processes(database_url: str, jobs: int, count: int) -> float:
+async def _processes(
+    database_url: str,
+    jobs: int,
+    count: int,
+    smtp_url: str | None = None,
+    connections: int | None = None,
+) -> float:
     """Jobs per second of `count` worker processes, timed from the moment the parked queue
     becomes due (the processes have started and are listening by then)."""
     spawn = multiprocessing.get_context("spawn")
     workers = [
-        spawn.Process(target=_worker_process, args=(database_url,), daemon=True)
+        spawn.Process(
+            target=_worker_process, args=(database_url, smtp_url, connections), daemon=True
+        )
         for _ in range(count)
     ]
     pool = await create_pool(database_url, min_size=1, max_size=1)
@@ -184,6 +214,177 @@ async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, 
     ]
 
 
+# ---------------------------------------------------------------- email over SMTP
+
+
+class SmtpSink:
+    """An aiosmtpd handler that takes every message unread, counting messages and sessions
+    in values shared with the benchmark's process."""
+
+    def __init__(self, messages: Any, sessions: Any):
+        self.messages = messages
+        self.sessions = sessions
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.sessions.get_lock():
+            self.sessions.value += 1
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.messages.get_lock():
+            self.messages.value += 1
+        return "250 OK"
+
+
+def _sink_process(port: int, messages: Any, sessions: Any, ready: Any, stop: Any) -> None:
+    controller = Controller(SmtpSink(messages, sessions), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+class Sink:
+    """The SMTP sink in a process of its own, so that it shares no interpreter with a sender."""
+
+    def __init__(self) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.port = free_port()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.messages = spawn.Value("i", 0)
+        self.sessions = spawn.Value("i", 0)
+        ready, self._stop = spawn.Event(), spawn.Event()
+        self._process = spawn.Process(
+            target=_sink_process,
+            args=(self.port, self.messages, self.sessions, ready, self._stop),
+            daemon=True,
+        )
+        self._process.start()
+        if not ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+
+    def counts(self) -> tuple[int, int]:
+        """Messages and sessions since the last call."""
+        counts = (self.messages.value, self.sessions.value)
+        self.messages.value = self.sessions.value = 0
+        return counts
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(10)
+
+
+def _mail_users() -> list[str]:
+    return [f"bench-mail-{n:05}" for n in range(EMAIL_JOBS)]
+
+
+def _address(user_id: str) -> str:
+    return f"{user_id}@example.com"
+
+
+async def _clear_queue(database_url: str) -> None:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await SQL.clear_queue(conn)
+    finally:
+        await pool.close()
+
+
+def _seed_email(database_url: str) -> None:
+    """Only email jobs in the queue: one warning to each of EMAIL_JOBS users with email on."""
+    asyncio.run(_clear_queue(database_url))
+    users = _mail_users()
+    create_users_directly(
+        database_url,
+        users,
+        preferences_of=lambda user: {"email_enabled": True, "email": _address(user)},
+    )
+    asyncio.run(_send(database_url, 1, users))
+
+
+def _outgoing() -> list[Outgoing]:
+    """What the worker renders for each job, with a footer of the same shape."""
+    public_url = test_settings().public_url
+    outgoing = []
+    for n, user in enumerate(_mail_users()):
+        item = ExternalText(
+            "Benchmark notification 0", "a summary", "warning", f"{public_url}/n/{n}"
+        )
+        footer = Footer(f"{public_url}/settings", f"{public_url}/unsubscribe/token-{n}")
+        outgoing.append(Outgoing(f"bench-{n}", (_address(user),), render([item], footer)))
+    return outgoing
+
+
+async def _raw_smtp(sink: Sink, *, build_in_clock: bool) -> float:
+    """Messages per second of one aiosmtplib connection sending them one after another, each
+    built as the worker builds it: in the clock, or all before it starts."""
+    build = EmailTransport(sink.url, SENDER).build
+    outgoing = _outgoing()
+    prebuilt = [] if build_in_clock else [build(message) for message in outgoing]
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
+    started = time.perf_counter()
+    await client.connect()
+    for n, message in enumerate(outgoing):
+        email = build(message) if build_in_clock else prebuilt[n]
+        await client.send_message(email, sender=SENDER, recipients=list(message.recipients))
+    await client.quit()
+    return len(outgoing) / (time.perf_counter() - started)
+
+
+def _drained(sink: Sink, what: str) -> int:
+    """The sessions a drain used, after checking that every message arrived once."""
+    messages, sessions = sink.counts()
+    if messages != EMAIL_JOBS:
+        raise RuntimeError(f"{what}: {messages} message(s) reached the sink, not {EMAIL_JOBS}")
+    return sessions
+
+
+def _measure_email(database_url: str) -> list[dict[str, Any]]:
+    _seed_email(database_url)
+    sink = Sink()
+    try:
+        raw = asyncio.run(_raw_smtp(sink, build_in_clock=True))
+        _drained(sink, "the raw loop")
+        worker = asyncio.run(_processes(database_url, EMAIL_JOBS, 1, sink.url))
+        connections = _drained(sink, "the worker")
+        smtp_only = asyncio.run(_raw_smtp(sink, build_in_clock=False))
+        _drained(sink, "the raw loop of built messages")
+        single = asyncio.run(_processes(database_url, EMAIL_JOBS, 1, sink.url, connections=1))
+        _drained(sink, "the worker on one connection")
+    finally:
+        sink.stop()
+    name = f"drain {EMAIL_JOBS:,} email jobs to a loopback aiosmtpd"
+    return [
+        {
+            "name": name,
+            "value": round(worker, 1),
+            "unit": "jobs/s",
+            "baseline": round(raw, 1),
+            "ratio": round(worker / raw, 3),
+            "target": EMAIL_TARGET,
+            "smtp_connections": connections,
+        },
+        {
+            "name": "  the same, baseline: messages built before its clock (SMTP alone)",
+            "value": round(worker, 1),
+            "unit": "jobs/s",
+            "baseline": round(smtp_only, 1),
+            "ratio": round(worker / smtp_only, 3),
+            "target": "-",
+        },
+        {
+            "name": "  the same, the worker held to one SMTP connection",
+            "value": round(single, 1),
+            "unit": "jobs/s",
+            "baseline": round(raw, 1),
+            "ratio": round(single / raw, 3),
+            "target": "-",
+        },
+    ]
+
+
 def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
     """The benchmark's rows; without `database_url` it runs on a throwaway PostgreSQL."""
     users, sends = (200, 10) if quick else (1000, 10)
@@ -194,7 +395,8 @@ def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
     try:
         if database_url is not None:
             _seed(database_url, users, sends)
-            return asyncio.run(_measure(database_url, users, sends))
+            rows = asyncio.run(_measure(database_url, users, sends))
+            return rows + _measure_email(database_url)
         return _on_throwaway_cluster(users, sends)
     finally:
         worker_log.setLevel(level)
@@ -209,7 +411,8 @@ def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
     try:
         asyncio.run(migrate_url(cluster.url()))
         _seed(cluster.url(), users, sends)
-        return asyncio.run(_measure(cluster.url(), users, sends))
+        rows = asyncio.run(_measure(cluster.url(), users, sends))
+        return rows + _measure_email(cluster.url())
     finally:
         cluster.destroy()
 

@@ -38,3 +38,7 @@ UPDATE deliveries SET available_at = now() - interval '1 second';
 
 -- name: listening_workers$
 SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %';
+
+-- name: clear_queue!
+-- Before the email figure: only its own jobs in the queue.
+DELETE FROM deliveries;

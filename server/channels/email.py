@@ -5,7 +5,9 @@ worker closes them when it stops.
 """
 
 import logging
+from email import policy
 from email.errors import MessageError
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
@@ -26,6 +28,25 @@ CONNECTIONS = 4
 MESSAGES_PER_CONNECTION = 100
 #: A connection unused this long is closed, well inside the minutes servers wait on a client.
 IDLE_SECONDS = 10.0
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header classes, each made once: the stock registry makes a new class for
+    every header it parses, a fifth of the time it takes to build an email."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        name = name.lower()
+        if name not in self._classes:
+            self._classes[name] = super().__getitem__(name)
+        return self._classes[name]
+
+
+#: email.policy.default, with the header classes made once.
+POLICY = policy.default.clone(header_factory=_HeaderClasses())
 
 
 def message_id(delivery_id: str, sender: str) -> str:
@@ -89,7 +110,7 @@ class EmailTransport:
 
     def _build(self, outgoing: Outgoing) -> EmailMessage:
         message = outgoing.message
-        email = EmailMessage()
+        email = EmailMessage(policy=POLICY)
         email["From"] = self.sender
         email["To"] = outgoing.recipients[0]
         email["Subject"] = message.subject
