@@ -5,6 +5,7 @@ import email
 import email.policy
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -13,10 +14,12 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiosql
 import asyncpg
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from server.config import Settings
 from server.db import fetch_all
@@ -84,6 +87,8 @@ class Mailbox:
         self.carried_by: dict[str, tuple[str, int]] = {}
         #: Answers to give to the next MAIL commands, in order; then MAIL is accepted.
         self.mail_answers: list[str] = []
+        #: The client end of each connection that logged in.
+        self.logins: list[tuple[str, int]] = []
         #: The live server side of each connection, for `SmtpServer.drop_connections`.
         self.servers: list[Any] = []
         self._lock = threading.Lock()
@@ -134,15 +139,47 @@ class Mailbox:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    """aiosmtpd on loopback; with `tls` (certificate and key files) it speaks TLS from the
+    first byte (smtps), and with `login` (user, password) it takes mail only after AUTH."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.mailbox = Mailbox()
-        self.url = f"smtp://127.0.0.1:{port}"
+        self._tls = tls
+        self._login = login
+        credentials = ":".join(quote(part, safe="") for part in login) + "@" if login else ""
+        self.url = f"{'smtps' if tls else 'smtp'}://{credentials}127.0.0.1:{port}"
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self._tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self._tls)
+            options["ssl_context"] = context
+        if self._login:
+            # aiosmtpd sees only STARTTLS as TLS; this TLS starts with the connection.
+            options.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=False
+            )
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        given = (
+            (auth_data.login.decode(), auth_data.password.decode())
+            if isinstance(auth_data, LoginPassword)
+            else None
+        )
+        if given == self._login:
+            self.mailbox.logins.append(session.peer)
+        return AuthResult(success=given == self._login)
 
     def stop(self) -> None:
         if self._controller is not None:

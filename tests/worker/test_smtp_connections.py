@@ -2,11 +2,15 @@
 one that went away is replaced without losing or repeating a message; refusals keep the job's
 error policy (4xx back-off, 5xx failed at once)."""
 
+import subprocess
 import uuid
 from collections import Counter
 
+import pytest
+
 from server.channels.email import CONNECTIONS, EmailTransport
-from tests.worker.support import deliveries, wait_until
+from tests.support.pg import free_port
+from tests.worker.support import SmtpServer, deliveries, wait_until
 
 SENDER = "traybell@localhost"
 
@@ -154,3 +158,37 @@ def test_a_4xx_on_a_kept_connection_is_retried_with_back_off(live_server, smtp, 
     user = pending["user_id"]
     sent = _job(live_server, user)
     assert sent["attempts"] == 2 and len(smtp.mailbox.arrived) == 3
+
+
+# aiosmtpd warns of AUTH without TLS: it does not see TLS that starts with the connection.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtps_with_a_password_logs_in_once_per_kept_connection(
+    live_server, start_worker, tmp_path, monkeypatch
+):
+    """smtps:// with user:password: the worker speaks TLS from the first byte, logs in with the
+    URL's (percent-decoded) credentials once per connection, and reuses it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    # The worker verifies the server's certificate: let it trust this one.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    smtp = SmtpServer(free_port(), tls=(cert, key), login=("mailer@example.com", "p@ss:w/rd"))
+    smtp.start()
+    try:
+        assert smtp.url.startswith("smtps://mailer%40example.com:p%40ss%3Aw%2Frd@")
+        start_worker(smtp_url=smtp.url)
+        for n in range(3):
+            _send(live_server, f"over TLS {n}")
+        mailbox = smtp.mailbox
+        assert len(mailbox.messages) == 3
+        assert len(mailbox.sessions) == 1 and mailbox.logins == mailbox.sessions
+    finally:
+        smtp.stop()
