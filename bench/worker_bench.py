@@ -16,10 +16,11 @@ real email transport, into an aiosmtpd sink in a process of its own on loopback.
 in the same run and against the same sink: a bare aiosmtplib loop that builds the same messages
 the way the worker does and sends them one after another over one connection. The ratio says
 what the worker's queue, pipeline and connection handling cost over the least a sender of
-these messages can do. Two extra rows: the same drain against the loop with its messages built
-before its clock starts (SMTP alone: building a MIME message with the standard library costs
-about as much CPU as sending it on loopback), and the drain with the transport held to one
-connection.
+these messages can do. The two run EMAIL_ROUNDS times, alternating, and the better run of each
+counts, so that a burst of load on a shared machine does not decide the ratio. Two extra rows:
+the same drain against the loop with its messages built before its clock starts (SMTP alone:
+building a MIME message with the standard library costs about as much CPU as sending it on
+loopback), and the drain with the transport held to one connection.
 """
 
 import asyncio
@@ -52,6 +53,8 @@ TARGET = "ratio >= 0.8"  # the issue's target: worker drain / bare claim-and-ack
 EMAIL_JOBS = 2000
 SENDER = "traybell@localhost"
 EMAIL_TARGET = "ratio >= 0.8"  # the issue's target: worker email drain / raw aiosmtplib loop
+#: The headline pair runs this often, alternating; the better run of each counts.
+EMAIL_ROUNDS = 2
 
 
 class NoopTransport:
@@ -345,10 +348,12 @@ def _measure_email(database_url: str) -> list[dict[str, Any]]:
     _seed_email(database_url)
     sink = Sink()
     try:
-        raw = asyncio.run(_raw_smtp(sink, build_in_clock=True))
-        _drained(sink, "the raw loop")
-        worker = asyncio.run(_processes(database_url, EMAIL_JOBS, 1, sink.url))
-        connections = _drained(sink, "the worker")
+        raw = worker = 0.0
+        for _ in range(EMAIL_ROUNDS):
+            raw = max(raw, asyncio.run(_raw_smtp(sink, build_in_clock=True)))
+            _drained(sink, "the raw loop")
+            worker = max(worker, asyncio.run(_processes(database_url, EMAIL_JOBS, 1, sink.url)))
+            connections = _drained(sink, "the worker")
         smtp_only = asyncio.run(_raw_smtp(sink, build_in_clock=False))
         _drained(sink, "the raw loop of built messages")
         single = asyncio.run(_processes(database_url, EMAIL_JOBS, 1, sink.url, connections=1))
