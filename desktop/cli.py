@@ -13,8 +13,9 @@ from desktop.settings import Settings
 from desktop.signin import client_server, client_sign_in, default_client_name, remember_server
 
 
-def run(server: str | None, token: str | None, once: bool) -> int:
+def run(server: str | None, token: str | None, once: bool, link: str | None = None) -> int:
     """Run the tray client, or with `once` sync a single time and print one JSON line.
+    `link` is a `traybell://n/<id>` to open (in the tray already running, if one is).
 
     `--once` prints `{"online": bool, "new": N, "unread": N}` and exits 0 when online, 1 when
     not (server away, token refused, or no token at all). It imports no Qt, so it runs on
@@ -23,7 +24,7 @@ def run(server: str | None, token: str | None, once: bool) -> int:
     if not once:
         from desktop.ui.app import main  # Qt only when a GUI is wanted
 
-        return main(server, token)
+        return main(server, token, link)
     setup_logging()
     from desktop.sync import SyncEngine
     from shared.paths import traybell_home

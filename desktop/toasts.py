@@ -21,6 +21,8 @@ class Toast:
     title: str
     message: str
     severity: str = "info"
+    #: The notification a click opens; None for a summary toast, whose click opens the center.
+    notification_id: str | None = None
 
 
 def plan_toasts(
@@ -40,5 +42,5 @@ def plan_toasts(
     toasts = []
     for notification in new:
         text = external_text(notification, public_url)
-        toasts.append(Toast(text.title, text.summary or "", text.severity))
+        toasts.append(Toast(text.title, text.summary or "", text.severity, str(notification["id"])))
     return toasts

@@ -248,7 +248,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tray(args: argparse.Namespace, settings: Settings) -> int:
     from desktop.cli import run
 
-    return run(server=args.server, token=args.token, once=args.once)
+    return run(server=args.server, token=args.token, once=args.once, link=args.link)
 
 
 @needs("desktop")
@@ -342,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(func=cmd_send)
 
     tray = commands.add_parser("tray", help="run the system-tray client")
+    tray.add_argument(
+        "link", nargs="?", help="a traybell://n/<id> link to open (in the running tray, if one is)"
+    )
     tray.add_argument("--server", help="server URL (default: the stored sign-in)")
     tray.add_argument("--token", help="API token (default: the stored sign-in)")
     tray.add_argument("--once", action="store_true", help="sync once, print a JSON line and exit")

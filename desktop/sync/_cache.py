@@ -62,6 +62,8 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _DATA = NOTIFICATION_FIELDS.index("data")
+#: What the center's search looks in.
+_SEARCHED = ("title", "summary", "body")
 
 
 class Applied(NamedTuple):
@@ -152,11 +154,40 @@ class Cache:
                 ).fetchone()[0]
             )
 
-    def notifications(self, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
-        where = "WHERE read_at IS NULL" if unread_only else ""
+    def notifications(
+        self,
+        unread_only: bool = False,
+        limit: int = 50,
+        *,
+        query: str = "",
+        severity: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; `query` matches title, summary or body (as a substring, ignoring the
+        case of ASCII letters), `severity` one severity."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if unread_only:
+            conditions.append("read_at IS NULL")
+        if severity:
+            conditions.append("severity = ?")
+            params.append(severity)
+        if query.strip():
+            pattern = "%" + _like_escape(query.strip()) + "%"
+            matches = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED)
+            conditions.append(f"({matches})")
+            params += [pattern] * len(_SEARCHED)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT * FROM notifications {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._lock:
-            return [_decode(row) for row in self._query(sql, [limit])]
+            return [_decode(row) for row in self._query(sql, [*params, limit])]
+
+    def put(self, notification: dict[str, Any]) -> None:
+        """Store one notification as the server sent it outside a sync page (opened by its id):
+        the cursor stays, so the next sync still brings every later change of it."""
+        row = [notification.get(field) for field in NOTIFICATION_FIELDS]
+        row[_DATA] = json.dumps(notification.get("data") or {})
+        with self.transaction() as conn:
+            conn.execute(_UPSERT, row)
 
     def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """The cached notifications with these ids, newest first."""
@@ -176,9 +207,9 @@ class Cache:
         """
         applied: list[Applied] = []
         with self.transaction() as conn:
-            pending: dict[str, set[str]] = {"read": set(), "archive": set()}
+            pending: dict[str, set[str]] = {"read": set(), "unread": set(), "archive": set()}
             for op, arg in conn.execute(
-                "SELECT op, arg FROM outbox WHERE op IN ('read', 'archive')"
+                "SELECT op, arg FROM outbox WHERE op IN ('read', 'unread', 'archive')"
             ):
                 pending[op].add(arg)
             read_all_pending = bool(
@@ -205,6 +236,8 @@ class Cache:
                     nid in pending["read"] or (read_all_pending and local_read)
                 ):
                     stored["read_at"] = local_read or now
+                elif nid in pending["unread"]:
+                    stored["read_at"] = None
                 row = list(stored.values())
                 row[_DATA] = json.dumps(stored["data"])
                 upserts.append(row)
@@ -253,7 +286,21 @@ class Cache:
                 ).fetchone()
             )
             if known:
-                _queue(conn, "read", notification_id, now)
+                _queue_mark(conn, "read", notification_id, now)
+            return known
+
+    def mark_unread_local(self, notification_id: str, now: str) -> bool:
+        """Mark unread here and queue that for the server; False if not in the cache."""
+        with self.transaction() as conn:
+            self.local_changes += 1
+            conn.execute("UPDATE notifications SET read_at = NULL WHERE id = ?", [notification_id])
+            known = bool(
+                conn.execute(
+                    "SELECT 1 FROM notifications WHERE id = ?", [notification_id]
+                ).fetchone()
+            )
+            if known:
+                _queue_mark(conn, "unread", notification_id, now)
             return known
 
     def mark_all_read_local(self, cursor: str | None, now: str) -> int:
@@ -294,6 +341,18 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
 
 def _queue(conn: sqlite3.Connection, op: str, arg: str, now: str) -> None:
     conn.execute("INSERT INTO outbox (op, arg, queued_at) VALUES (?, ?, ?)", [op, arg, now])
+
+
+def _queue_mark(conn: sqlite3.Connection, op: str, notification_id: str, now: str) -> None:
+    """Queue a read or unread mark; only the last one counts, so an opposite one still queued
+    goes (otherwise a page applied meanwhile would keep the state the user just undid)."""
+    opposite = "unread" if op == "read" else "read"
+    conn.execute("DELETE FROM outbox WHERE op = ? AND arg = ?", [opposite, notification_id])
+    _queue(conn, op, notification_id, now)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:

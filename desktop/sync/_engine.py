@@ -74,8 +74,24 @@ class SyncEngine:
     def unread_count(self) -> int:
         return self._cache.unread_count()
 
-    def notifications(self, unread_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
-        return self._cache.notifications(unread_only=unread_only, limit=limit)
+    def notifications(
+        self,
+        unread_only: bool = False,
+        limit: int = 50,
+        *,
+        query: str = "",
+        severity: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """From the cache, newest first; `query` searches title, summary and body, `severity`
+        keeps one severity."""
+        return self._cache.notifications(
+            unread_only=unread_only, limit=limit, query=query, severity=severity
+        )
+
+    def cached(self, notification_id: str) -> dict[str, Any] | None:
+        """One notification from the cache, or None: fast, no network."""
+        found = self._cache.get([str(notification_id)])
+        return found[0] if found else None
 
     def pending_changes(self) -> int:
         """Local changes the server has not confirmed yet."""
@@ -95,6 +111,10 @@ class SyncEngine:
         """The local half of `mark_read`: fast, no network, safe on a GUI thread."""
         if not self._cache.mark_read_local(str(notification_id), _now()):
             log.info("mark read of %s ignored: not in the cache", notification_id)
+
+    def queue_unread(self, notification_id: str) -> None:
+        if not self._cache.mark_unread_local(str(notification_id), _now()):
+            log.info("mark unread of %s ignored: not in the cache", notification_id)
 
     def queue_read_all(self) -> None:
         """The local half of `mark_all_read`: up to the last cursor this client applied."""
@@ -155,6 +175,15 @@ class SyncEngine:
             )
             return SyncResult(online=True, new=new, unread=self.unread_count())
 
+    def fetch(self, notification_id: str) -> dict[str, Any]:
+        """One notification from the server (one not cached yet, say opened from a link); kept
+        in the cache unless archived. Raises `Refused` (404: unknown or another user's) or
+        another `ApiError`."""
+        notification = self._api.call("GET", f"/v1/notifications/{notification_id}")
+        if not notification.get("archived_at"):
+            self._cache.put(notification)
+        return notification
+
     def sign_out(self) -> bool:
         """Revoke this client's own token on the server when it is reachable, and empty the
         cache either way, so the next person at this computer sees nothing of this one.
@@ -181,8 +210,8 @@ class SyncEngine:
         for entry in self._cache.outbox():
             op, arg = entry["op"], entry["arg"]
             try:
-                if op == "read":
-                    self._api.call("POST", f"/v1/notifications/{arg}/read")
+                if op in ("read", "unread"):
+                    self._api.call("POST", f"/v1/notifications/{arg}/{op}")
                 elif op == "archive":
                     self._api.call("POST", f"/v1/notifications/{arg}/archive")
                 elif op == "read_all":

@@ -3,15 +3,14 @@
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from desktop.logs import setup_logging
-from desktop.platform import autostart, credentials
+from desktop.platform import autostart, credentials, url_scheme
 from desktop.platform.identity import set_windows_app_id
 from desktop.settings import Settings
 from desktop.sync import SyncEngine
@@ -21,12 +20,13 @@ from desktop.ui.center import NotificationCenter
 from desktop.ui.collector import GuiThreadCollector
 from desktop.ui.controller import TrayController
 from desktop.ui.single_instance import SingleInstance
-from desktop.ui.toaster import Toaster, plyer_notify
+from desktop.ui.toaster import Notify, Toaster
 from desktop.ui.tray import TrayIcon
 from shared.paths import traybell_home
 
 if TYPE_CHECKING:
     from desktop.sync import SignedIn
+    from desktop.ui.notification_view import NotificationView
     from desktop.ui.settings_dialog import SettingsDialog
     from desktop.ui.sign_in import SignInWindow
 
@@ -53,7 +53,7 @@ class TrayApp(QObject):
         *,
         server: str | None = None,
         token: str | None = None,
-        notify: Callable[[Toast], None] = plyer_notify,
+        notify: Notify | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -77,6 +77,8 @@ class TrayApp(QObject):
             parent=self,
         )
         self.controller.toaster = Toaster(self.tray.tray, notify, parent=self)
+        self.controller.toaster.clicked.connect(self.open_toast)
+        self._view: NotificationView | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.sign_in_window: SignInWindow | None = None
         self._stopping = False
@@ -85,10 +87,43 @@ class TrayApp(QObject):
     def center(self) -> NotificationCenter:
         if self._center is None:
             self._center = NotificationCenter(self.controller)
+            self._center.open_requested.connect(self.show_notification)
         return self._center
 
     def open_center(self) -> None:
         self.center.bring_forward()
+
+    @property
+    def view(self) -> "NotificationView":
+        """The full view of one notification: one window, reused."""
+        if self._view is None:
+            # Imported when first opened, like the other windows a run may never show.
+            from desktop.ui.notification_view import NotificationView
+
+            self._view = NotificationView(self.controller)
+        return self._view
+
+    def show_notification(self, notification: dict[str, Any]) -> None:
+        self.view.show_notification(notification)
+
+    def open_notification(self, notification_id: str) -> None:
+        """Open one notification's full view: from the cache, else fetched from the server."""
+        self.controller.find(notification_id, self.show_notification, self.view.show_message)
+
+    def open_link(self, link: str) -> None:
+        """Open a `traybell://n/<id>` link."""
+        notification_id = url_scheme.notification_id_of(link)
+        if notification_id is None:
+            self.view.show_message(f"Traybell cannot open this link: {link[:200]}")
+        else:
+            self.open_notification(notification_id)
+
+    def open_toast(self, toast: Toast) -> None:
+        """A click on a toast: its notification, or the center for a summary toast."""
+        if toast.notification_id is None:
+            self.open_center()
+        else:
+            self.open_notification(toast.notification_id)
 
     def start(self, watch_network: bool = True) -> None:
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -98,6 +133,10 @@ class TrayApp(QObject):
             self.open_center()
         # IT's preset (or the user's own choice) takes effect without opening the settings.
         autostart.apply(self.settings.effective("start_at_login"))
+        try:
+            url_scheme.register()
+        except OSError as exc:  # a read-only home must not stop the tray
+            log.warning("could not register the traybell:// links: %s", exc)
         self.controller.start(watch_network=watch_network)
         if self.controller.engine is None:
             self.open_sign_in()
@@ -167,7 +206,26 @@ class TrayApp(QObject):
         QApplication.quit()
 
 
-def main(server: str | None, token: str | None) -> int:
+class LinkEvents(QObject):
+    """macOS hands a `traybell://` link to the app as a FileOpen event (at launch too), never
+    as an argument."""
+
+    def __init__(self, tray_app: TrayApp) -> None:
+        super().__init__(tray_app)
+        self._tray_app = tray_app
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen:
+            url = event.url().toString()  # type: ignore[attr-defined]
+            if url.startswith(f"{url_scheme.SCHEME}:"):
+                self._tray_app.open_link(url)
+                return True
+        return super().eventFilter(watched, event)
+
+
+def main(server: str | None, token: str | None, link: str | None = None) -> int:
+    """Run the tray; `link` (a `traybell://n/<id>` the OS started it with) opens at once, or
+    in the tray already running."""
     setup_logging()
     set_windows_app_id()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -176,8 +234,12 @@ def main(server: str | None, token: str | None) -> int:
     # A tray app lives on when its window closes; only Quit ends it.
     app.setQuitOnLastWindowClosed(False)
     instance = SingleInstance()
-    if instance.notify_running():
-        print("Traybell is already running; its window was brought forward.")
+    if instance.notify_running(link):
+        print(
+            "Traybell is already running; it opens the link."
+            if link
+            else "Traybell is already running; its window was brought forward."
+        )
         return 0
     if not instance.listen():
         log.warning("could not claim the single-instance name; a second launch will not be seen")
@@ -185,6 +247,8 @@ def main(server: str | None, token: str | None) -> int:
     collector.start()
     tray_app = TrayApp(Settings.load(), server=server, token=token)
     instance.raise_requested.connect(tray_app.open_center)
+    instance.open_requested.connect(tray_app.open_link)
+    app.installEventFilter(LinkEvents(tray_app))
     # Ctrl-C and SIGTERM (a session ending, `traybell demo` stopping) quit cleanly: the outbox
     # is in SQLite already, but a sync in flight should finish its transaction.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,4 +258,6 @@ def main(server: str | None, token: str | None) -> int:
     wake = QTimer(interval=500, timeout=lambda: None)
     wake.start()
     tray_app.start()
+    if link:
+        tray_app.open_link(link)
     return app.exec()

@@ -1,14 +1,21 @@
-"""The notification center: the cache, newest first, usable offline."""
+"""The notification center: the cache, newest first and grouped by day, usable offline.
+
+Search and the severity filter read the cache too, so they work offline as well. A row opens
+the notification's full view on a click or Enter; the arrow keys move between rows.
+"""
 
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -20,7 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.ui import icons
 from desktop.ui.controller import TrayController
 from desktop.ui.status import Status
-from shared.timefmt import relative_time
+from shared.timefmt import day_label, exact_time, relative_time
 
 SEVERITY_COLORS = {
     "info": "#3b82f6",
@@ -30,10 +37,15 @@ SEVERITY_COLORS = {
 }
 #: The center shows this many; older ones stay in the cache and on the server.
 SHOWN = 200
+#: Typing pauses this long before the search runs, so each key does not rebuild the list.
+SEARCH_DELAY_MS = 200
 
 
 class NotificationRow(QWidget):
-    """One notification: severity marker, title, summary, age, and its actions."""
+    """One notification: severity marker, title, summary, age, and its actions; a click on
+    it (not on a button) asks for its full view."""
+
+    clicked = Signal(object)  # the notification dict
 
     def __init__(
         self, notification: dict[str, Any], controller: TrayController, now: datetime
@@ -60,8 +72,7 @@ class NotificationRow(QWidget):
         self.summary.setStyleSheet("color: palette(placeholder-text);")
         age = QLabel(relative_time(notification["created_at"], now))
         age.setStyleSheet("color: palette(placeholder-text);")
-        # The body is in-app text: shown on hover here, never in a toast.
-        self.setToolTip(notification["body"] or "")
+        self.setToolTip(exact_time(notification["created_at"]))
 
         self.mark_read_button = QPushButton("Mark read")
         self.mark_read_button.setVisible(unread)
@@ -90,8 +101,32 @@ class NotificationRow(QWidget):
         row.addWidget(marker)
         row.addLayout(text, 1)
 
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
+            event.position().toPoint()
+        ):
+            self.clicked.emit(self.notification)
+        super().mouseReleaseEvent(event)
+
+
+class NotificationList(QListWidget):
+    """The rows and their day headings; Enter opens the current row."""
+
+    activated_row = Signal(object)  # the notification dict
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            row = self.itemWidget(self.currentItem()) if self.currentItem() else None
+            if isinstance(row, NotificationRow):
+                self.activated_row.emit(row.notification)
+                return
+        super().keyPressEvent(event)
+
 
 class NotificationCenter(QWidget):
+    #: A row asks for its full view; carries the notification dict.
+    open_requested = Signal(object)
+
     def __init__(self, controller: TrayController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._controller = controller
@@ -110,12 +145,25 @@ class NotificationCenter(QWidget):
         self.unread_only.toggled.connect(self.refresh)
         self.mark_all_button = QPushButton("Mark all read")
         self.mark_all_button.clicked.connect(controller.mark_all_read)
-        self.list = QListWidget()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search titles, summaries and text")
+        self.search.setClearButtonEnabled(True)
+        self._search_delay = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_delay.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self._search_delay.start)
+        self.severity = QComboBox()
+        self.severity.addItem("All severities", None)
+        for name in SEVERITY_COLORS:
+            self.severity.addItem(name.capitalize(), name)
+        self.severity.currentIndexChanged.connect(self.refresh)
+        self.list = NotificationList()
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
-        self.list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setSpacing(2)
-        self.empty_label = QLabel("Nothing here.")
+        self.list.activated_row.connect(self.open_requested)
+        self.empty_label = QLabel()
+        self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color: palette(placeholder-text);")
 
@@ -123,12 +171,18 @@ class NotificationCenter(QWidget):
         header.addWidget(self.unread_label, 1)
         header.addWidget(self.unread_only)
         header.addWidget(self.mark_all_button)
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.severity)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.status_label)
+        layout.addLayout(filters)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label, 1)
 
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.search.setFocus)
         # Queued: a row's button may have caused the change, and refresh() deletes that row.
         controller.cache_changed.connect(self.refresh, Qt.ConnectionType.QueuedConnection)
         controller.status_changed.connect(self.show_status)
@@ -142,29 +196,92 @@ class NotificationCenter(QWidget):
             "color: #b45309;" if status.online is False or status.signed_out else ""
         )
 
+    def filtering(self) -> bool:
+        """Whether search, severity or "unread only" narrow the list."""
+        return bool(
+            self.search.text().strip()
+            or self.severity.currentData()
+            or self.unread_only.isChecked()
+        )
+
     def refresh(self) -> None:
+        self._search_delay.stop()
         engine = self._controller.engine
         rows = (
-            engine.notifications(unread_only=self.unread_only.isChecked(), limit=SHOWN)
+            engine.notifications(
+                unread_only=self.unread_only.isChecked(),
+                limit=SHOWN,
+                query=self.search.text(),
+                severity=self.severity.currentData(),
+            )
             if engine
             else []
         )
+        current = self._current_id()
         now = datetime.now().astimezone()
         self.list.clear()
+        day = None
         for notification in rows:
+            heading = day_label(notification["created_at"], now)
+            if heading != day:
+                day = heading
+                self._add_heading(heading)
             row = NotificationRow(notification, self._controller, now)
+            row.clicked.connect(self.open_requested)
             item = QListWidgetItem(self.list)
             item.setSizeHint(row.sizeHint())
             self.list.setItemWidget(item, row)
+            if notification["id"] == current:
+                self.list.setCurrentItem(item)
         self.list.setVisible(bool(rows))
         self.empty_label.setVisible(not rows)
+        self.empty_label.setText(self._empty_text(engine is not None))
         self.show_status(self._controller.status())
 
+    def _add_heading(self, text: str) -> None:
+        item = QListWidgetItem(text, self.list)
+        # Not selectable: the arrow keys step over headings from row to row.
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+
+    def _empty_text(self, signed_in: bool) -> str:
+        if not signed_in:
+            return "Sign in to see your notifications."
+        if self.filtering():
+            return "Nothing matches this search or filter.\nClear it to see every notification."
+        return (
+            "No notifications yet.\nWhat your company's systems send you appears here, "
+            "and as a toast when it arrives."
+        )
+
+    def _current_id(self) -> str | None:
+        item = self.list.currentItem()
+        row = self.list.itemWidget(item) if item is not None else None
+        return row.notification["id"] if isinstance(row, NotificationRow) else None
+
+    def _escape(self) -> None:
+        # A search being typed is cleared first; otherwise Esc closes the window.
+        if self.search.hasFocus() and self.search.text():
+            self.search.clear()
+        else:
+            self.close()
+
     def rows(self) -> list[NotificationRow]:
-        return [self.list.itemWidget(self.list.item(i)) for i in range(self.list.count())]
+        widgets = (self.list.itemWidget(self.list.item(i)) for i in range(self.list.count()))
+        return [w for w in widgets if isinstance(w, NotificationRow)]
+
+    def headings(self) -> list[str]:
+        """The day headings shown, in order."""
+        items = (self.list.item(i) for i in range(self.list.count()))
+        return [item.text() for item in items if self.list.itemWidget(item) is None]
 
     def bring_forward(self) -> None:
         self.show()
         self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
         self.raise_()
         self.activateWindow()
+        self.list.setFocus()
+        if self.list.currentItem() is None and self.rows():
+            self.list.setCurrentRow(1)  # the first row, after its day heading

@@ -16,7 +16,7 @@ from PySide6.QtGui import QDesktopServices
 
 from desktop.platform import credentials
 from desktop.settings import Settings
-from desktop.sync import SyncEngine, SyncResult
+from desktop.sync import Refused, SyncEngine, SyncResult
 from desktop.toasts import plan_toasts
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
@@ -279,6 +279,11 @@ class TrayController(QObject):
             self.engine.queue_read_all()
             self._after_local_change()
 
+    def mark_unread(self, notification_id: str) -> None:
+        if self.engine is not None:
+            self.engine.queue_unread(notification_id)
+            self._after_local_change()
+
     def archive(self, notification_id: str) -> None:
         if self.engine is not None:
             self.engine.queue_archive(notification_id)
@@ -293,6 +298,37 @@ class TrayController(QObject):
             QDesktopServices.openUrl(QUrl(target))
         if notification.get("read_at") is None:
             self.mark_read(notification["id"])
+
+    def find(
+        self,
+        notification_id: str,
+        on_found: Callable[[dict[str, Any]], None],
+        on_missing: Callable[[str], None],
+    ) -> None:
+        """Hand one notification to `on_found`: from the cache at once, else fetched from the
+        server on the runner. `on_missing` gets why it could not be had."""
+        engine = self.engine
+        if engine is None:
+            on_missing("Sign in to open notifications.")
+            return
+        cached = engine.cached(notification_id)
+        if cached is not None:
+            on_found(cached)
+            return
+
+        def missing(exc: BaseException) -> None:
+            gone = isinstance(exc, Refused) and exc.status == 404
+            on_missing(
+                "This notification does not exist, or is not yours."
+                if gone
+                else "The server could not be reached to open this notification."
+            )
+
+        def fetched(notification: dict[str, Any]) -> None:
+            self.cache_changed.emit()  # it is cached now, unless archived
+            on_found(notification)
+
+        self._runner.submit(lambda: engine.fetch(notification_id), fetched, missing)
 
     def _after_local_change(self) -> None:
         self.cache_changed.emit()

@@ -1,4 +1,9 @@
-"""One tray per user: a second launch asks the first to show its window, then exits."""
+"""One tray per user: a second launch asks the first to show its window, or to open a
+notification (a `traybell://n/<id>` link the OS started it with), then exits.
+
+The channel carries one line per request: `raise`, or `open <link>`; the first instance reads
+the link, so a link is understood in one place whoever sent it.
+"""
 
 import getpass
 import hashlib
@@ -18,21 +23,25 @@ def server_name() -> str:
 
 
 class SingleInstance(QObject):
-    """Listens for later launches; `raise_requested` fires when one knocks."""
+    """Listens for later launches; `raise_requested` fires when one knocks, `open_requested`
+    (with the link) when it brings one."""
 
     raise_requested = Signal()
+    open_requested = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._server: QLocalServer | None = None
 
-    def notify_running(self) -> bool:
-        """True if another instance answered (and was asked to come forward)."""
+    def notify_running(self, link: str | None = None) -> bool:
+        """True if another instance answered; it was asked to come forward, or to open
+        `link`."""
         socket = QLocalSocket()
         socket.connectToServer(server_name())
         if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
             return False
-        socket.write(b"raise\n")
+        request = f"open {link.strip()}" if link else "raise"
+        socket.write(request.encode() + b"\n")
         socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
         socket.disconnectFromServer()
         return True
@@ -70,5 +79,9 @@ class SingleInstance(QObject):
             self._read_knock(socket)
 
     def _read_knock(self, socket: QLocalSocket) -> None:
-        if b"raise" in bytes(socket.readAll().data()):
-            self.raise_requested.emit()
+        while socket.canReadLine():
+            request = bytes(socket.readLine().data()).decode(errors="replace").strip()
+            if request == "raise":
+                self.raise_requested.emit()
+            elif request.startswith("open "):
+                self.open_requested.emit(request.removeprefix("open "))

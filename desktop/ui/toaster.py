@@ -1,9 +1,19 @@
-"""Native toasts through plyer, with Qt's tray balloon where plyer has no working backend."""
+"""Native toasts that report clicks where the OS lets them, with Qt's tray balloon where no
+native backend works.
 
+Linux: org.freedesktop.Notifications over D-Bus (jeepney), with a "default" action, so the
+daemon reports a click as ActionInvoked. Windows and macOS: plyer, which has no click
+callback; the tray balloon's own click (messageClicked) is reported everywhere it is used.
+"""
+
+import html
 import logging
+import queue
 import sys
+import threading
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
@@ -14,9 +24,20 @@ from desktop.ui.tasks import TaskRunner
 
 log = logging.getLogger("traybell.desktop.toasts")
 
+#: How long a toast stays up where the daemon lets the app ask (milliseconds).
+TOAST_TIMEOUT_MS = 10_000
+
+#: Shows one toast and returns the OS's id of it where clicks on it are reported, else None;
+#: raises when nothing would reach the screen. Runs off the GUI thread.
+Notify = Callable[[Toast], Any]
+
 
 class NoToastBackend(RuntimeError):
     """The OS toast path cannot show anything here."""
+
+
+def _icon_path() -> str:
+    return str(asset_path("icons", "app.ico" if sys.platform == "win32" else "app.png"))
 
 
 def plyer_notify(toast: Toast) -> None:
@@ -28,53 +49,149 @@ def plyer_notify(toast: Toast) -> None:
         from plyer import notification
 
         notify = notification.notify
-    if sys.platform.startswith("linux") and not _linux_daemon_running():
-        # notify-send exits quietly with an error when no daemon owns the name, and plyer
-        # ignores that: ask the bus first so the fallback gets its chance.
-        raise NoToastBackend("no notification daemon on the session bus")
-    icon = asset_path("icons", "app.ico" if sys.platform == "win32" else "app.png")
     notify(
         title=toast.title,
         message=toast.message,
         app_name="Traybell",
-        app_icon=str(icon),
-        timeout=10,
+        app_icon=_icon_path(),
+        timeout=TOAST_TIMEOUT_MS // 1000,
     )
 
 
-def _linux_daemon_running() -> bool:
-    from PySide6.QtDBus import QDBusConnection
+class DBusToasts(QObject):
+    """org.freedesktop.Notifications, the freedesktop toast service, over one D-Bus connection
+    kept open: a daemon sends ActionInvoked only to the connection that showed the toast."""
 
-    bus = QDBusConnection.sessionBus()
-    if not bus.isConnected():
-        return False
-    reply = bus.interface().isServiceRegistered("org.freedesktop.Notifications")
-    return bool(reply.value()) if reply.isValid() else False
+    #: The daemon's id of a toast whose default action (a click on it) was invoked.
+    clicked = Signal(int)
+
+    _PATH = "/org/freedesktop/Notifications"
+    _NAME = "org.freedesktop.Notifications"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # Imported here: only Linux uses it, and only once a toast is due.
+        from jeepney import DBusAddress, MatchRule
+        from jeepney.io.threading import open_dbus_router
+
+        self._address = DBusAddress(self._PATH, bus_name=self._NAME, interface=self._NAME)
+        self._router = open_dbus_router("SESSION")  # raises where no session bus runs
+        self._clicks: queue.Queue[Any] = queue.Queue()
+        rule = MatchRule(type="signal", interface=self._NAME, member="ActionInvoked")
+        self._router.filter(rule, queue=self._clicks)
+        self._markup: bool | None = None
+        threading.Thread(target=self._forward_clicks, name="toast-clicks", daemon=True).start()
+
+    def notify(self, toast: Toast) -> int:
+        """Show `toast` (blocking: call it off the GUI thread); returns the daemon's id."""
+        message = toast.message
+        if self._supports_markup():
+            # Such a daemon reads the text as markup: "<" or "&" in a summary must stay text.
+            message = html.escape(message, quote=False)
+        urgency = 2 if toast.severity == "critical" else 1
+        reply = self._call(
+            "Notify",
+            "susssasa{sv}i",
+            (
+                "Traybell",
+                0,
+                _icon_path(),
+                toast.title,
+                message,
+                ["default", "Open"],
+                {"urgency": ("y", urgency), "desktop-entry": ("s", "traybell")},
+                TOAST_TIMEOUT_MS,
+            ),
+        )
+        return int(reply[0])
+
+    def close(self) -> None:
+        self._clicks.put(None)
+        self._router.close()
+
+    def _supports_markup(self) -> bool:
+        if self._markup is None:
+            self._markup = "body-markup" in self._call("GetCapabilities", "", ())[0]
+        return self._markup
+
+    def _call(self, method: str, signature: str, body: tuple[Any, ...]) -> tuple[Any, ...]:
+        from jeepney import new_method_call
+        from jeepney.wrappers import DBusErrorResponse, unwrap_msg
+
+        reply = self._router.send_and_get_reply(
+            new_method_call(self._address, method, signature, body), timeout=10
+        )
+        try:
+            return tuple(unwrap_msg(reply))
+        except DBusErrorResponse as exc:
+            raise NoToastBackend(f"{method}: {exc}") from exc
+
+    def _forward_clicks(self) -> None:
+        while (message := self._clicks.get()) is not None:
+            toast_id, action = message.body
+            if action == "default":
+                self.clicked.emit(int(toast_id))  # queued to the GUI thread
+
+
+def _no_backend(toast: Toast) -> None:
+    raise NoToastBackend("no D-Bus session bus")
 
 
 class Toaster(QObject):
-    """Shows toasts off the GUI thread (plyer may spawn a process) and falls back in it."""
+    """Shows toasts off the GUI thread (D-Bus or plyer may block) and falls back in it;
+    reports a click on one that the OS reports."""
 
     #: (toast, how) after a toast went out; `how` is "native" or "tray".
     shown = Signal(object, str)
+    #: A shown toast was clicked; carries the Toast.
+    clicked = Signal(object)
 
     def __init__(
         self,
         tray: QSystemTrayIcon | None,
-        notify: Callable[[Toast], None] = plyer_notify,
+        notify: Notify | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """`notify` None: this OS's own toasts, set up when the first one is due."""
         super().__init__(parent)
         self._tray = tray
         self._notify = notify
+        self._service: DBusToasts | None = None
         self._runner = TaskRunner(1, self)
+        #: The daemon's id -> the toast, for the ones whose clicks it reports.
+        self._native: dict[int, Toast] = {}
+        #: The tray balloon shows one message at a time: a click is on the last one.
+        self._balloon: Toast | None = None
+        if tray is not None:
+            tray.messageClicked.connect(self._on_balloon_click)
 
     def show(self, toast: Toast) -> None:
+        notify = self._notify or self._native_notify()
         self._runner.submit(
-            lambda: self._notify(toast),
-            on_done=lambda _: self.shown.emit(toast, "native"),
+            lambda: notify(toast),
+            on_done=lambda toast_id: self._shown_natively(toast, toast_id),
             on_error=lambda exc: self._fallback(toast, exc),
         )
+
+    def _native_notify(self) -> Notify:
+        if not sys.platform.startswith("linux"):
+            self._notify = plyer_notify
+            return plyer_notify
+        try:
+            # On the GUI thread, which its click signal then reaches: connecting to the local
+            # session bus takes a moment only.
+            self._service = DBusToasts(self)
+        except Exception as exc:  # no session bus here: the tray balloon's turn, each time
+            log.info("no D-Bus session for toasts (%s)", exc)
+            return _no_backend
+        self._service.clicked.connect(self._on_native_click)
+        self._notify = self._service.notify
+        return self._notify
+
+    def _shown_natively(self, toast: Toast, toast_id: Any) -> None:
+        if isinstance(toast_id, int):
+            self._native[toast_id] = toast
+        self.shown.emit(toast, "native")
 
     def _fallback(self, toast: Toast, exc: BaseException) -> None:
         log.info("native toast unavailable (%s), using the tray balloon", exc)
@@ -86,11 +203,24 @@ class Toaster(QObject):
             if toast.severity in ("warning", "critical")
             else QSystemTrayIcon.MessageIcon.Information
         )
-        self._tray.showMessage(toast.title, toast.message, icon, 10_000)
+        self._balloon = toast
+        self._tray.showMessage(toast.title, toast.message, icon, TOAST_TIMEOUT_MS)
         self.shown.emit(toast, "tray")
+
+    def _on_native_click(self, toast_id: int) -> None:
+        toast = self._native.pop(toast_id, None)
+        if toast is not None:
+            self.clicked.emit(toast)
+
+    def _on_balloon_click(self) -> None:
+        if self._balloon is not None:
+            self.clicked.emit(self._balloon)
 
     def busy(self) -> bool:
         return self._runner.busy()
 
     def wait(self) -> None:
         self._runner.wait()
+        if self._service is not None:
+            self._service.close()
+            self._service = None

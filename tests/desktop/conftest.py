@@ -23,13 +23,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own TRAYBELL_HOME and config dir, and never the real keyring, nor
+    """Every test gets its own TRAYBELL_HOME, config and data dirs, and never the real keyring, nor
     the machine's system-wide preset file or TRAYBELL_SERVER."""
     home = tmp_path / "home"
     monkeypatch.setenv("TRAYBELL_HOME", str(home))
     monkeypatch.setenv("TRAYBELL_PRESET_FILE", str(tmp_path / "system" / "desktop.json"))
     monkeypatch.delenv("TRAYBELL_SERVER", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     return home

@@ -382,3 +382,63 @@ def test_a_row_archived_during_a_sync_does_not_come_back_as_new(tmp_path):
         assert [n["id"] for n in engine.notifications()] == [kept]
     finally:
         engine.close()
+
+
+def test_search_and_severity_filter_read_the_cache(live_server, user, engine_for):
+    """Rule: the center's search looks in title, summary and body (any case, "%" and "_" taken
+    literally) and the severity filter keeps one severity, both from the cache: offline too."""
+    user_id, token = user
+    live_server.send(user_id, title="Disk full on db-2", severity="critical")
+    live_server.send(user_id, title="Weekly report", summary="DISK usage is fine")
+    live_server.send(user_id, title="Deploy", body="the disk was not touched", severity="success")
+    live_server.send(user_id, title="Quota at 100%_", severity="warning")
+    engine = engine_for(token)
+    assert engine.sync().online
+    live_server.stop()
+
+    def titles(**filters):
+        return [n["title"] for n in engine.notifications(**filters)]
+
+    assert titles(query="disk") == ["Deploy", "Weekly report", "Disk full on db-2"]
+    assert titles(query="disk", severity="critical") == ["Disk full on db-2"]
+    assert titles(severity="warning") == ["Quota at 100%_"]
+    assert titles(query="0%_") == ["Quota at 100%_"]
+    assert titles(query="0_") == [] and titles(query="nothing like it") == []
+
+
+def test_fetch_keeps_a_notification_opened_by_id_and_a_404_is_refused(
+    live_server, user, engine_for
+):
+    """Rule: a notification opened by its id that the cache lacks is fetched from the server
+    and kept (a read mark then works as for any other); an unknown id is Refused 404."""
+    from desktop.sync import Refused
+
+    user_id, token = user
+    engine = engine_for(token)
+    assert engine.sync().online
+    nid = live_server.send(user_id, title="Arrived before the poll")["results"][0]["id"]
+    assert engine.cached(nid) is None
+    assert engine.fetch(nid)["title"] == "Arrived before the poll"
+    assert engine.cached(nid)["title"] == "Arrived before the poll"
+    assert engine.mark_read(nid) and server_unread(live_server, token) == 0
+    with pytest.raises(Refused) as refused:
+        engine.fetch(str(uuid.uuid4()))
+    assert refused.value.status == 404
+    assert [n["id"] for n in engine.sync().new] == []  # opened already: no toast later
+
+
+def test_mark_unread_reaches_the_server_and_the_last_mark_wins(live_server, user, engine_for):
+    """Rule: Mark unread is local at once and reaches the server; of a read and an unread mark
+    queued offline for one notification only the last is kept."""
+    user_id, token = user
+    nid = live_server.send(user_id, title="Read me twice")["results"][0]["id"]
+    engine = engine_for(token)
+    engine.sync()
+    assert engine.mark_read(nid) and server_unread(live_server, token) == 0
+    live_server.stop()
+    engine.queue_read(nid)
+    engine.queue_unread(nid)
+    assert engine.unread_count() == 1 and engine.pending_changes() == 1
+    live_server.start()
+    assert engine.sync().online
+    assert server_unread(live_server, token) == 1 and engine.unread_count() == 1

@@ -1,0 +1,202 @@
+"""The full view of one notification: everything the center's row leaves out.
+
+The body is the server's plain text: it is escaped and only its http(s) URLs become links, so
+nothing the server sends is ever rendered as HTML, and a click opens the system browser.
+"""
+
+import html
+import re
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui import icons
+from desktop.ui.center import SEVERITY_COLORS
+from desktop.ui.controller import TrayController
+from shared.timefmt import exact_time, relative_time
+
+#: An http(s) URL up to the next space or quote; closing punctuation right after it is the
+#: sentence's, not the URL's.
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?)]}"
+
+
+def linkify(text: str) -> str:
+    """Plain text as HTML: everything escaped, each http(s) URL a link to itself."""
+    parts: list[str] = []
+    end = 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(_TRAILING)
+        parts.append(html.escape(text[end : match.start()]))
+        parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+        end = match.start() + len(url)
+    parts.append(html.escape(text[end:]))
+    return "".join(parts)
+
+
+class NotificationView(QWidget):
+    """One window, reused for whichever notification is opened next."""
+
+    def __init__(self, controller: TrayController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self.notification: dict[str, Any] | None = None
+        self.setWindowTitle("Traybell")
+        self.setWindowIcon(icons.app_icon())
+        self.resize(520, 460)
+
+        self.severity = QLabel()
+        self.source = QLabel()
+        self.source.setStyleSheet("color: palette(placeholder-text);")
+        self.time = QLabel()
+        self.time.setStyleSheet("color: palette(placeholder-text);")
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.title.setFont(font)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.body = QTextBrowser()
+        # Links are ours to open (http(s) only, in the browser), never followed in here.
+        self.body.setOpenLinks(False)
+        self.body.anchorClicked.connect(_open_web_link)
+        self.message = QLabel()  # why a notification could not be opened
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setStyleSheet("color: palette(placeholder-text);")
+
+        self.open_button = QPushButton("Open link")
+        self.open_button.clicked.connect(self._open_link)
+        self.read_button = QPushButton()
+        self.read_button.clicked.connect(self._toggle_read)
+        self.archive_button = QPushButton("Archive")
+        self.archive_button.clicked.connect(self._archive)
+
+        meta = QHBoxLayout()
+        meta.addWidget(self.severity)
+        meta.addWidget(self.source, 1)
+        meta.addWidget(self.time)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.read_button)
+        buttons.addWidget(self.archive_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(meta)
+        layout.addWidget(self.title)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.message, 1)
+        layout.addLayout(buttons)
+
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
+        controller.cache_changed.connect(self._follow_cache)
+
+    def show_notification(self, notification: dict[str, Any]) -> None:
+        """Show it, bring the window forward, and mark it read: opening it is reading it."""
+        self.notification = dict(notification)
+        if notification.get("read_at") is None and not notification.get("archived_at"):
+            # The cache changes at once, and _follow_cache takes the read notification in.
+            self._controller.mark_read(notification["id"])
+        self._draw()
+        self._bring_forward()
+
+    def show_message(self, text: str) -> None:
+        """Say why nothing can be shown (an unknown id, the server away)."""
+        self.notification = None
+        self.message.setText(text)
+        self._draw()
+        self._bring_forward()
+
+    def _draw(self) -> None:
+        notification = self.notification
+        shown = notification is not None
+        for widget in (self.severity, self.source, self.time, self.title, self.summary):
+            widget.setVisible(shown)
+        self.body.setVisible(shown)
+        self.message.setVisible(not shown)
+        for button in (self.open_button, self.read_button, self.archive_button):
+            button.setVisible(shown)
+        if notification is None:
+            self.setWindowTitle("Traybell")
+            return
+        self.setWindowTitle(f"{notification['title']} – Traybell")
+        severity = notification["severity"]
+        color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS["info"])
+        self.severity.setText(severity.capitalize())
+        self.severity.setStyleSheet(
+            f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
+        )
+        self.source.setText(notification.get("event_name") or "")
+        self.source.setToolTip("The event that sent it")
+        created = notification["created_at"]
+        self.time.setText(f"{exact_time(created)} · {relative_time(created)}")
+        self.title.setText(notification["title"])
+        self.summary.setText(notification.get("summary") or "")
+        self.summary.setVisible(bool(notification.get("summary")))
+        body = notification.get("body") or ""
+        self.body.setHtml(
+            f'<div style="white-space: pre-wrap;">{linkify(body)}</div>'
+            if body
+            else '<p style="color: gray;">No further text.</p>'
+        )
+        archived = bool(notification.get("archived_at"))
+        self.open_button.setVisible(bool(notification.get("target_url")))
+        self.read_button.setText(
+            "Mark read" if notification.get("read_at") is None else "Mark unread"
+        )
+        self.read_button.setEnabled(not archived)
+        self.archive_button.setEnabled(not archived)
+        self.archive_button.setToolTip("Archived" if archived else "")
+
+    def _follow_cache(self) -> None:
+        # A read mark or archive made elsewhere (the center, another device) shows here too.
+        engine = self._controller.engine
+        if self.notification is None or engine is None or self.notification.get("archived_at"):
+            return
+        cached = engine.cached(self.notification["id"])
+        if cached is not None and cached != self.notification:
+            self.notification = cached
+            self._draw()
+
+    def _open_link(self) -> None:
+        if self.notification is not None:
+            self._controller.open_notification(self.notification)
+
+    def _toggle_read(self) -> None:
+        notification = self.notification
+        if notification is None:
+            return
+        if notification.get("read_at") is None:
+            self._controller.mark_read(notification["id"])
+        else:
+            self._controller.mark_unread(notification["id"])
+
+    def _archive(self) -> None:
+        if self.notification is not None:
+            self._controller.archive(self.notification["id"])
+            self.close()
+
+    def _bring_forward(self) -> None:
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+
+
+def _open_web_link(url: QUrl) -> None:
+    if url.scheme() in ("http", "https"):
+        QDesktopServices.openUrl(url)
