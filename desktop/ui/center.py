@@ -181,7 +181,6 @@ class NotificationCenter(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label, 1)
 
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
         QShortcut(QKeySequence.StandardKey.Find, self, self.search.setFocus)
         # Queued: a row's button may have caused the change, and refresh() deletes that row.
         controller.cache_changed.connect(self.refresh, Qt.ConnectionType.QueuedConnection)
@@ -240,8 +239,10 @@ class NotificationCenter(QWidget):
 
     def _add_heading(self, text: str) -> None:
         item = QListWidgetItem(text, self.list)
-        # Not selectable: the arrow keys step over headings from row to row.
+        # Not selectable: the arrow keys step over headings from row to row. Such an item is
+        # drawn greyed out, unless given the text colour.
         item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setForeground(self.list.palette().text())
         font = item.font()
         font.setBold(True)
         item.setFont(font)
@@ -261,9 +262,12 @@ class NotificationCenter(QWidget):
         row = self.list.itemWidget(item) if item is not None else None
         return row.notification["id"] if isinstance(row, NotificationRow) else None
 
-    def _escape(self) -> None:
-        # A search being typed is cleared first; otherwise Esc closes the window.
-        if self.search.hasFocus() and self.search.text():
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Esc reaches here when no child took it: a search being typed is cleared first,
+        # otherwise the window closes.
+        if event.key() != Qt.Key.Key_Escape:
+            super().keyPressEvent(event)
+        elif self.search.hasFocus() and self.search.text():
             self.search.clear()
         else:
             self.close()

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QKeyEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -102,7 +102,6 @@ class NotificationView(QWidget):
         layout.addWidget(self.message, 1)
         layout.addLayout(buttons)
 
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         controller.cache_changed.connect(self._follow_cache)
 
     def show_notification(self, notification: dict[str, Any]) -> None:
@@ -161,6 +160,12 @@ class NotificationView(QWidget):
         self.read_button.setEnabled(not archived)
         self.archive_button.setEnabled(not archived)
         self.archive_button.setToolTip("Archived" if archived else "")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
 
     def _follow_cache(self) -> None:
         # A read mark or archive made elsewhere (the center, another device) shows here too.

@@ -72,10 +72,12 @@ class DBusToasts(QObject):
         super().__init__(parent)
         # Imported here: only Linux uses it, and only once a toast is due.
         from jeepney import DBusAddress, MatchRule
-        from jeepney.io.threading import open_dbus_router
+        from jeepney.io.threading import DBusRouter, open_dbus_connection
 
         self._address = DBusAddress(self._PATH, bus_name=self._NAME, interface=self._NAME)
-        self._router = open_dbus_router("SESSION")  # raises where no session bus runs
+        # Raises KeyError without a session bus address, OSError when it cannot be reached.
+        self._connection = open_dbus_connection("SESSION")
+        self._router = DBusRouter(self._connection)
         self._clicks: queue.Queue[Any] = queue.Queue()
         rule = MatchRule(type="signal", interface=self._NAME, member="ActionInvoked")
         self._router.filter(rule, queue=self._clicks)
@@ -107,7 +109,8 @@ class DBusToasts(QObject):
 
     def close(self) -> None:
         self._clicks.put(None)
-        self._router.close()
+        self._router.close()  # stops its receiving thread; the connection stays open
+        self._connection.close()
 
     def _supports_markup(self) -> bool:
         if self._markup is None:
@@ -181,7 +184,7 @@ class Toaster(QObject):
             # On the GUI thread, which its click signal then reaches: connecting to the local
             # session bus takes a moment only.
             self._service = DBusToasts(self)
-        except Exception as exc:  # no session bus here: the tray balloon's turn, each time
+        except (KeyError, OSError) as exc:  # no session bus: the tray balloon's turn, each time
             log.info("no D-Bus session for toasts (%s)", exc)
             return _no_backend
         self._service.clicked.connect(self._on_native_click)

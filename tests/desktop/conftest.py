@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def make_app(qtbot):
-    """Builds the whole tray client against a server; toasts are recorded in `app.toasts`.
+    """Builds the whole tray client against a server; toasts are recorded in `app.toasts`
+    (unless `notify` shows them).
     Garbage is collected on the GUI thread only, as in the real app (desktop/ui/collector.py)."""
     from desktop.ui.app import TrayApp
     from desktop.ui.collector import GuiThreadCollector
@@ -47,14 +49,14 @@ def make_app(qtbot):
     collector = GuiThreadCollector()
     collector.start()
 
-    def make(server: str, token: str | None, **settings_fields) -> TrayApp:
+    def make(server: str, token: str | None, notify=None, **settings_fields) -> TrayApp:
         settings = Settings.load()
         settings.server_url = server
         for name, value in settings_fields.items():
             setattr(settings, name, value)
         settings.save()
         toasts: list[Toast] = []
-        app = TrayApp(settings, server=server, token=token, notify=toasts.append)
+        app = TrayApp(settings, server=server, token=token, notify=notify or toasts.append)
         app.toasts = toasts
         qtbot.addWidget(app.center)
         apps.append(app)
@@ -88,6 +90,21 @@ def browser_opens(qapp) -> Iterator[Browser]:
     yield browser
     for scheme in ("http", "https"):
         QDesktopServices.unsetUrlHandler(scheme)
+
+
+def age_in_cache(notification: dict, days: int) -> datetime:
+    """Make a cached notification look `days` older, as if it had arrived then; returns its
+    new time. (The server stamps its own times, so only the cache can be aged.)"""
+    when = datetime.fromisoformat(notification["created_at"]) - timedelta(days=days)
+    from desktop.sync._cache import Cache
+    from desktop.ui.app import cache_path
+
+    cache = Cache(cache_path())
+    try:
+        cache.put({**notification, "created_at": when.isoformat()})
+    finally:
+        cache.close()
+    return when
 
 
 def sync(qtbot, app, timeout: int = 20_000):

@@ -43,7 +43,7 @@ def test_sync_layer_imports_no_qt():
     """Rule: the sync layer (and `tray --once`) imports no Qt, so it runs without a GUI."""
     code = (
         "import sys, desktop.sync, desktop.cli, desktop.toasts, desktop.settings, "
-        "desktop.platform.credentials, desktop.platform.autostart\n"
+        "desktop.platform.credentials, desktop.platform.autostart, desktop.platform.url_scheme\n"
         "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken')))\n"
         "assert not qt, qt\n"
     )

@@ -60,3 +60,67 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
     assert 'string "api 2.14 is live"' in notify
     assert "BODY-MUST-STAY-IN-APP" not in calls and "DATA-MUST-STAY-IN-APP" not in calls
     assert os.path.exists(tmp_path / "tray-home" / "logs" / "desktop.log")
+
+
+def _windows(env: dict[str, str]) -> str:
+    """The names of the X windows on the session's screen."""
+    tree = subprocess.run(
+        ["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True, check=False
+    )
+    return tree.stdout
+
+
+def test_clicking_a_toast_opens_its_full_view(desktop_session, live_server, qtbot, tmp_path):
+    """Rule: a click on a toast (the daemon's ActionInvoked "default", here through dunst's own
+    `dunstctl action`) opens that notification's full view in the tray, which marks it read."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="Backup of db-1 failed", summary="disk full", body="BODY")
+    env = desktop_session.env | {
+        "QT_QPA_PLATFORM": "xcb",
+        "TRAYBELL_HOME": str(tmp_path / "tray-home"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    tray = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "tray", "--server", live_server.url, "--token", token],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def unread() -> int:
+        with live_server.client(token) as client:
+            return client.get("/v1/notifications/unread-count").json()["unread"]
+
+    try:
+        qtbot.waitUntil(
+            lambda: (
+                "Backup of db-1 failed" in desktop_session.notify_calls() or tray.poll() is not None
+            ),
+            timeout=60_000,
+        )
+        assert tray.poll() is None, tray.stdout.read()
+        assert "Backup of db-1 failed – Traybell" not in _windows(env)
+        assert unread() == 1
+        # dunst shows it and, asked to, invokes its default action: ActionInvoked on D-Bus,
+        # as a click on it would.
+        qtbot.waitUntil(
+            lambda: (
+                subprocess.run(
+                    ["dunstctl", "count", "displayed"], env=env, capture_output=True, text=True
+                ).stdout.strip()
+                == "1"
+            ),
+            timeout=15_000,
+        )
+        subprocess.run(["dunstctl", "action", "0"], env=env, check=True)
+        qtbot.waitUntil(lambda: "Backup of db-1 failed – Traybell" in _windows(env), timeout=20_000)
+        qtbot.waitUntil(lambda: unread() == 0, timeout=20_000)
+        assert "member=ActionInvoked" in desktop_session.notify_calls()
+    finally:
+        tray.terminate()
+        tray.wait(15)

@@ -10,7 +10,7 @@ from desktop.toasts import Toast
 from desktop.ui import icons
 from desktop.ui.single_instance import SingleInstance
 from desktop.ui.toaster import Toaster
-from tests.desktop.conftest import REPO, start
+from tests.desktop.conftest import REPO, age_in_cache, start
 
 
 def _reddish(color: QColor) -> bool:
@@ -111,6 +111,9 @@ def test_screenshot_of_the_notification_center(qtbot, live_server, make_app):
     app = make_app(live_server.url, token)
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 5)
+    for older in ids[:2]:  # two from yesterday, to show the day headings
+        age_in_cache(app.controller.engine.cached(older), days=1)
+    app.center.refresh()
     app.center.resize(480, 620)
     out = REPO / "test-artifacts" / "notification-center.png"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,281 @@
+"""Opening a notification: the center's rows, the full view, and traybell:// links, against the
+real server on loopback with a real Qt event loop."""
+
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtTest import QTest
+
+from desktop.platform import url_scheme
+from desktop.ui.notification_view import linkify
+from desktop.ui.single_instance import SingleInstance
+from shared.timefmt import day_label, exact_time
+from tests.desktop.conftest import REPO, age_in_cache, start
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def server_unread(live_server, token: str) -> int:
+    with live_server.client(token) as client:
+        return client.get("/v1/notifications/unread-count").json()["unread"]
+
+
+def test_linkify_escapes_everything_and_links_only_http_urls():
+    """Rule: a body is plain text: markup from the server is shown as text, and only http(s)
+    URLs become links (closing punctuation stays outside)."""
+    body = (
+        "See <b>https://ci.example/run/7?a=1&b=2</b>, or (http://x.example/a). "
+        '<a href="javascript:x">y</a> ftp://no'
+    )
+    out = linkify(body)
+    assert "<b>" not in out and "&lt;b&gt;" in out
+    assert '<a href="https://ci.example/run/7?a=1&amp;b=2">' in out
+    assert '<a href="http://x.example/a">http://x.example/a</a>).' in out
+    assert 'href="javascript' not in out and "ftp://no" in out and out.count("<a ") == 2
+
+
+def test_day_label_and_exact_time():
+    """Rule: the center groups by local day as "Today", "Yesterday", then dates."""
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).astimezone()
+    assert day_label(now, now) == "Today"
+    assert day_label(now - timedelta(days=1), now) == "Yesterday"
+    assert day_label(now - timedelta(days=2), now) == "Monday 30 November"
+    assert day_label(now - timedelta(days=400), now).endswith("2025")
+    assert exact_time(now).startswith("Wed 2 Dec 2026, ")
+
+
+def test_traybell_links_name_one_notification():
+    """Rule: only traybell://n/<uuid> opens anything; any other link is refused as such."""
+    nid = str(uuid.uuid4())
+    assert url_scheme.notification_id_of(f"traybell://n/{nid}") == nid
+    assert url_scheme.notification_id_of(f"TRAYBELL://n/{nid}/") == nid
+    for link in (f"https://n/{nid}", "traybell://n/../../admin", f"traybell://x/{nid}", ""):
+        assert url_scheme.notification_id_of(link) is None
+
+
+def test_the_scheme_is_registered_for_the_user_at_start(qtbot, live_server, make_app, tmp_path):
+    """Rule: at start the tray registers itself for traybell:// (Linux: a .desktop entry with
+    the scheme's MimeType whose Exec passes the link on)."""
+    _, token = live_server.create_user()
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    entry = (tmp_path / "data" / "applications" / url_scheme.DESKTOP_FILE).read_text()
+    assert "MimeType=x-scheme-handler/traybell;" in entry
+    assert entry.splitlines()[4].endswith(" -m desktop tray %u")
+
+
+def test_the_full_view_shows_the_body_with_links_and_marks_read(
+    qtbot, live_server, make_app, browser_opens
+):
+    """Rule: a click on a row opens its full view: title, summary, body (its links open in the
+    browser), severity, the event as source, the time; opening it marks it read, on the
+    server too; Mark unread undoes that; Open link resolves against the server."""
+    user_id, token = live_server.create_user()
+    live_server.send(
+        user_id,
+        event_name="ci.build_failed",
+        severity="critical",
+        title="Build 812 failed",
+        summary="3 tests failed on main",
+        body="Failed: test_login\nLog: https://ci.example/builds/812 (kept 7 days)",
+        target_url="/builds/812",
+    )
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
+    app.open_center()
+    row = app.center.rows()[0]
+    with qtbot.waitSignal(app.controller.flushed):
+        QTest.mouseClick(row.title, Qt.MouseButton.LeftButton)
+    view = app.view
+    assert view.isVisible()
+    assert view.title.text() == "Build 812 failed"
+    assert view.summary.text() == "3 tests failed on main"
+    assert "Failed: test_login" in view.body.toPlainText()
+    assert view.severity.text() == "Critical" and view.source.text() == "ci.build_failed"
+    assert " · just now" in view.time.text()
+    assert server_unread(live_server, token) == 0
+    assert view.read_button.text() == "Mark unread"
+    view.resize(520, 420)
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert view.grab().save(str(ARTIFACTS / "notification-view.png"))
+
+    view.body.anchorClicked.emit(QUrl("https://ci.example/builds/812"))
+    view.body.anchorClicked.emit(QUrl("file:///etc/passwd"))  # never opened
+    view.open_button.click()
+    assert browser_opens.opened == [
+        "https://ci.example/builds/812",
+        f"{live_server.url}/builds/812",
+    ]
+    with qtbot.waitSignal(app.controller.flushed):
+        view.read_button.click()
+    assert server_unread(live_server, token) == 1
+    assert view.read_button.text() == "Mark read"
+
+
+def test_archive_in_the_view_closes_it_and_one_window_is_reused(qtbot, live_server, make_app):
+    """Rule: the view is one window, reused for the next notification; Archive archives on
+    the server and closes it."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="First")
+    live_server.send(user_id, title="Second")
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    first, second = (n["id"] for n in app.controller.engine.notifications())
+    app.open_notification(first)
+    view = app.view
+    app.open_notification(second)
+    assert app.view is view and view.title.text() == "First"
+    with qtbot.waitSignal(app.controller.flushed):
+        view.archive_button.click()
+    assert not view.isVisible()
+    with live_server.client(token) as client:
+        assert client.get(f"/v1/notifications/{second}").json()["archived_at"] is not None
+
+
+def test_center_searches_filters_and_groups_by_day(qtbot, live_server, make_app):
+    """Rule: the center groups rows under day headings, searches title, summary and body,
+    filters by severity, and says why it is empty (nothing yet, or nothing matching)."""
+    user_id, token = live_server.create_user()
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    assert "No notifications yet" in app.center.empty_label.text()
+    live_server.send(user_id, title="Disk full", severity="critical")
+    live_server.send(user_id, title="Report", body="disk usage attached")
+    live_server.send(user_id, title="Lunch", severity="success")
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 3)
+    by_title = {n["title"]: n for n in app.controller.engine.notifications()}
+    # Expected from the rows' own times ("Today", "Yesterday", a date), so no run at
+    # midnight can fail it; the wording itself is test_day_label_and_exact_time's.
+    today = day_label(by_title["Lunch"]["created_at"])
+    assert app.center.headings() == [today]
+    yesterday = day_label(age_in_cache(by_title["Report"], days=1))
+    three_days_ago = day_label(age_in_cache(by_title["Disk full"], days=3))
+    app.center.refresh()
+    assert app.center.headings() == [today, yesterday, three_days_ago]
+    assert [r.title.text() for r in app.center.rows()] == ["Lunch", "Report", "Disk full"]
+
+    app.center.search.setText("DISK")
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 2)
+    assert [r.title.text() for r in app.center.rows()] == ["Report", "Disk full"]
+    app.center.severity.setCurrentIndex(app.center.severity.findData("critical"))
+    assert [r.title.text() for r in app.center.rows()] == ["Disk full"]
+    app.center.search.setText("no such thing")
+    qtbot.waitUntil(lambda: not app.center.rows())
+    assert "Nothing matches this search or filter" in app.center.empty_label.text()
+    assert app.center.empty_label.isVisibleTo(app.center)
+
+
+def test_center_keyboard_arrows_move_enter_opens_escape_closes(qtbot, live_server, make_app):
+    """Rule: in the center the arrow keys move between rows (over the day headings), Enter
+    opens the current one, Esc closes the view and then the center."""
+    user_id, token = live_server.create_user()
+    for title in ("Older", "Newer"):
+        live_server.send(user_id, title=title)
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 2)
+    app.open_center()
+    center = app.center
+    assert center.list.itemWidget(center.list.currentItem()).title.text() == "Newer"
+    QTest.keyClick(center.list, Qt.Key.Key_Down)
+    assert center.list.itemWidget(center.list.currentItem()).title.text() == "Older"
+    QTest.keyClick(center.list, Qt.Key.Key_Up)
+    QTest.keyClick(center.list, Qt.Key.Key_Up)  # the heading is skipped: stays on "Newer"
+    assert center.list.itemWidget(center.list.currentItem()).title.text() == "Newer"
+    QTest.keyClick(center.list, Qt.Key.Key_Return)
+    assert app.view.isVisible() and app.view.title.text() == "Newer"
+    QTest.keyClick(app.view.body, Qt.Key.Key_Escape)
+    assert not app.view.isVisible()
+    QTest.keyClick(center.list, Qt.Key.Key_Escape)
+    assert not center.isVisible()
+
+
+def test_exact_time_on_hover(qtbot, live_server, make_app):
+    """Rule: a row's tooltip gives the exact time, as its age is relative."""
+    user_id, token = live_server.create_user()
+    sent = live_server.send(user_id, title="When?")["results"][0]
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
+    created = app.controller.engine.cached(sent["id"])["created_at"]
+    assert app.center.rows()[0].toolTip() == exact_time(created)
+
+
+_SECOND_LAUNCH = [sys.executable, "-m", "desktop", "tray"]
+
+
+def test_a_link_handed_to_a_second_launch_opens_the_view_in_the_first(
+    qtbot, live_server, make_app, private_home
+):
+    """Rule: `traybell tray traybell://n/<id>` in a second launch hands the link to the tray
+    already running, which opens the view (fetching one not cached yet, saying so for an
+    unknown id), and the second launch exits at once."""
+    user_id, token = live_server.create_user()
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    nid = live_server.send(user_id, title="Sent after the last poll", body="the full text")[
+        "results"
+    ][0]["id"]
+    first = SingleInstance()
+    assert first.listen()
+    first.open_requested.connect(app.open_link)  # as desktop.ui.app.main wires it
+    try:
+        with qtbot.waitSignal(first.open_requested, timeout=20_000):
+            second = subprocess.Popen(
+                [*_SECOND_LAUNCH, f"traybell://n/{nid}"],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        out, _ = second.communicate(timeout=30)
+        assert second.returncode == 0 and "already running" in out
+        qtbot.waitUntil(lambda: app.view.isVisible() and app.view.notification is not None)
+        assert app.view.title.text() == "Sent after the last poll"
+        assert "the full text" in app.view.body.toPlainText()
+        qtbot.waitUntil(lambda: server_unread(live_server, token) == 0)
+
+        with qtbot.waitSignal(first.open_requested, timeout=20_000):
+            subprocess.run([*_SECOND_LAUNCH, f"traybell://n/{uuid.uuid4()}"], cwd=REPO, timeout=30)
+        qtbot.waitUntil(lambda: app.view.notification is None)
+        assert "does not exist" in app.view.message.text()
+    finally:
+        first.close()
+
+
+def test_a_click_on_the_tray_balloon_opens_the_view_and_on_a_summary_the_center(
+    qtbot, live_server, make_app, monkeypatch
+):
+    """Rule: where the toast falls back to the tray balloon, a click on it (messageClicked)
+    opens that notification's view; a click on a summary toast opens the center."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from desktop.ui.toaster import NoToastBackend
+
+    monkeypatch.setattr(QSystemTrayIcon, "supportsMessages", staticmethod(lambda: True))
+
+    def no_native_toasts(toast):
+        raise NoToastBackend("none here")
+
+    user_id, token = live_server.create_user()
+    app = make_app(live_server.url, token, notify=no_native_toasts)
+    start(qtbot, app)
+    live_server.send(user_id, title="Certificate expires in 3 days", body="renew it")
+    with qtbot.waitSignal(app.controller.toaster.shown) as shown:
+        app.controller.sync_now()
+    assert shown.args[1] == "tray"
+    app.tray.tray.messageClicked.emit()  # what Qt emits for a click on the balloon
+    assert app.view.isVisible() and app.view.title.text() == "Certificate expires in 3 days"
+
+    for i in range(5):
+        live_server.send(user_id, title=f"Burst {i}")
+    with qtbot.waitSignal(app.controller.toaster.shown) as shown:
+        app.controller.sync_now()
+    assert shown.args[0].title == "5 new notifications"
+    app.center.close()
+    app.tray.tray.messageClicked.emit()
+    assert app.center.isVisible()
