@@ -7,7 +7,7 @@ the notification's full view on a click or Enter; the arrow keys move between ro
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -288,4 +288,6 @@ class NotificationCenter(QWidget):
         self.activateWindow()
         self.list.setFocus()
         if self.list.currentItem() is None and self.rows():
-            self.list.setCurrentRow(1)  # the first row, after its day heading
+            # The first row (after its day heading), current but not highlighted until the
+            # arrow keys move.
+            self.list.setCurrentRow(1, QItemSelectionModel.SelectionFlag.NoUpdate)
