@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.sync import SyncEngine
 from desktop.ui import icons
 from desktop.ui.center import SEVERITY_COLORS
 from desktop.ui.controller import TrayController
@@ -50,6 +51,8 @@ class NotificationView(QWidget):
         super().__init__(parent)
         self._controller = controller
         self.notification: dict[str, Any] | None = None
+        #: The engine (account) the shown notification belongs to.
+        self._engine: SyncEngine | None = None
         self.setWindowTitle("Traybell")
         self.setWindowIcon(icons.app_icon())
         self.resize(520, 460)
@@ -107,6 +110,7 @@ class NotificationView(QWidget):
     def show_notification(self, notification: dict[str, Any]) -> None:
         """Show it, bring the window forward, and mark it read: opening it is reading it."""
         self.notification = dict(notification)
+        self._engine = self._controller.engine
         if notification.get("read_at") is None and not notification.get("archived_at"):
             # The cache changes at once, and _follow_cache takes the read notification in.
             self._controller.mark_read(notification["id"])
@@ -168,10 +172,17 @@ class NotificationView(QWidget):
             super().keyPressEvent(event)
 
     def _follow_cache(self) -> None:
-        # A read mark or archive made elsewhere (the center, another device) shows here too.
         engine = self._controller.engine
-        if self.notification is None or engine is None or self.notification.get("archived_at"):
+        if self.notification is None:
             return
+        if engine is None or engine is not self._engine:
+            # Signed out, or another account: nothing of the last one may stay on screen.
+            self.notification, self._engine = None, None
+            self.close()
+            return
+        if self.notification.get("archived_at"):
+            return
+        # A read mark or archive made elsewhere (the center, another device) shows here too.
         cached = engine.cached(self.notification["id"])
         if cached is not None and cached != self.notification:
             self.notification = cached

@@ -90,6 +90,7 @@ class DBusToasts(QObject):
         if self._supports_markup():
             # Such a daemon reads the text as markup: "<" or "&" in a summary must stay text.
             message = html.escape(message, quote=False)
+        # Critical urgency: the spec lets such a toast stay until dismissed, as alerts should.
         urgency = 2 if toast.severity == "critical" else 1
         reply = self._call(
             "Notify",
@@ -101,7 +102,7 @@ class DBusToasts(QObject):
                 toast.title,
                 message,
                 ["default", "Open"],
-                {"urgency": ("y", urgency), "desktop-entry": ("s", "traybell")},
+                {"urgency": ("y", urgency)},
                 TOAST_TIMEOUT_MS,
             ),
         )

@@ -279,3 +279,17 @@ def test_a_click_on_the_tray_balloon_opens_the_view_and_on_a_summary_the_center(
     app.center.close()
     app.tray.tray.messageClicked.emit()
     assert app.center.isVisible()
+
+
+def test_signing_out_closes_the_view(qtbot, live_server, make_app):
+    """Rule (privacy): after Sign out nothing of that account stays on screen: the open view
+    closes and forgets its notification."""
+    user_id, token = live_server.create_user()
+    nid = live_server.send(user_id, title="Salary review", body="private")["results"][0]["id"]
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    app.open_notification(nid)
+    assert app.view.isVisible()
+    with qtbot.waitSignal(app.controller.signed_out):
+        app.controller.sign_out()
+    assert not app.view.isVisible() and app.view.notification is None
