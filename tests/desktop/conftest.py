@@ -204,6 +204,8 @@ DUNSTRC = """[global]
     monitor = 0
     follow = none
     notification_limit = 0
+    # As the dunstrc that distributions ship: the daemon reads toast text as markup.
+    markup = full
 [keep_on_screen]
     override_dbus_timeout = 0
 """

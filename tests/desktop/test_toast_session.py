@@ -72,9 +72,12 @@ def _windows(env: dict[str, str]) -> str:
 
 def test_clicking_a_toast_opens_its_full_view(desktop_session, live_server, qtbot, tmp_path):
     """Rule: a click on a toast (the daemon's ActionInvoked "default", here through dunst's own
-    `dunstctl action`) opens that notification's full view in the tray, which marks it read."""
+    `dunstctl action`) opens that notification's full view in the tray, which marks it read;
+    the toast's text is escaped for a daemon that reads markup."""
     user_id, token = live_server.create_user()
-    live_server.send(user_id, title="Backup of db-1 failed", summary="disk full", body="BODY")
+    live_server.send(
+        user_id, title="Backup of db-1 failed", summary="disk <full> & stuck", body="BODY"
+    )
     env = desktop_session.env | {
         "QT_QPA_PLATFORM": "xcb",
         "TRAYBELL_HOME": str(tmp_path / "tray-home"),
@@ -121,6 +124,8 @@ def test_clicking_a_toast_opens_its_full_view(desktop_session, live_server, qtbo
         qtbot.waitUntil(lambda: "Backup of db-1 failed – Traybell" in _windows(env), timeout=20_000)
         qtbot.waitUntil(lambda: unread() == 0, timeout=20_000)
         assert "member=ActionInvoked" in desktop_session.notify_calls()
+        # dunst reads toast text as markup (body-markup): the summary is escaped to stay text.
+        assert 'string "disk &lt;full&gt; &amp; stuck"' in desktop_session.notify_calls()
     finally:
         tray.terminate()
         tray.wait(15)
