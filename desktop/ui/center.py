@@ -195,14 +195,6 @@ class NotificationCenter(QWidget):
             "color: #b45309;" if status.online is False or status.signed_out else ""
         )
 
-    def filtering(self) -> bool:
-        """Whether search, severity or "unread only" narrow the list."""
-        return bool(
-            self.search.text().strip()
-            or self.severity.currentData()
-            or self.unread_only.isChecked()
-        )
-
     def refresh(self) -> None:
         self._search_delay.stop()
         engine = self._controller.engine
@@ -250,8 +242,11 @@ class NotificationCenter(QWidget):
     def _empty_text(self, signed_in: bool) -> str:
         if not signed_in:
             return "Sign in to see your notifications."
-        if self.filtering():
+        searching = bool(self.search.text().strip() or self.severity.currentData())
+        if searching:
             return "Nothing matches this search or filter.\nClear it to see every notification."
+        if self.unread_only.isChecked():
+            return "Nothing unread: you are all caught up.\nUntick “Unread only” to see the rest."
         return (
             "No notifications yet.\nWhat your company's systems send you appears here, "
             "and as a toast when it arrives."

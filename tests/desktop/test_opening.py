@@ -138,7 +138,8 @@ def test_archive_in_the_view_closes_it_and_one_window_is_reused(qtbot, live_serv
 
 def test_center_searches_filters_and_groups_by_day(qtbot, live_server, make_app):
     """Rule: the center groups rows under day headings, searches title, summary and body,
-    filters by severity, and says why it is empty (nothing yet, or nothing matching)."""
+    filters by severity, and says why it is empty (nothing yet, nothing matching, nothing
+    unread)."""
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token)
     start(qtbot, app)
@@ -168,6 +169,12 @@ def test_center_searches_filters_and_groups_by_day(qtbot, live_server, make_app)
     qtbot.waitUntil(lambda: not app.center.rows())
     assert "Nothing matches this search or filter" in app.center.empty_label.text()
     assert app.center.empty_label.isVisibleTo(app.center)
+    app.center.search.clear()
+    app.center.severity.setCurrentIndex(0)
+    app.controller.mark_all_read()
+    app.center.unread_only.setChecked(True)
+    qtbot.waitUntil(lambda: not app.center.rows())
+    assert "Nothing unread" in app.center.empty_label.text()
 
 
 def test_center_keyboard_arrows_move_enter_opens_escape_closes(qtbot, live_server, make_app):
