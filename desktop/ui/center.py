@@ -69,6 +69,9 @@ class NotificationRow(QWidget):
         self.summary = QLabel(notification["summary"] or "")
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.summary.setVisible(bool(notification["summary"]))
+        # The server's text is text: a QLabel would render anything that looks like HTML.
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setStyleSheet("color: palette(placeholder-text);")
         age = QLabel(relative_time(notification["created_at"], now))
         age.setStyleSheet("color: palette(placeholder-text);")

@@ -88,6 +88,10 @@ class NotificationView(QWidget):
         self.archive_button = QPushButton("Archive")
         self.archive_button.clicked.connect(self._archive)
 
+        # The server's text is text: a QLabel would render anything that looks like HTML.
+        for label in (self.source, self.title, self.summary, self.message):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+
         meta = QHBoxLayout()
         meta.addWidget(self.severity)
         meta.addWidget(self.source, 1)

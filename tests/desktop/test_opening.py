@@ -71,8 +71,8 @@ def test_the_full_view_shows_the_body_with_links_and_marks_read(
     qtbot, live_server, make_app, browser_opens
 ):
     """Rule: a click on a row opens its full view: title, summary, body (its links open in the
-    browser), severity, the event as source, the time; opening it marks it read, on the
-    server too; Mark unread undoes that; Open link resolves against the server."""
+    browser), severity, the event as source, the time, all as plain text; opening it marks it
+    read, on the server too; Mark unread undoes that; Open link resolves against the server."""
     user_id, token = live_server.create_user()
     live_server.send(
         user_id,
@@ -88,6 +88,7 @@ def test_the_full_view_shows_the_body_with_links_and_marks_read(
     qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
     app.open_center()
     row = app.center.rows()[0]
+    assert row.title.textFormat() == row.summary.textFormat() == Qt.TextFormat.PlainText
     with qtbot.waitSignal(app.controller.flushed):
         QTest.mouseClick(row.title, Qt.MouseButton.LeftButton)
     view = app.view
@@ -103,6 +104,8 @@ def test_the_full_view_shows_the_body_with_links_and_marks_read(
     ARTIFACTS.mkdir(exist_ok=True)
     assert view.grab().save(str(ARTIFACTS / "notification-view.png"))
 
+    labels = (view.title, view.summary, view.source)
+    assert all(label.textFormat() == Qt.TextFormat.PlainText for label in labels)
     view.body.anchorClicked.emit(QUrl("https://ci.example/builds/812"))
     view.body.anchorClicked.emit(QUrl("file:///etc/passwd"))  # never opened
     view.open_button.click()
