@@ -6,6 +6,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtTest import QTest
 
@@ -303,3 +304,17 @@ def test_signing_out_closes_the_view(qtbot, live_server, make_app):
     with qtbot.waitSignal(app.controller.signed_out):
         app.controller.sign_out()
     assert not app.view.isVisible() and app.view.notification is None
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the registry is Windows'")
+def test_the_scheme_is_registered_in_the_users_registry_on_windows():
+    """Rule: on Windows the tray registers traybell:// under HKCU\\Software\\Classes, its open
+    command passing the link on."""
+    import winreg
+
+    url_scheme.register()
+    with winreg.OpenKey(winreg.HKEY_CURRENT_USER, r"Software\Classes\traybell") as key:
+        assert winreg.QueryValueEx(key, "URL Protocol")[0] == ""
+    command_key = r"Software\Classes\traybell\shell\open\command"
+    with winreg.OpenKey(winreg.HKEY_CURRENT_USER, command_key) as key:
+        assert winreg.QueryValueEx(key, "")[0].endswith(' tray "%1"')
