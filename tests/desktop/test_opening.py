@@ -312,9 +312,13 @@ def test_the_scheme_is_registered_in_the_users_registry_on_windows():
     command passing the link on."""
     import winreg
 
+    root = r"Software\Classes\traybell"
     url_scheme.register()
-    with winreg.OpenKey(winreg.HKEY_CURRENT_USER, r"Software\Classes\traybell") as key:
-        assert winreg.QueryValueEx(key, "URL Protocol")[0] == ""
-    command_key = r"Software\Classes\traybell\shell\open\command"
-    with winreg.OpenKey(winreg.HKEY_CURRENT_USER, command_key) as key:
-        assert winreg.QueryValueEx(key, "")[0].endswith(' tray "%1"')
+    try:
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, root) as key:
+            assert winreg.QueryValueEx(key, "URL Protocol")[0] == ""
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, root + r"\shell\open\command") as key:
+            assert winreg.QueryValueEx(key, "")[0].endswith(' tray "%1"')
+    finally:
+        for sub in (r"\shell\open\command", r"\shell\open", r"\shell", ""):
+            winreg.DeleteKey(winreg.HKEY_CURRENT_USER, root + sub)
