@@ -64,6 +64,8 @@ class DBusToasts(QObject):
 
     #: The daemon's id of a toast whose default action (a click on it) was invoked.
     clicked = Signal(int)
+    #: The daemon's id of a toast that is gone (expired, dismissed or clicked).
+    closed = Signal(int)
 
     _PATH = "/org/freedesktop/Notifications"
     _NAME = "org.freedesktop.Notifications"
@@ -78,11 +80,11 @@ class DBusToasts(QObject):
         # Raises KeyError without a session bus address, OSError when it cannot be reached.
         self._connection = open_dbus_connection("SESSION")
         self._router = DBusRouter(self._connection)
-        self._clicks: queue.Queue[Any] = queue.Queue()
-        rule = MatchRule(type="signal", interface=self._NAME, member="ActionInvoked")
-        self._router.filter(rule, queue=self._clicks)
+        self._signals: queue.Queue[Any] = queue.Queue()
+        rule = MatchRule(type="signal", interface=self._NAME)
+        self._router.filter(rule, queue=self._signals)
         self._markup: bool | None = None
-        threading.Thread(target=self._forward_clicks, name="toast-clicks", daemon=True).start()
+        threading.Thread(target=self._forward_signals, name="toast-signals", daemon=True).start()
 
     def notify(self, toast: Toast) -> int:
         """Show `toast` (blocking: call it off the GUI thread); returns the daemon's id."""
@@ -109,7 +111,7 @@ class DBusToasts(QObject):
         return int(reply[0])
 
     def close(self) -> None:
-        self._clicks.put(None)
+        self._signals.put(None)
         self._router.close()  # stops its receiving thread; the connection stays open
         self._connection.close()
 
@@ -130,11 +132,16 @@ class DBusToasts(QObject):
         except DBusErrorResponse as exc:
             raise NoToastBackend(f"{method}: {exc}") from exc
 
-    def _forward_clicks(self) -> None:
-        while (message := self._clicks.get()) is not None:
-            toast_id, action = message.body
-            if action == "default":
-                self.clicked.emit(int(toast_id))  # queued to the GUI thread
+    def _forward_signals(self) -> None:
+        from jeepney import HeaderFields
+
+        # Emitted from this thread, queued to the GUI thread where the receivers live.
+        while (message := self._signals.get()) is not None:
+            member = message.header.fields.get(HeaderFields.member)
+            if member == "ActionInvoked" and message.body[1] == "default":
+                self.clicked.emit(int(message.body[0]))
+            elif member == "NotificationClosed":
+                self.closed.emit(int(message.body[0]))
 
 
 def _no_backend(toast: Toast) -> None:
@@ -189,6 +196,7 @@ class Toaster(QObject):
             log.info("no D-Bus session for toasts (%s)", exc)
             return _no_backend
         self._service.clicked.connect(self._on_native_click)
+        self._service.closed.connect(self._on_native_closed)
         self._notify = self._service.notify
         return self._notify
 
@@ -212,9 +220,12 @@ class Toaster(QObject):
         self.shown.emit(toast, "tray")
 
     def _on_native_click(self, toast_id: int) -> None:
-        toast = self._native.pop(toast_id, None)
+        toast = self._native.get(toast_id)
         if toast is not None:
             self.clicked.emit(toast)
+
+    def _on_native_closed(self, toast_id: int) -> None:
+        self._native.pop(toast_id, None)  # its clicks are over
 
     def _on_balloon_click(self) -> None:
         if self._balloon is not None:
