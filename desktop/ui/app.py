@@ -108,7 +108,12 @@ class TrayApp(QObject):
 
     def open_notification(self, notification_id: str) -> None:
         """Open one notification's full view: from the cache, else fetched from the server."""
-        self.controller.find(notification_id, self.show_notification, self.view.show_message)
+        self.controller.find(
+            notification_id,
+            self.show_notification,
+            self.view.show_message,
+            lambda: self.view.show_message("Fetching this notification from the server…"),
+        )
 
     def open_link(self, link: str) -> None:
         """Open a `traybell://n/<id>` link."""

@@ -304,9 +304,11 @@ class TrayController(QObject):
         notification_id: str,
         on_found: Callable[[dict[str, Any]], None],
         on_missing: Callable[[str], None],
+        on_fetching: Callable[[], None] | None = None,
     ) -> None:
         """Hand one notification to `on_found`: from the cache at once, else fetched from the
-        server on the runner. `on_missing` gets why it could not be had."""
+        server on the runner (`on_fetching` is told first). `on_missing` gets why it could
+        not be had."""
         engine = self.engine
         if engine is None:
             on_missing("Sign in to open notifications.")
@@ -328,6 +330,8 @@ class TrayController(QObject):
             self.cache_changed.emit()  # it is cached now, unless archived
             on_found(notification)
 
+        if on_fetching is not None:
+            on_fetching()
         self._runner.submit(lambda: engine.fetch(notification_id), fetched, missing)
 
     def _after_local_change(self) -> None:

@@ -252,8 +252,8 @@ def test_a_link_handed_to_a_second_launch_opens_the_view_in_the_first(
 
         with qtbot.waitSignal(first.open_requested, timeout=20_000):
             subprocess.run([*_SECOND_LAUNCH, f"traybell://n/{uuid.uuid4()}"], cwd=REPO, timeout=30)
-        qtbot.waitUntil(lambda: app.view.notification is None)
-        assert "does not exist" in app.view.message.text()
+        qtbot.waitUntil(lambda: "does not exist" in app.view.message.text())
+        assert app.view.notification is None
     finally:
         first.close()
 
