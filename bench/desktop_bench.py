@@ -76,9 +76,11 @@ def _wait_settled(pid: int, timeout: float = 20) -> None:
             ticks, still_since = now, time.monotonic()
 
 
-def _tray_run(desktop, argv: list[str], env: dict[str, str], synced=None) -> tuple[float, float]:
-    """Seconds from launch to the icon docked in the tray host, and the peak RSS in MiB once
-    the app has settled: its first sync answered (`synced`, when given) and its CPU idle."""
+def _tray_run(
+    desktop, argv: list[str], env: dict[str, str], synced=None
+) -> tuple[float, float, float]:
+    """Seconds from launch to the icon docked in the tray host; the peak RSS in MiB then, and
+    once the app has settled: its first sync answered (`synced`, when given), its CPU idle."""
     began = time.perf_counter()
     with subprocess.Popen(
         argv,
@@ -92,6 +94,7 @@ def _tray_run(desktop, argv: list[str], env: dict[str, str], synced=None) -> tup
         try:
             desktop.wait_docked()
             elapsed = time.perf_counter() - began
+            docked_peak = _peak_mib(child.pid)
             if synced is not None and not synced.wait(60):
                 raise RuntimeError("the tray never synced")
             _wait_settled(child.pid)
@@ -102,7 +105,7 @@ def _tray_run(desktop, argv: list[str], env: dict[str, str], synced=None) -> tup
         desktop.wait_empty()
     if child.returncode not in (0, -signal.SIGTERM):
         raise RuntimeError(f"bench child failed ({child.returncode}): {errors[-2000:]}")
-    return elapsed, peak
+    return elapsed, docked_peak, peak
 
 
 def _signed_in_home(env: dict[str, str], server: str) -> None:
@@ -127,7 +130,7 @@ def _start_rows() -> list[dict]:
     missing = TrayDesktop.missing_tools()
     if missing:
         raise BenchSkipped(f"no tray desktop: {', '.join(missing)} missing")
-    runs: dict[str, list[tuple[float, float]]] = {"first": [], "warm": [], "minimal": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {"first": [], "warm": [], "minimal": []}
     server = _PageServer(_notifications(TRAY_NOTIFICATIONS))
     try:
         with tempfile.TemporaryDirectory() as tmp, TrayDesktop() as desktop:
@@ -150,28 +153,38 @@ def _start_rows() -> list[dict]:
                 runs["minimal"].append(_tray_run(desktop, minimal, env))
     finally:
         server.close()
-    base_time = statistics.median(m[0] for m in runs["minimal"])
-    base_peak = statistics.median(m[1] for m in runs["minimal"])
+
+    def median(kind: str, index: int) -> float:
+        return statistics.median(r[index] for r in runs[kind])
+
     rows = []
     for kind, label in (("warm", f"{TRAY_NOTIFICATIONS} cached"), ("first", "creating the cache")):
-        rows.append(
+        rows += [
             _row(
                 f"desktop start to a docked tray icon ({label})",
-                statistics.median(r[0] for r in runs[kind]),
-                base_time,
+                median(kind, 0),
+                median("minimal", 0),
                 "s",
                 "ratio <= 1.5",
-            )
-        )
-        rows.append(
+            ),
             _row(
-                f"desktop peak memory after start and first sync ({label})",
-                statistics.median(r[1] for r in runs[kind]),
-                base_peak,
+                f"desktop peak memory at the docked icon ({label})",
+                median(kind, 1),
+                median("minimal", 1),
                 "MiB",
                 "ratio <= 1.3",
-            )
-        )
+            ),
+            # Where the issue's target applies is the start; this is what stays resident once
+            # the tray has talked to the server (httpx and its TLS stack), beside the same idle
+            # minimal tray.
+            _row(
+                f"desktop peak memory after the first sync ({label})",
+                median(kind, 2),
+                median("minimal", 2),
+                "MiB",
+                "reported; no target",
+            ),
+        ]
     return rows
 
 
