@@ -141,7 +141,10 @@ def test_a_token_the_keyring_takes_leaves_no_copy_in_the_file(private_home: Path
         """A working keyring in memory: this machine has no OS keyring to test against."""
 
         priority = 1
-        secrets: dict[tuple[str, str], str] = {}
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.secrets: dict[tuple[str, str], str] = {}
 
         def get_password(self, service: str, username: str) -> str | None:
             return self.secrets.get((service, username))
