@@ -85,8 +85,8 @@ class TrayController(QObject):
         if watch_network:
             self._watch_reachability()
         # From the event loop: the tray icon is drawn first, and the sync's imports (httpx and
-        # its TLS stack) do not compete with it.
-        QTimer.singleShot(0, self.sync_now)
+        # its TLS stack) do not compete with it. Tied to self: dropped if it is gone by then.
+        QTimer.singleShot(0, self, self.sync_now)
 
     def shutdown(self) -> None:
         self._poll.stop()
