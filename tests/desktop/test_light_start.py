@@ -32,6 +32,7 @@ UNTIL_USED = {
     "plyer": "the first toast (no notification here, so no toast)",
     "PySide6.QtDBus": "the toaster's check for a notification daemon",
     "segno": "the QR code of `traybell login`",
+    "zoneinfo": "quiet hours, read when a toast is due and some are set",
     "asyncio": "the server's half (no client command reads the server's configuration)",
     "server": "the server's half",
 }
