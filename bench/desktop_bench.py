@@ -1,9 +1,11 @@
 """Benchmarks of the tray client, each beside a baseline measured in the same run.
 
 - `traybell tray` on a virtual desktop with a real tray host (tests/support/tray_desktop.py):
-  the time from launch to its icon docked in the tray, and its peak memory once started and
-  synced, on a warm start (8 notifications cached) and on a first start (creating the cache),
-  against a minimal PySide6 tray icon measured the same way, medians of 3;
+  the time from launch to its icon docked in the tray (embedded by trayer and viewable), its
+  peak memory (VmHWM) at that moment and once its first sync is done and it is idle, on a warm
+  start (8 notifications cached) and on a first start (creating the cache), against a minimal
+  PySide6 tray icon measured the same way in the same run, medians of 3. The desktop has a
+  D-Bus session but no keyring daemon, so the sign-in's token is in the user-only file;
 - syncing N notifications into the cache against a plain httpx fetch of the same pages plus
   a raw sqlite3 insert of the same rows.
 
@@ -174,15 +176,15 @@ def _start_rows() -> list[dict]:
                 "MiB",
                 "ratio <= 1.3",
             ),
-            # Where the issue's target applies is the start; this is what stays resident once
-            # the tray has talked to the server (httpx and its TLS stack), beside the same idle
-            # minimal tray.
+            # What stays resident once the tray has talked to the server (httpx and its TLS
+            # stack), beside the same minimal tray, idle: the issue's one memory target is
+            # held against both.
             _row(
                 f"desktop peak memory after the first sync ({label})",
                 median(kind, 2),
                 median("minimal", 2),
                 "MiB",
-                "reported; no target",
+                "ratio <= 1.3",
             ),
         ]
     return rows
