@@ -1,6 +1,11 @@
 """Benchmarks of the tray client, each beside a baseline measured in the same run.
 
-- start-up time and peak memory of the tray client against a minimal PySide6 tray app;
+- `traybell tray` on a virtual desktop with a real tray host (tests/support/tray_desktop.py):
+  the time from launch to its icon docked in the tray (embedded by trayer and viewable), its
+  peak memory (VmHWM) at that moment and once its first sync is done and it is idle, on a warm
+  start (8 notifications cached) and on a first start (creating the cache), against a minimal
+  PySide6 tray icon measured the same way in the same run, medians of 3. The desktop has a
+  D-Bus session but no keyring daemon, so the sign-in's token is in the user-only file;
 - syncing N notifications into the cache against a plain httpx fetch of the same pages plus
   a raw sqlite3 insert of the same rows.
 
@@ -9,7 +14,7 @@ so the figures are the client's own cost, not the server's.
 """
 
 import json
-import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -25,39 +30,12 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from bench.common import row
+from bench.common import BenchSkipped, row
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = 500
 
-# Both children print their own peak RSS in KiB once their event loop first turns with the tray
-# ready; the parent times from launching the interpreter to reading that line.
-#
-# The peak is the process's VmHWM, not getrusage's ru_maxrss: on Linux ru_maxrss survives
-# exec, so a child spawned by a large parent (this bench process, after the server benchmarks)
-# reported the parent's peak instead of its own; that made the baseline swing between 46 and
-# 98 MiB from one run to the next. VmHWM belongs to the address space exec created. Where
-# /proc is absent (macOS, Windows is not benchmarked) ru_maxrss is the fallback, in bytes on
-# macOS.
-_READY = (
-    "import resource, sys\n"
-    "from PySide6.QtCore import QTimer\n"
-    "def _peak_kib():\n"
-    "    try:\n"
-    "        with open('/proc/self/status') as status:\n"
-    "            for line in status:\n"
-    "                if line.startswith('VmHWM:'):\n"
-    "                    return int(line.split()[1])\n"
-    "    except OSError:\n"
-    "        pass\n"
-    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "    return peak // 1024 if sys.platform == 'darwin' else peak\n"
-    "def _ready():\n"
-    "    print(_peak_kib(), flush=True)\n"
-    "    app.quit()\n"
-    "QTimer.singleShot(0, _ready)\n"
-    "app.exec()\n"
-)
+# The smallest tray app PySide6 allows: an icon with a one-entry menu. Run until terminated.
 MINIMAL_TRAY = (
     "from PySide6.QtGui import QIcon, QPixmap\n"
     "from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon\n"
@@ -65,43 +43,151 @@ MINIMAL_TRAY = (
     "pixmap = QPixmap(32, 32); pixmap.fill()\n"
     "tray = QSystemTrayIcon(QIcon(pixmap)); menu = QMenu(); menu.addAction('Quit')\n"
     "tray.setContextMenu(menu); tray.show()\n"
-) + _READY
-TRAY_CLIENT = (
-    "from PySide6.QtWidgets import QApplication\n"
-    "from desktop.settings import Settings\n"
-    "from desktop.ui.app import TrayApp\n"
-    "app = QApplication([]); app.setQuitOnLastWindowClosed(False)\n"
-    # Port 9 (discard) refuses at once: start-up is measured, not a server's answer.
-    "tray_app = TrayApp(Settings(), server='http://127.0.0.1:9', token='bench')\n"
-    "tray_app.start(watch_network=False)\n"
-) + _READY
+    "app.exec()\n"
+)
+TRAY_CLIENT = [sys.executable, "-m", "traybell", "tray"]
+#: How many notifications the account holds: the issue's own figures were taken with 8.
+TRAY_NOTIFICATIONS = 8
+#: A child counts as settled once its CPU time stood still this long (a few clock ticks).
+SETTLED_SECONDS = 0.3
 
 
-# Qt reads these; both children get the same values, whatever the calling shell had set.
-_QT_ENV = ("QT_QPA_PLATFORM", "QT_QPA_PLATFORMTHEME", "QT_STYLE_OVERRIDE", "QT_SCALE_FACTOR")
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _child(code: str, home: str) -> tuple[float, float]:
-    env = {k: v for k, v in os.environ.items() if k not in _QT_ENV} | {
-        "QT_QPA_PLATFORM": "offscreen",
-        "TRAYBELL_HOME": home,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    }
+def _peak_mib(pid: int) -> float:
+    # VmHWM: the peak of this process's own address space (ru_maxrss would survive exec and
+    # could report the bench's own peak instead).
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc")
+
+
+def _wait_settled(pid: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    ticks, still_since = _cpu_ticks(pid), time.monotonic()
+    while time.monotonic() - still_since < SETTLED_SECONDS and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _cpu_ticks(pid)
+        if now != ticks:
+            ticks, still_since = now, time.monotonic()
+
+
+def _tray_run(
+    desktop, argv: list[str], env: dict[str, str], synced=None
+) -> tuple[float, float, float]:
+    """Seconds from launch to the icon docked in the tray host; the peak RSS in MiB then, and
+    once the app has settled: its first sync answered (`synced`, when given), its CPU idle."""
     began = time.perf_counter()
     with subprocess.Popen(
-        [sys.executable, "-c", code],
+        argv,
         cwd=REPO,
         env=env,
-        text=True,
-        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     ) as child:
-        line = child.stdout.readline()
-        elapsed = time.perf_counter() - began
-        _, errors = child.communicate(timeout=120)
-    if child.returncode != 0 or not line.strip():
+        try:
+            desktop.wait_docked()
+            elapsed = time.perf_counter() - began
+            docked_peak = _peak_mib(child.pid)
+            if synced is not None and not synced.wait(60):
+                raise RuntimeError("the tray never synced")
+            _wait_settled(child.pid)
+            peak = _peak_mib(child.pid)
+        finally:
+            child.terminate()
+            _, errors = child.communicate(timeout=60)
+        desktop.wait_empty()
+    if child.returncode not in (0, -signal.SIGTERM):
         raise RuntimeError(f"bench child failed ({child.returncode}): {errors[-2000:]}")
-    return elapsed, float(line) / 1024  # seconds, MiB
+    return elapsed, docked_peak, peak
+
+
+def _signed_in_home(env: dict[str, str], server: str) -> None:
+    """Sign the home in as `traybell login` would: the server in the settings, the token where
+    the credentials module puts it on this desktop (no keyring daemon here: the user-only file)."""
+    code = (
+        "import sys\n"
+        "from desktop.platform import credentials\n"
+        "from desktop.settings import Settings\n"
+        "from desktop.signin import remember_server\n"
+        "remember_server(Settings.load(), sys.argv[1])\n"
+        "credentials.store_token(sys.argv[1], 'bench')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, server], cwd=REPO, env=env, check=True)
+
+
+def _start_rows() -> list[dict]:
+    """Start-up and memory of `traybell tray` on a desktop with a real tray host, beside the
+    minimal PySide6 tray icon measured the same way in the same run."""
+    from tests.support.tray_desktop import TrayDesktop
+
+    missing = TrayDesktop.missing_tools()
+    if missing:
+        raise BenchSkipped(f"no tray desktop: {', '.join(missing)} missing")
+    runs: dict[str, list[tuple[float, float, float]]] = {"first": [], "warm": [], "minimal": []}
+    server = _PageServer(_notifications(TRAY_NOTIFICATIONS))
+    try:
+        with tempfile.TemporaryDirectory() as tmp, TrayDesktop() as desktop:
+            for i in range(3):
+                # Its own config and data dirs: keyring and autostart look there, never at
+                # this machine's own. Keyring picks its backend as on any desktop.
+                env = {k: v for k, v in desktop.env.items() if k != "PYTHON_KEYRING_BACKEND"}
+                env |= {
+                    "TRAYBELL_HOME": f"{tmp}/home{i}",
+                    "TRAYBELL_PRESET_FILE": f"{tmp}/no-preset.json",
+                    "XDG_CONFIG_HOME": f"{tmp}/config{i}",
+                    "XDG_DATA_HOME": f"{tmp}/data{i}",
+                }
+                env.pop("TRAYBELL_SERVER", None)
+                _signed_in_home(env, server.url)
+                # The three alternate, so that a disturbance of the shared machine hits all.
+                runs["first"].append(_tray_run(desktop, TRAY_CLIENT, env, server.synced()))
+                runs["warm"].append(_tray_run(desktop, TRAY_CLIENT, env, server.synced()))
+                minimal = [sys.executable, "-c", MINIMAL_TRAY]
+                runs["minimal"].append(_tray_run(desktop, minimal, env))
+    finally:
+        server.close()
+
+    def median(kind: str, index: int) -> float:
+        return statistics.median(r[index] for r in runs[kind])
+
+    rows = []
+    for kind, label in (("warm", f"{TRAY_NOTIFICATIONS} cached"), ("first", "creating the cache")):
+        rows += [
+            _row(
+                f"desktop start to a docked tray icon ({label})",
+                median(kind, 0),
+                median("minimal", 0),
+                "s",
+                "ratio <= 1.5",
+            ),
+            _row(
+                f"desktop peak memory at the docked icon ({label})",
+                median(kind, 1),
+                median("minimal", 1),
+                "MiB",
+                "ratio <= 1.3",
+            ),
+            # What stays resident once the tray has talked to the server (httpx and its TLS
+            # stack), beside the same minimal tray, idle: the issue's one memory target is
+            # held against both.
+            _row(
+                f"desktop peak memory after the first sync ({label})",
+                median(kind, 2),
+                median("minimal", 2),
+                "MiB",
+                "ratio <= 1.3",
+            ),
+        ]
+    return rows
 
 
 def _notifications(count: int) -> list[dict]:
@@ -142,6 +228,17 @@ class _PageServer:
                     "unread": len(notifications),
                 }
             ).encode()
+        # A client that has every change asks from the last cursor and gets an empty page.
+        pages[str(len(notifications))] = json.dumps(
+            {
+                "changes": [],
+                "cursor": str(len(notifications)),
+                "has_more": False,
+                "unread": len(notifications),
+            }
+        ).encode()
+        self._synced: list[threading.Event] = []
+        synced = self._synced
         prefs = json.dumps({"in_app_enabled": True, "quiet_hours": None}).encode()
 
         class Handler(BaseHTTPRequestHandler):
@@ -153,15 +250,22 @@ class _PageServer:
 
             def do_GET(self) -> None:
                 url = urlparse(self.path)
+                cursor = parse_qs(url.query).get("cursor", [""])[0]
                 if url.path == "/v1/preferences":
                     body = prefs
+                elif url.path == "/v1/sync" and cursor in pages:
+                    body = pages[cursor]
                 else:
-                    body = pages[parse_qs(url.query).get("cursor", [""])[0]]
+                    self.send_error(404)  # nothing else is served, nor needed to sync
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                if url.path == "/v1/preferences":  # a sync's last call
+                    while synced:
+                        synced.pop().set()
 
             def log_message(self, *args: object) -> None:
                 pass  # a bench prints figures, not access logs
@@ -169,6 +273,12 @@ class _PageServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def synced(self) -> threading.Event:
+        """Set once the next sync has ended (its preferences answered)."""
+        event = threading.Event()
+        self._synced.append(event)
+        return event
 
     def close(self) -> None:
         self._httpd.shutdown()
@@ -247,36 +357,13 @@ def _row(name: str, value: float, baseline: float, unit: str, target: str) -> di
 
 def run(quick: bool) -> list[dict]:
     repeats = 1 if quick else 3
-    # A child takes well under a second: the start-up figures are medians of several runs
-    # even in a quick run, the two apps alternating so that a disturbance hits both alike.
-    starts = 3 if quick else 5
     count = 2_000 if quick else 10_000
-    rows = []
+    try:
+        rows = _start_rows()
+    except BenchSkipped as exc:
+        print(f"desktop_bench: start-up rows skipped: {exc}", file=sys.stderr)
+        rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        client, minimal = [], []
-        for i in range(starts):
-            client.append(_child(TRAY_CLIENT, f"{tmp}/home{i}"))
-            minimal.append(_child(MINIMAL_TRAY, f"{tmp}/min{i}"))
-        rows.append(
-            _row(
-                "desktop start-up to a ready tray",
-                statistics.median(c[0] for c in client),
-                statistics.median(m[0] for m in minimal),
-                "s",
-                # no target in the brief; the minimal tray loads no HTTP, SQLite or keyring code
-                "value <= 1.0 s",
-            )
-        )
-        rows.append(
-            _row(
-                "desktop peak memory at start-up",
-                statistics.median(c[1] for c in client),
-                statistics.median(m[1] for m in minimal),
-                "MiB",
-                "ratio <= 1.5",
-            )
-        )
-
         server = _PageServer(_notifications(count))
         try:
             engine = [

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger("traybell.quiet_hours")
 
@@ -24,6 +23,10 @@ def quiet_until(quiet_hours: Mapping[str, Any] | None, now: datetime) -> datetim
     """
     if not quiet_hours:
         return None
+    # Here, not at import: zoneinfo reads the interpreter's build configuration to find the tz
+    # database (about 20 ms), and a tray without quiet hours never needs it.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         zone = ZoneInfo(quiet_hours["timezone"])
         start = time.fromisoformat(quiet_hours["start"])

@@ -1,7 +1,6 @@
 """`traybell`: the command line front door to the server, the worker and the tray client."""
 
 import argparse
-import asyncio
 import getpass
 import json
 import logging
@@ -9,11 +8,15 @@ import signal
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from server.config import ConfigError, Settings
 from shared import logs
 from traybell.extras import missing_packages
+
+if TYPE_CHECKING:
+    # Imported by the server's commands only: the client's (tray, login, send) never read the
+    # server's configuration, and its modules (asyncio, the channels) cost a tray ~5 MiB.
+    from server.config import Settings
 
 log = logging.getLogger("traybell")
 T = TypeVar("T")
@@ -29,20 +32,23 @@ def _configure_logging(log_format: str, verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
-Command = Callable[[argparse.Namespace, Settings], int]
+Command = Callable[[argparse.Namespace, "Settings"], int]
+#: A client command: it has settings of its own (desktop/settings.py), none of the server's.
+ClientCommand = Callable[[argparse.Namespace], int]
+C = TypeVar("C", Command, ClientCommand)
 
 
-def needs(extra: str) -> Callable[[Command], Command]:
+def needs(extra: str) -> Callable[[C], C]:
     """Marks a command as needing `traybell[extra]`; main() refuses it in one line without."""
 
-    def mark(command: Command) -> Command:
+    def mark(command: C) -> C:
         command.extra = extra  # type: ignore[attr-defined]
         return command
 
     return mark
 
 
-def _database_url(settings: Settings) -> str:
+def _database_url(settings: "Settings") -> str:
     from server.embedded import resolve_database_url
 
     return resolve_database_url(settings.database_url)
@@ -51,6 +57,8 @@ def _database_url(settings: Settings) -> str:
 def migrate_or_exit(database_url: str) -> list[str]:
     """Apply pending migrations; returns their names. One that was applied and has changed
     since stops whichever command this is, with exit 2 and the file's name."""
+    import asyncio
+
     from server.db.migrate import MigrationChanged, migrate_url
 
     try:
@@ -64,14 +72,14 @@ def migrate_or_exit(database_url: str) -> list[str]:
 
 
 @needs("server")
-def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
     applied = migrate_or_exit(_database_url(settings))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
 
 @needs("server")
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     import uvicorn
 
     from server.app import create_app
@@ -100,7 +108,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @needs("server")
-def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_worker(args: argparse.Namespace, settings: "Settings") -> int:
     from server.worker import run_worker
 
     database_url = _database_url(settings)
@@ -108,7 +116,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return run_worker(database_url, settings, metrics_port=args.metrics_port)
 
 
-def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Runs `work(service, accounts)` against the migrated database, as the server would."""
     from server.accounts import Accounts
     from server.db import create_pool
@@ -124,11 +132,13 @@ def _with_services(settings: Settings, work: Callable[[Any, Any], Awaitable[T]])
         finally:
             await pool.close()
 
+    import asyncio
+
     return asyncio.run(run())
 
 
 @needs("server")
-def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
     from server.api.schemas import CreateUserRequest
     from server.audit import CLI
     from server.service import Conflict
@@ -159,7 +169,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @needs("server")
-def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.audit import CLI
     from server.service import NotFound
@@ -184,7 +194,7 @@ def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @needs("server")
-def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
     from server.service import NotFound
 
@@ -204,7 +214,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @needs("desktop")
-def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_send(args: argparse.Namespace) -> int:
     import httpx
 
     from desktop.signin import client_sign_in
@@ -245,21 +255,21 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @needs("desktop")
-def cmd_tray(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_tray(args: argparse.Namespace) -> int:
     from desktop.cli import run
 
     return run(server=args.server, token=args.token, once=args.once, link=args.link)
 
 
 @needs("desktop")
-def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_login(args: argparse.Namespace) -> int:
     from desktop.cli import login
 
     return login(server=args.server, name=args.name)
 
 
 @needs("all")
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_demo(args: argparse.Namespace, settings: "Settings") -> int:
     from traybell.demo import run_demo
 
     return run_demo(settings, port=args.port, tray=not args.no_tray)
@@ -372,6 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if extra == "desktop":
+        _configure_logging("text", args.verbose)
+        return args.func(args)
+    from server.config import ConfigError, Settings
+
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

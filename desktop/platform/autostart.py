@@ -5,9 +5,6 @@ Linux: an XDG autostart `.desktop` file; macOS: a LaunchAgent; Windows: the HKCU
 
 import contextlib
 import os
-import plistlib
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -55,6 +52,8 @@ def apply(wanted: bool | None) -> None:
 def set_enabled(enabled: bool) -> None:
     command = launch_command()
     if sys.platform == "win32":
+        import subprocess  # here, as the formats below: every start checks, few ever write
+
         _set_windows(enabled, subprocess.list2cmdline(command))
     elif sys.platform == "darwin":
         _set_file(_mac_path(), enabled, _launch_agent(command))
@@ -82,6 +81,8 @@ def _set_file(path: Path, enabled: bool, content: bytes) -> None:
 
 
 def _desktop_entry(command: list[str]) -> str:
+    import shlex
+
     return (
         "[Desktop Entry]\n"
         "Type=Application\n"
@@ -95,6 +96,8 @@ def _desktop_entry(command: list[str]) -> str:
 
 
 def _launch_agent(command: list[str]) -> bytes:
+    import plistlib
+
     return plistlib.dumps(
         {
             "Label": LAUNCH_AGENT_LABEL,

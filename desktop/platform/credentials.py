@@ -2,6 +2,11 @@
 
 Plain settings files are copied into backups and support tickets; a token there is a leak
 waiting to happen, so the keyring comes first and the settings dialog names the fallback.
+
+A server's token is kept in one of the two places, never both, so reading looks in the file
+first: where the sign-in went to the file (a system without a keyring), the tray starts
+without loading keyring at all, whose backend discovery costs up to 20 MiB and 0.2 s (on
+Linux it imports secretstorage and cryptography to find out there is no Secret Service).
 """
 
 import contextlib
@@ -66,13 +71,16 @@ def token_store() -> TokenStore:
 
 def load_token(server_url: str) -> str | None:
     server_url = _server_key(server_url)
+    in_file = _read_file().get(server_url)
+    if in_file is not None:
+        return in_file
     if _keyring_usable():
         keyring = _keyring()
         try:
             return keyring.get_password(SERVICE, server_url)
         except keyring.errors.KeyringError as exc:
-            log.warning("keyring unavailable, trying the token file: %s", exc)
-    return _read_file().get(server_url)
+            log.warning("keyring unavailable: %s", exc)
+    return None
 
 
 def store_token(server_url: str, token: str) -> TokenStore:
@@ -81,6 +89,7 @@ def store_token(server_url: str, token: str) -> TokenStore:
         keyring = _keyring()
         try:
             keyring.set_password(SERVICE, server_url, token)
+            _forget_in_file(server_url)  # one place only: a file copy would be read first
             return token_store()
         except keyring.errors.KeyringError as exc:
             log.warning("keyring refused the token, using the token file: %s", exc)
@@ -96,6 +105,10 @@ def forget_token(server_url: str) -> None:
         # Nothing stored there is the state we want.
         with contextlib.suppress(keyring.errors.KeyringError):
             keyring.delete_password(SERVICE, server_url)
+    _forget_in_file(server_url)
+
+
+def _forget_in_file(server_url: str) -> None:
     tokens = _read_file()
     if tokens.pop(server_url, None) is not None:
         _write_file(tokens)

@@ -1,23 +1,33 @@
 """The HTTP client: every call to the server, and what its failures mean to the engine."""
 
 import logging
-import ssl
 import sys
-from typing import Any
+import threading
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-# httpx imports its command-line client (click, rich, pygments: about 9 MiB resident) whenever
-# those happen to be installed; this client never runs it. A None entry in sys.modules makes
-# that one import fail, which httpx handles by leaving its CLI out. No effect if httpx is
-# already imported.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+if TYPE_CHECKING:
+    import ssl
 
-import httpx  # noqa: E402
-import truststore  # noqa: E402
+    import httpx
 
 log = logging.getLogger("traybell.desktop.api")
 
 # Long enough for a slow server behind a VPN, short enough that a dead one is noticed soon.
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 30.0, 10.0
+
+
+def _httpx() -> ModuleType:
+    """httpx, imported at the first call, on the thread that makes it: a tray draws its icon
+    before it talks to the server, and httpx with its TLS stack is about 13 MiB and 0.1 s."""
+    # httpx imports its command-line client (click, rich, pygments: about 9 MiB resident)
+    # whenever those happen to be installed; this client never runs it. A None entry in
+    # sys.modules makes that one import fail, which httpx handles by leaving its CLI out. No
+    # effect if httpx is already imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
 
 
 class ApiError(Exception):
@@ -45,8 +55,12 @@ class Refused(ApiError):
 _TRANSIENT_4XX = frozenset({408, 425, 429})
 
 
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+def ssl_context(ca_bundle: str | None) -> "ssl.SSLContext":
     """The OS certificate store, plus a CA bundle the user named (self-hosted internal CAs)."""
+    import ssl
+
+    import truststore
+
     context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca_bundle:
         context.load_verify_locations(cafile=ca_bundle)
@@ -64,32 +78,53 @@ class ApiClient:
         token: str | None,
         *,
         ca_bundle: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: "httpx.BaseTransport | None" = None,
     ) -> None:
-        verify = ssl_context(ca_bundle)
+        self._server_url = server_url.rstrip("/")
+        self._token = token
+        self._ca_bundle = ca_bundle
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> "httpx.Client":
+        """The pooled client, made at the first call (see `_httpx`)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> "httpx.Client":
+        httpx = _httpx()
+        verify = ssl_context(self._ca_bundle)
         headers = {"User-Agent": "traybell-desktop"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            base_url=server_url.rstrip("/"),
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return httpx.Client(
+            base_url=self._server_url,
             headers=headers,
-            timeout=TIMEOUT,
+            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             # trust_env: the proxy from the environment, and on Windows and macOS from the
             # system settings (httpx reads them through urllib's getproxies()).
             trust_env=True,
             # One retry of a failed connect covers a pooled keep-alive connection the server
             # closed while it restarted.
-            transport=transport or httpx.HTTPTransport(verify=verify, retries=1, trust_env=True),
+            transport=self._transport
+            or httpx.HTTPTransport(verify=verify, retries=1, trust_env=True),
             # Also given here: httpx builds the proxy transports from the client's own verify.
             verify=verify,
         )
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        client = self._http()
+        httpx = _httpx()
         try:
-            response = self._client.request(method, path, **kwargs)
+            response = client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise Offline(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
@@ -109,7 +144,7 @@ class ApiClient:
             raise Offline(f"{method} {path}: the answer was not JSON") from exc
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+def _error_of(response: "httpx.Response") -> tuple[str, str]:
     try:
         error = response.json()["error"]
         return str(error["code"]), str(error["message"])

@@ -9,10 +9,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("traybell.desktop.device")
 
@@ -67,7 +69,7 @@ class DeviceSignIn:
         client_name: str,
         *,
         ca_bundle: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: "httpx.BaseTransport | None" = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self.client_name = client_name
@@ -156,7 +158,7 @@ def check_token(
     token: str,
     *,
     ca_bundle: str | None = None,
-    transport: httpx.BaseTransport | None = None,
+    transport: "httpx.BaseTransport | None" = None,
 ) -> SignedIn:
     """A pasted token, checked with the server (`GET /v1/me`); SignInError when refused."""
     server_url = server_url.rstrip("/")
@@ -178,7 +180,7 @@ def revoke(
     signed_in: SignedIn,
     *,
     ca_bundle: str | None = None,
-    transport: httpx.BaseTransport | None = None,
+    transport: "httpx.BaseTransport | None" = None,
 ) -> bool:
     """Revoke a token with itself; whether it is void on the server now."""
     api = ApiClient(signed_in.server_url, signed_in.token, ca_bundle=ca_bundle, transport=transport)

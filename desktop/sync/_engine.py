@@ -8,13 +8,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._cache import Cache
 from desktop.sync._device import revoke_own_token
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("traybell.desktop.sync")
 
@@ -50,7 +51,7 @@ class SyncEngine:
         cache_path: Path | str,
         *,
         ca_bundle: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: "httpx.BaseTransport | None" = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self._api = ApiClient(self.server_url, token, ca_bundle=ca_bundle, transport=transport)

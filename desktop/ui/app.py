@@ -16,7 +16,6 @@ from desktop.settings import Settings
 from desktop.sync import SyncEngine
 from desktop.toasts import Toast
 from desktop.ui import icons
-from desktop.ui.center import NotificationCenter
 from desktop.ui.collector import GuiThreadCollector
 from desktop.ui.controller import TrayController
 from desktop.ui.single_instance import SingleInstance
@@ -26,6 +25,7 @@ from shared.paths import traybell_home
 
 if TYPE_CHECKING:
     from desktop.sync import SignedIn
+    from desktop.ui.center import NotificationCenter
     from desktop.ui.notification_view import NotificationView
     from desktop.ui.settings_dialog import SettingsDialog
     from desktop.ui.sign_in import SignInWindow
@@ -65,8 +65,8 @@ class TrayApp(QObject):
             make_engine(settings, server, self._token), settings, parent=self
         )
         self.controller.signed_out.connect(self._on_signed_out)
-        # Built when first opened: a tray app that starts hidden may never show it, and its
-        # widgets cost about 4 MiB (9 once shown).
+        # Built (and imported) when first opened: a tray app that starts hidden may never show
+        # it, and its widgets cost about 4 MiB (9 once shown).
         self._center: NotificationCenter | None = None
         self.tray = TrayIcon(
             self.controller,
@@ -84,8 +84,10 @@ class TrayApp(QObject):
         self._stopping = False
 
     @property
-    def center(self) -> NotificationCenter:
+    def center(self) -> "NotificationCenter":
         if self._center is None:
+            from desktop.ui.center import NotificationCenter
+
             self._center = NotificationCenter(self.controller)
             self._center.open_requested.connect(self.show_notification)
         return self._center

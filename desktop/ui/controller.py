@@ -84,7 +84,9 @@ class TrayController(QObject):
         self._heartbeat.start()
         if watch_network:
             self._watch_reachability()
-        self.sync_now()
+        # From the event loop: the tray icon is drawn first, and the sync's imports (httpx and
+        # its TLS stack) do not compete with it. Tied to self: dropped if it is gone by then.
+        QTimer.singleShot(0, self, self.sync_now)
 
     def shutdown(self) -> None:
         self._poll.stop()
