@@ -9,49 +9,47 @@ interleaving, and the network never runs while it is held.
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.models import NOTIFICATION_FIELDS
 
-# The schema is plain SQL, one tuple of statements per version step. Steps were once written
-# with sqlite-utils; step 1 is the very DDL it produced, so caches made by either are alike, and
-# a first start no longer imports a library (about 6 MiB with dateutil, click and pluggy) to
-# run five statements.
-_MIGRATION_1 = (
-    """CREATE TABLE "notifications" (
-   "id" TEXT PRIMARY KEY,
-   "user_id" TEXT,
-   "event_name" TEXT,
-   "title" TEXT,
-   "summary" TEXT,
-   "body" TEXT,
-   "target_url" TEXT,
-   "severity" TEXT,
-   "data" TEXT,
-   "batch_key" TEXT,
-   "read_at" TEXT,
-   "archived_at" TEXT,
-   "created_at" TEXT
-)""",
-    """CREATE INDEX "idx_notifications_created_at"
-    ON "notifications" ("created_at")""",
-    """CREATE INDEX "idx_notifications_read_at"
-    ON "notifications" ("read_at")""",
+if TYPE_CHECKING:
+    import sqlite_utils
+
+# sqlite-utils creates and migrates the schema; it is imported only when a migration runs
+# (about 6 MiB with dateutil and its plugin manager). Everyday statements are plain sqlite3:
+# they are few, fixed, and on the sync path sqlite-utils' per-call table introspection cost
+# more than the statements themselves.
+
+
+def _migration_1(db: "sqlite_utils.Database") -> None:
+    db["notifications"].create(
+        {
+            "id": str,
+            "user_id": str,
+            "event_name": str,
+            "title": str,
+            "summary": str,
+            "body": str,
+            "target_url": str,
+            "severity": str,
+            "data": str,
+            "batch_key": str,
+            "read_at": str,
+            "archived_at": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["notifications"].create_index(["created_at"])
+    db["notifications"].create_index(["read_at"])
     # Changes made here that the server has not confirmed yet, in the order they were made.
-    """CREATE TABLE "outbox" (
-   "seq" INTEGER PRIMARY KEY,
-   "op" TEXT,
-   "arg" TEXT,
-   "queued_at" TEXT
-)""",
-    """CREATE TABLE "meta" (
-   "key" TEXT PRIMARY KEY,
-   "value" TEXT
-)""",
-)
+    db["outbox"].create({"seq": int, "op": str, "arg": str, "queued_at": str}, pk="seq")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
 
 _UPSERT = (
     f"INSERT INTO notifications ({', '.join(NOTIFICATION_FIELDS)}) "
@@ -60,7 +58,7 @@ _UPSERT = (
 )
 
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[tuple[str, ...]] = [_MIGRATION_1]
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _DATA = NOTIFICATION_FIELDS.index("data")
@@ -104,9 +102,11 @@ class Cache:
                 )
             if version == SCHEMA_VERSION:
                 return
+            import sqlite_utils
+
+            db = sqlite_utils.Database(self._conn)
             for step in MIGRATIONS[version:]:
-                for statement in step:
-                    self._conn.execute(statement)
+                step(db)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def schema_version(self) -> int:
@@ -247,8 +247,8 @@ class Cache:
                     f"DELETE FROM notifications WHERE id IN ({', '.join('?' * len(chunk))})", chunk
                 )
             if upserts:
-                # One prepared upsert for the page (sqlite-utils' upsert_all cost about five
-                # times as much here: a savepoint and two statements per chunk of rows).
+                # One prepared upsert for the page: sqlite-utils' upsert_all costs about five
+                # times as much here (a savepoint and two statements per chunk of rows).
                 conn.executemany(_UPSERT, upserts)
             _set_meta(conn, "cursor", cursor)
         return applied
