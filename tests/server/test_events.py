@@ -8,7 +8,6 @@ import sys
 import httpx
 import pytest
 
-from server.audit import CLI
 from tests.support.live import LiveServer, create_users_directly
 from tests.support.live import test_settings as server_settings
 from tests.support.pg import free_port
