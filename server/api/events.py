@@ -40,6 +40,8 @@ async def events(
         Header(description="The id of the last event received; it wins over `cursor`."),
     ] = None,
 ) -> StreamingResponse:
+    """The caller's changes as they commit, for clients that want them at once; /v1/sync
+    stays the truth."""
     start = last_event_id or cursor  # an empty Last-Event-ID: no event received yet
     stream = hub.open(caller, SyncCursor.decode(start) if start is not None else SyncCursor())
     return StreamingResponse(_sent(hub, stream), media_type="text/event-stream", headers=_HEADERS)
