@@ -121,7 +121,6 @@ class Hub:
         self._stir = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.statements = 0  # statements run for the streams (the bench reads it)
 
     # ---------------------------------------------------------------- streams
 
@@ -210,14 +209,15 @@ class Hub:
         users = list(self._by_user) if self._woken_everyone else self._woken & self._by_user.keys()
         self._woken, self._woken_everyone = set(), False
         await self._find_moved(sorted(users))
-        while readable := [s for s in self._due if not s.holds_events]:
+        while readable := [s for s in self._due if not s.holds_events and not s.ended]:
             for chunk in _chunks(readable, STREAMS_PER_READ):
                 await self._read_pages(chunk)
 
     async def _find_moved(self, users: Sequence[str]) -> None:
         for chunk in _chunks(users, IDS_PER_CHECK):
+            chunk = [u for u in chunk if u in self._by_user]  # not closed meanwhile
             known = [min(s.known_version for s in self._by_user[u]) for u in chunk]
-            self.statements += 1
+            metrics.EVENT_STREAM_STATEMENTS.inc()
             rows = await fetch_all(
                 queries.stream_users_moved, self.pool, user_ids=list(chunk), versions=known
             )
@@ -227,7 +227,7 @@ class Hub:
                         self._due.add(stream)
 
     async def _read_pages(self, streams: Sequence[Stream]) -> None:
-        self.statements += 1
+        metrics.EVENT_STREAM_STATEMENTS.inc()
         rows = await fetch_all(
             queries.stream_pages,
             self.pool,
@@ -266,7 +266,7 @@ class Hub:
         token_ids = sorted({s.token_id for s in streams if s.token_id is not None})
         valid: set[str] = set()
         for chunk in _chunks(token_ids, IDS_PER_CHECK):
-            self.statements += 1
+            metrics.EVENT_STREAM_STATEMENTS.inc()
             rows = await fetch_all(queries.stream_tokens_valid, self.pool, token_ids=list(chunk))
             valid.update(str(r["token_id"]) for r in rows)
         for stream in streams:

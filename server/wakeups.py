@@ -54,7 +54,6 @@ class Wakeups:
         self._pending_everyone = False
         self._stir = asyncio.Event()  # an announcement is pending, or the connection was lost
         self._task: asyncio.Task[None] | None = None
-        self.notifies_sent = 0  # the bench reads it
 
     def announce(self, users: Users) -> None:
         """After a commit: these users' notifications changed. Returns at once."""
@@ -111,7 +110,6 @@ class Wakeups:
                 self._pending |= users
                 self._pending_everyone |= everyone
                 raise
-            self.notifies_sent += 1
 
     def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
         self.on_wake(_users_of(payload))

@@ -113,12 +113,6 @@ class LiveServer:
         if not self._server.started:
             raise RuntimeError("the test server did not start within 10 s")
 
-    @property
-    def app(self) -> Any:
-        """The running application (its state: the service, the stream hub)."""
-        assert self._server is not None
-        return self._server.config.app
-
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
