@@ -11,7 +11,9 @@ statement finds those whose sync version moved past what their streams hold, one
 500 streams reads all of their changes, and the pages are handed out from memory. A send to
 every user with 1,000 streams open is a handful of statements, not one per stream. Every
 `events_recheck_seconds` the same reads run for all streams (a lost wake-up waits that long
-at most), and the streams whose token was revoked or whose user was disabled end.
+at most), and the streams whose token was revoked or whose user was disabled end. The hub also
+gives every idle stream its keepalive, on one timer for all (a timer per stream would cost
+each idle stream a task).
 """
 
 import asyncio
@@ -20,7 +22,6 @@ import itertools
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -47,9 +48,12 @@ T = TypeVar("T")
 
 
 class Stream:
-    """One client's stream: where it is, and the events read for it that it has yet to send."""
+    """One client's stream: where it is, and the events read for it that it has yet to send.
 
-    __slots__ = ("_events", "_hub", "_ready", "known_version", "position", "token_id", "user_id")
+    Lean on purpose (a list, one future while it waits, no asyncio.Event and no deque: each
+    of those holds a 64-slot block), for a server holds thousands of idle ones."""
+
+    __slots__ = ("_events", "_hub", "_waiter", "known_version", "position", "token_id", "user_id")
 
     def __init__(self, hub: "Hub", caller: Caller, position: SyncCursor):
         self._hub = hub
@@ -58,8 +62,8 @@ class Stream:
         self.position = position  # the cursor after the last event read for it
         # Every change of the user up to this version is at or before `position`.
         self.known_version = position.version
-        self._events: deque[str] | None = deque()  # None once the stream has ended
-        self._ready = asyncio.Event()
+        self._events: list[str] | None = []  # None once the stream has ended
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def ended(self) -> bool:
@@ -72,25 +76,28 @@ class Stream:
     def push(self, event: str) -> None:
         if self._events is not None:
             self._events.append(event)
-            self._ready.set()
+            self._wake()
 
     def end(self) -> None:
         """No more events; what it held is dropped (the client resumes from its last id)."""
         self._events = None
-        self._ready.set()
+        self._wake()
 
-    async def next_event(self, keepalive_seconds: float) -> str | None:
-        """The next event to send, a keepalive comment after `keepalive_seconds` of silence, or
-        None once the stream has ended."""
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_event(self) -> str | None:
+        """The next event (or keepalive) to send, or None once the stream has ended."""
         if self._events is not None and not self._events:
-            self._ready.clear()
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._ready.wait(), keepalive_seconds)
-            except TimeoutError:
-                return KEEPALIVE
+                await self._waiter
+            finally:
+                self._waiter = None
         if not self._events:
             return None
-        event = self._events.popleft()
+        event = self._events.pop(0)
         if not self._events:
             self._hub.drained(self)
         return event
@@ -186,10 +193,15 @@ class Hub:
 
     async def _run(self) -> None:
         next_recheck = time.monotonic() + self.recheck_seconds
+        next_keepalive = time.monotonic() + self.keepalive_seconds
         while True:
+            timeout = min(next_recheck, next_keepalive) - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stir.wait(), next_recheck - time.monotonic())
+                await asyncio.wait_for(self._stir.wait(), max(0, timeout))
             self._stir.clear()
+            if time.monotonic() >= next_keepalive:
+                next_keepalive = time.monotonic() + self.keepalive_seconds
+                self._keep_alive()
             try:
                 if time.monotonic() >= next_recheck:
                     next_recheck = time.monotonic() + self.recheck_seconds
@@ -201,14 +213,26 @@ class Hub:
             except Exception:
                 log.exception("streams could not read; trying again at the next recheck")
 
+    def _keep_alive(self) -> None:
+        for streams in self._by_user.values():
+            for stream in streams:
+                if not stream.holds_events:
+                    stream.push(KEEPALIVE)
+
     # ---------------------------------------------------------------- reading
 
     async def _catch_up(self) -> None:
-        """Mark the streams of woken users that are behind, then read for every stream that is
-        behind and has sent what it held (a slow client is read for once it has)."""
-        users = list(self._by_user) if self._woken_everyone else self._woken & self._by_user.keys()
+        """Mark the streams that may be behind, then read for every one of them that has sent
+        what it held (a slow client is read for once it has).
+
+        Named users' streams are read at once (the wake-up says they changed); for everyone
+        (a send to all, a recheck, a lost listener) one statement first finds who moved."""
+        if self._woken_everyone:
+            await self._find_moved(sorted(self._by_user))
+        else:
+            for user in self._woken:
+                self._due.update(self._by_user.get(user, ()))
         self._woken, self._woken_everyone = set(), False
-        await self._find_moved(sorted(users))
         while readable := [s for s in self._due if not s.holds_events and not s.ended]:
             for chunk in _chunks(readable, STREAMS_PER_READ):
                 await self._read_pages(chunk)

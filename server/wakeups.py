@@ -29,8 +29,9 @@ CHANNEL = "traybell_changes"
 #: NOTIFY carries at most 8,000 bytes; a burst naming more users than fit wakes every stream.
 MAX_PAYLOAD_BYTES = 7900
 _EVERYONE_PAYLOAD = "*"
-#: How long announcements gather before the NOTIFY that carries them all.
-GATHER_SECONDS = 0.005
+#: How long announcements gather before the NOTIFY that carries them all: under load, one
+#: NOTIFY and one read for the streams per this interval, however many commits it saw.
+GATHER_SECONDS = 0.02
 RECONNECT_SECONDS = 1.0
 
 

@@ -254,3 +254,13 @@ def test_the_open_streams_are_a_metric(server, readers):
     with server.client(server.admin_token) as admin:
         # (the gauge is the test process's: another test's streams may still be closing)
         wait_until(lambda: "traybell_event_streams 1.0" in admin.get("/metrics").text)
+
+
+def test_a_client_that_goes_is_forgotten(server, readers):
+    """A closed connection ends its stream on the server (the hub holds no dead streams)."""
+    _, token = server.create_user()
+    reader = readers(server.url, token)
+    with server.client(server.admin_token) as admin:
+        wait_until(lambda: "traybell_event_streams 1.0" in admin.get("/metrics").text)
+        reader.close()
+        wait_until(lambda: "traybell_event_streams 0.0" in admin.get("/metrics").text)
