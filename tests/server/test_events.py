@@ -1,6 +1,7 @@
 """GET /v1/events: the backlog, then each change as it commits on any server, resumable by
 Last-Event-ID without gap or repeat; ended by revocation, disabling and shutdown."""
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -8,9 +9,10 @@ import sys
 import httpx
 import pytest
 
+from server.db.migrate import migrate_url
 from tests.support.live import LiveServer, create_users_directly
 from tests.support.live import test_settings as server_settings
-from tests.support.pg import free_port
+from tests.support.pg import PostgresCluster, free_port
 from tests.support.sse import StreamReader
 from tests.support.waiting import wait_until
 from tests.worker.support import ROOT, worker_env
@@ -264,3 +266,40 @@ def test_a_client_that_goes_is_forgotten(server, readers):
         wait_until(lambda: "traybell_event_streams 1.0" in admin.get("/metrics").text)
         reader.close()
         wait_until(lambda: "traybell_event_streams 0.0" in admin.get("/metrics").text)
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of this test's own, so stopping it disturbs no other test."""
+    cluster = PostgresCluster()
+    cluster.start()
+    asyncio.run(migrate_url(cluster.url()))
+    yield cluster
+    cluster.destroy()
+
+
+def test_an_open_stream_outlives_a_database_outage(own_cluster, readers):
+    """The stream stays open while the database is away, and a send after it is back arrives
+    (the wake-up listener reconnects; the recheck covers the time it takes)."""
+    server = LiveServer(own_cluster.url(), server_settings(**FAST))
+    try:
+        user, token = server.create_user()
+        reader = readers(server.url, token)
+        wait_until(lambda: reader.comments, what="the stream to be open")
+        own_cluster.stop()
+        seen = len(reader.comments)
+        wait_until(lambda: len(reader.comments) > seen, what="a keepalive during the outage")
+        own_cluster.start()
+        wait_until(lambda: _sent(server, user), what="a send after the outage")
+        wait_until(lambda: _titles(reader) == ["after"], what="the send after the outage")
+        assert not reader.ended
+    finally:
+        server.stop()
+
+
+def _sent(server: LiveServer, user: str) -> bool:
+    with server.client(server.admin_token) as admin:
+        reply = admin.post(
+            "/v1/notifications", json={"user_id": user, "event_name": "e", "title": "after"}
+        )
+    return reply.status_code == 201
