@@ -130,3 +130,24 @@ def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server,
     app.controller._burst_timer.setInterval(0)
     qtbot.waitUntil(lambda: bool(app.toasts), timeout=20_000)
     assert [t.title for t in app.toasts] == ["5 new notifications"]
+
+
+def test_signing_out_and_quitting_end_the_stream(qtbot, live_server, make_app):
+    """Rule: the stream lives with the sign-in: Sign out ends its thread, and so does quit."""
+    _, token = live_server.create_user()
+    app = make_app(live_server.url, token, poll_seconds=3600)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: app.controller._stream_thread is not None)
+    first = app.controller._stream_thread
+    app.controller.sign_out()
+    qtbot.waitUntil(lambda: not first.is_alive(), timeout=20_000)
+    assert app.controller._stream is None
+
+    _, token = live_server.create_user()
+    again = make_app(live_server.url, token, poll_seconds=3600)
+    start(qtbot, again)
+    qtbot.waitUntil(lambda: again.controller._stream is not None)
+    qtbot.waitUntil(lambda: again.controller._stream.connections, timeout=20_000)
+    thread = again.controller._stream_thread
+    again.shutdown()
+    assert not thread.is_alive()
