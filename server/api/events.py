@@ -68,7 +68,12 @@ async def _hub(request: Request) -> Hub:
     return request.app.state.streams
 
 
-@router.get("/v1/events", response_class=EventStreamResponse, responses={200: _EVENT_STREAM})
+@router.get(
+    "/v1/events",
+    response_class=EventStreamResponse,
+    status_code=200,  # (FastAPI would look for it in the response class's __init__)
+    responses={200: _EVENT_STREAM},
+)
 async def events(
     hub: Annotated[Hub, Depends(_hub)],
     caller: CallerDep,
