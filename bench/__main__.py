@@ -14,7 +14,12 @@ from typing import Any
 
 from bench.common import table, verdict
 
-MODULES = ("bench.server_bench", "bench.worker_bench", "bench.desktop_bench")
+MODULES = (
+    "bench.server_bench",
+    "bench.events_bench",
+    "bench.worker_bench",
+    "bench.desktop_bench",
+)
 
 
 def _machine() -> dict[str, Any]:
@@ -59,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="MODULE",
-        help="run only this module (server_bench, worker_bench, desktop_bench); repeatable",
+        help="run only this module (server_bench, events_bench, worker_bench, desktop_bench);"
+        " repeatable",
     )
     args = parser.parse_args(argv)
 

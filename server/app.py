@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from server import metrics, web
 from server.accounts import Accounts
-from server.api import admin, device, me, notifications, preferences, sync
+from server.api import admin, device, events, me, notifications, preferences, sync
 from server.api.deps import admin as admin_caller
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
@@ -18,6 +18,8 @@ from server.api.schemas import ErrorReply
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.service import Service
+from server.streams import Hub
+from server.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,19 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
         pool = await create_pool(database_url, reset_sessions=False)
-        app.state.service = Service(pool, settings)
+        streams = Hub(pool, settings)
+        wakeups = Wakeups(database_url, streams.wake)
+        app.state.service = Service(pool, settings, wakeups)
         app.state.accounts = Accounts(pool, settings)
         app.state.queue_figures = metrics.QueueFigures()
+        app.state.streams = streams
+        streams.start()
+        wakeups.start()
         try:
             yield
         finally:
+            await wakeups.stop()
+            await streams.stop()
             await pool.close()
 
     app = FastAPI(
@@ -67,7 +76,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         metrics.RequestObservation,
         request_log_level=logging.INFO if settings.log_format == "json" else logging.DEBUG,
     )
-    for module in (notifications, sync, preferences, me, device, admin):
+    for module in (notifications, sync, events, preferences, me, device, admin):
         app.include_router(module.router)
     web.install(app)
 

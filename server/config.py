@@ -51,6 +51,14 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _events_seconds(name: str, default: int) -> int:
+    """The contract's bounds for streams: a keepalive every 20 s, a revoked token out in 30."""
+    value = _int(name, default, minimum=1)
+    if value > 20:
+        raise ConfigError(f"{name} must be at most 20, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -68,6 +76,11 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     log_format: str = "text"
     delivery_retention_days: int = 30
+    # Real-time streams: a comment line at least this often (well inside proxies' idle
+    # timeouts), and how often each server rechecks its streams' users and tokens in case a
+    # wake-up was lost (it also bounds how long a revoked token keeps a stream).
+    events_keepalive_seconds: int = 15
+    events_recheck_seconds: int = 5
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -88,4 +101,6 @@ class Settings:
             trusted_proxies=_networks("TRAYBELL_TRUSTED_PROXIES"),
             log_format=_choice("TRAYBELL_LOG_FORMAT", "text", ("text", "json")),
             delivery_retention_days=_int("TRAYBELL_DELIVERY_RETENTION_DAYS", 30, minimum=1),
+            events_keepalive_seconds=_events_seconds("TRAYBELL_EVENTS_KEEPALIVE_SECONDS", 15),
+            events_recheck_seconds=_events_seconds("TRAYBELL_EVENTS_RECHECK_SECONDS", 5),
         )

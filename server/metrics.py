@@ -51,6 +51,10 @@ NOTIFICATIONS_STORED = Counter(
 EVENT_STREAMS = Gauge(
     "traybell_event_streams", "Open real-time event streams", multiprocess_mode="livesum"
 )
+EVENT_STREAM_STATEMENTS = Counter(
+    "traybell_event_stream_statements_total",
+    "Statements run to feed the event streams (set-based: one wake-up of many streams is few)",
+)
 
 
 class QueueCollector(Collector):

@@ -17,6 +17,7 @@ from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
+from server.wakeups import ALL_USERS, Users, Wakeups
 
 TOKEN_PREFIX = "tb_"
 MAX_VERSION = 2**63 - 1
@@ -153,9 +154,16 @@ def _uuids(ids: list[str]) -> list[uuid.UUID]:
 
 
 class Service:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings):
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, wakeups: Wakeups | None = None):
+        """Without `wakeups` (the command line) open streams find changes at their recheck."""
         self.pool = pool
         self.settings = settings
+        self.wakeups = wakeups
+
+    def _changed(self, users: Users) -> None:
+        """After a commit: these users' notifications changed; wake their event streams."""
+        if self.wakeups is not None:
+            self.wakeups.announce(users)
 
     # ------------------------------------------------------------------ users and tokens
 
@@ -291,7 +299,9 @@ class Service:
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
         if unknown:
             raise UnknownUsers(unknown)
-        metrics.NOTIFICATIONS_STORED.inc(sum(r["outcome"] == "inserted" for r in rows))
+        inserted = [r["user_id"] for r in rows if r["outcome"] == "inserted"]
+        metrics.NOTIFICATIONS_STORED.inc(len(inserted))
+        self._changed(ALL_USERS if outgoing.recipients is None else inserted)
         results = []
         for r in rows:
             result: dict[str, Any] = {
@@ -374,14 +384,16 @@ class Service:
             "archive": queries.archive,
         }
         ids = _uuids([notification_id])
-        if ids:
-            await fetch_all(change[action], self.pool, user_id=caller.user_id, ids=ids)
+        if ids and await fetch_all(change[action], self.pool, user_id=caller.user_id, ids=ids):
+            self._changed([caller.user_id])
         return await self.get(caller, notification_id)
 
     async def mark_read(self, caller: Caller, ids: list[str]) -> int:
         changed = await fetch_all(
             queries.mark_read, self.pool, user_id=caller.user_id, ids=_uuids(ids)
         )
+        if changed:
+            self._changed([caller.user_id])
         return len(changed)
 
     async def read_all_cursor(self, caller: Caller) -> str:
@@ -395,6 +407,8 @@ class Service:
         changed = await fetch_all(
             queries.mark_all_read, self.pool, user_id=caller.user_id, up_to_version=up_to_version
         )
+        if changed:
+            self._changed([caller.user_id])
         return len(changed)
 
     # ------------------------------------------------------------------ preferences

@@ -80,9 +80,8 @@ def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
 
 @needs("server")
 def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
-    import uvicorn
-
     from server.app import create_app
+    from server.serving import serve
 
     database_url = _database_url(settings)
     applied = migrate_or_exit(database_url)
@@ -93,7 +92,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     # handler it found; making that handler a normal exit lets pgserver's exit handler stop the
     # embedded database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    started = serve(
         create_app(database_url, settings),
         host=args.host,
         port=args.port,
@@ -104,7 +103,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         # TRAYBELL_TRUSTED_PROXIES (server/api/client_address.py), not a second time here.
         proxy_headers=False,
     )
-    return 0
+    return 0 if started else 3  # uvicorn's exit status for a server that could not start
 
 
 @needs("server")

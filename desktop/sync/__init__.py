@@ -13,11 +13,13 @@ from desktop.sync._device import (
     revoke,
 )
 from desktop.sync._engine import SyncEngine, SyncResult
+from desktop.sync._events import EventStream
 
 __all__ = [
     "ApiError",
     "DeviceCode",
     "DeviceSignIn",
+    "EventStream",
     "Offline",
     "Refused",
     "SignInCancelled",

@@ -3,6 +3,8 @@
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,8 @@ log = logging.getLogger("traybell.desktop.api")
 
 # Long enough for a slow server behind a VPN, short enough that a dead one is noticed soon.
 TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 30.0, 10.0
+# A stream hears a keepalive at least every 20 s: a minute of silence means it is dead.
+STREAM_READ_TIMEOUT_SECONDS = 60.0
 
 
 def _httpx() -> ModuleType:
@@ -127,14 +131,8 @@ class ApiClient:
             response = client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise Offline(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        _check(response, method, path)
         status = response.status_code
-        if status == 401:
-            raise SignedOut(f"{method} {path}: the server refused the token")
-        if status >= 500 or status in _TRANSIENT_4XX:
-            raise Offline(f"{method} {path}: HTTP {status}")
-        if status >= 400:
-            code, message = _error_of(response)
-            raise Refused(status, code, message)
         if status == 204 or not response.content:
             return None
         try:
@@ -142,6 +140,35 @@ class ApiClient:
         except ValueError as exc:
             # A captive portal or a proxy's error page answers 200 with HTML: not our server.
             raise Offline(f"{method} {path}: the answer was not JSON") from exc
+
+    @contextmanager
+    def stream(self, path: str, headers: dict[str, str]) -> Iterator["httpx.Response"]:
+        """A GET whose body is read as it comes (Server-Sent Events); failures as `call`'s."""
+        client = self._http()
+        httpx = _httpx()
+        timeout = httpx.Timeout(
+            TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS, read=STREAM_READ_TIMEOUT_SECONDS
+        )
+        try:
+            with client.stream("GET", path, headers=headers, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                _check(response, "GET", path)
+                yield response
+        except httpx.HTTPError as exc:
+            raise Offline(f"GET {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check(response: "httpx.Response", method: str, path: str) -> None:
+    """What a failed status means to the engine."""
+    status = response.status_code
+    if status == 401:
+        raise SignedOut(f"{method} {path}: the server refused the token")
+    if status >= 500 or status in _TRANSIENT_4XX:
+        raise Offline(f"{method} {path}: HTTP {status}")
+    if status >= 400:
+        code, message = _error_of(response)
+        raise Refused(status, code, message)
 
 
 def _error_of(response: "httpx.Response") -> tuple[str, str]:

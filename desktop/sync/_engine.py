@@ -1,10 +1,12 @@
 """SyncEngine: the contract's client API over the cache and the HTTP client."""
 
+import functools
 import hashlib
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._cache import Cache
 from desktop.sync._device import revoke_own_token
+from desktop.sync._events import EventStream
 
 if TYPE_CHECKING:
     import httpx
@@ -54,7 +57,10 @@ class SyncEngine:
         transport: "httpx.BaseTransport | None" = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
-        self._api = ApiClient(self.server_url, token, ca_bundle=ca_bundle, transport=transport)
+        self._new_api = functools.partial(
+            ApiClient, self.server_url, token, ca_bundle=ca_bundle, transport=transport
+        )
+        self._api = self._new_api()
         self._cache = Cache(cache_path)
         # Serialises network work (sync, outbox) so two flushes never send the same mark twice.
         self._net_lock = threading.Lock()
@@ -162,19 +168,36 @@ class SyncEngine:
                 return SyncResult(online=False, unread=self.unread_count(), error=repr(exc))
             self._cache.set_meta("last_sync_at", _now())
             self._refresh_preferences()
-            # Still unread in the cache now: a read mark or archive made here while the pages
-            # came in counts as much as one the server sent. Without one, the rows as applied
-            # are the cache's rows.
-            if self._cache.local_changes == local_changes:
-                unread = {nid for nid, n in seen.items() if n["read_at"] is None}
-            else:
-                unread = self._cache.unread_among(seen)
-            new = sorted(
-                (n for nid, n in seen.items() if nid in unread),
-                key=lambda n: (n["created_at"], n["id"]),
-                reverse=True,
-            )
-            return SyncResult(online=True, new=new, unread=self.unread_count())
+            return self._result(seen, local_changes)
+
+    def event_stream(self, on_result: Callable[[SyncResult], None]) -> EventStream:
+        """A /v1/events stream into this cache, on a connection of its own; `run()` it on a
+        thread of its own (see desktop/sync/_events.py)."""
+        return EventStream(self, self._new_api(), on_result)
+
+    def sync_cursor(self) -> str | None:
+        """Where the cache stands in the server's changes (the cursor last applied)."""
+        return self._cache.get_meta("cursor")
+
+    def apply_events_page(self, page: dict[str, Any], after: str | None) -> SyncResult:
+        """An event's page, which follows the position `after`, taken in as a sync page is.
+
+        When a sync moved the cache since `after`, the event may be older or newer than what
+        that sync applied: the cache then asks the server for what follows its own cursor."""
+        with self._net_lock:
+            try:
+                local_changes = self._cache.local_changes
+                if self.sync_cursor() == after:
+                    seen: dict[str, dict[str, Any]] = {}
+                    self._apply(page, seen)
+                else:
+                    seen = self._pull()
+            except ApiError as exc:
+                return self._failed(exc)
+            return self._result(seen, local_changes)
+
+    def signed_out_result(self) -> SyncResult:
+        return SyncResult(online=False, signed_out=True, unread=self.unread_count())
 
     def fetch(self, notification_id: str) -> dict[str, Any]:
         """One notification from the server (one not cached yet, say opened from a link); kept
@@ -242,14 +265,33 @@ class SyncEngine:
                 log.warning("server rejected the sync cursor, syncing from the start: %s", exc)
                 cursor = None
                 continue
-            for applied in self._cache.apply_page(page["changes"], page["cursor"], _now()):
-                if applied.stored is None:
-                    first_seen.pop(applied.id, None)
-                elif applied.first_seen or applied.id in first_seen:
-                    first_seen[applied.id] = applied.stored
+            self._apply(page, first_seen)
             cursor = page["cursor"]
             if not page["has_more"]:
                 return first_seen
+
+    def _apply(self, page: dict[str, Any], first_seen: dict[str, dict[str, Any]]) -> None:
+        """One page into the cache; `first_seen` gets the notifications new to it."""
+        for applied in self._cache.apply_page(page["changes"], page["cursor"], _now()):
+            if applied.stored is None:
+                first_seen.pop(applied.id, None)
+            elif applied.first_seen or applied.id in first_seen:
+                first_seen[applied.id] = applied.stored
+
+    def _result(self, seen: dict[str, dict[str, Any]], local_changes: int) -> SyncResult:
+        # Still unread in the cache now: a read mark or archive made here while the pages
+        # came in counts as much as one the server sent. Without one, the rows as applied
+        # are the cache's rows.
+        if self._cache.local_changes == local_changes:
+            unread = {nid for nid, n in seen.items() if n["read_at"] is None}
+        else:
+            unread = self._cache.unread_among(seen)
+        new = sorted(
+            (n for nid, n in seen.items() if nid in unread),
+            key=lambda n: (n["created_at"], n["id"]),
+            reverse=True,
+        )
+        return SyncResult(online=True, new=new, unread=self.unread_count())
 
     def _refresh_preferences(self) -> None:
         fetched = self._prefs_fetched_at

@@ -6,6 +6,7 @@ server runs on the runner, and only cache reads and local marks happen here.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from PySide6.QtGui import QDesktopServices
 
 from desktop.platform import credentials
 from desktop.settings import Settings
-from desktop.sync import Refused, SyncEngine, SyncResult
+from desktop.sync import EventStream, Refused, SyncEngine, SyncResult
 from desktop.toasts import plan_toasts
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
@@ -32,6 +33,9 @@ HEARTBEAT_SECONDS = 15
 WAKE_JUMP_SECONDS = 30
 BACKOFF_FIRST_SECONDS = 5
 BACKOFF_MAX_SECONDS = 300
+#: New notifications that come by the event stream wait this long for more before they are
+#: toasted, so a burst of sends still gives one summary toast, as one sync would.
+BURST_MS = 1000
 
 
 class TrayController(QObject):
@@ -45,6 +49,10 @@ class TrayController(QObject):
     #: out, the server revoked the token), "not_revoked" (Sign out, the server was away) or
     #: "refused" (the server refused the token: revoked elsewhere, or the user disabled).
     signed_out = Signal(str)
+    #: After an event stream's page was taken in (cache, status); carries the SyncResult.
+    streamed = Signal(object)
+    #: From the stream's thread to this one: (engine, SyncResult).
+    _stream_result = Signal(object, object)
 
     def __init__(
         self,
@@ -75,6 +83,15 @@ class TrayController(QObject):
             self, interval=HEARTBEAT_SECONDS * 1000, timeout=self._on_heartbeat
         )
         self._beat = (self._wall(), self._mono())
+        # One /v1/events stream while online, on a thread of its own (it blocks in a read for
+        # as long as it is open, so it has no place on the runner).
+        self._stream: EventStream | None = None
+        self._stream_thread: threading.Thread | None = None
+        self._stream_result.connect(self._on_streamed)
+        self._burst: list[dict[str, Any]] = []
+        self._burst_timer = QTimer(
+            self, singleShot=True, interval=BURST_MS, timeout=self._toast_burst
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -91,6 +108,10 @@ class TrayController(QObject):
     def shutdown(self) -> None:
         self._poll.stop()
         self._heartbeat.stop()
+        thread = self._stream_thread
+        self._stop_stream()
+        if thread is not None:
+            thread.join(5)  # its connection is shut down under it: it ends at once
         self._runner.wait()
         if self.toaster is not None:
             self.toaster.wait()
@@ -101,6 +122,7 @@ class TrayController(QObject):
 
     def set_engine(self, engine: SyncEngine | None) -> None:
         """Switch to another server or token; the old engine closes after its running task."""
+        self._stop_stream()
         old, self.engine = self.engine, engine
         if old is not None:
             self._runner.submit(old.close)
@@ -123,6 +145,7 @@ class TrayController(QObject):
         # At once on screen: no engine, so every widget shows nothing and nothing polls.
         self.engine = None
         self._poll.stop()
+        self._stop_stream()
         self._online, self._signed_out, self._last_sync = None, True, None
         self._sync_again = False
         self.cache_changed.emit()
@@ -193,7 +216,10 @@ class TrayController(QObject):
         self._take_connectivity(result)
         if result.online:
             self._last_sync = datetime.now().astimezone()
-            self._toast(result)
+            self._toast(result.new)
+            self._start_stream(engine)
+        else:
+            self._stop_stream()  # polling with back-off finds the server again
         self.cache_changed.emit()
         self._emit_status()
         self.synced.emit(result)
@@ -224,18 +250,57 @@ class TrayController(QObject):
         backoff = BACKOFF_FIRST_SECONDS * 2 ** max(0, self._failures - 1)
         return min(backoff, max(BACKOFF_MAX_SECONDS, poll))
 
-    def _toast(self, result: SyncResult) -> None:
+    def _toast(self, new: list[dict[str, Any]]) -> None:
         if self.toaster is None or not self.settings.toasts or self.engine is None:
             return
         prefs = self.engine.cached_preferences() or {}
         for toast in plan_toasts(
-            result.new,
+            new,
             now=datetime.now().astimezone(),
             public_url=self.engine.server_url,
             paused=self.paused_until() is not None,
             quiet_hours=prefs.get("quiet_hours"),
         ):
             self.toaster.show(toast)
+
+    # -- the event stream ------------------------------------------------------------------
+
+    def _start_stream(self, engine: SyncEngine) -> None:
+        if self._stream is not None:
+            return
+        self._stream = engine.event_stream(lambda result: self._stream_result.emit(engine, result))
+        self._stream_thread = threading.Thread(
+            target=self._stream.run, name="traybell-events", daemon=True
+        )
+        self._stream_thread.start()
+
+    def _stop_stream(self) -> None:
+        """Without waiting: the thread ends on its own once its connection is shut down."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop()
+        self._burst_timer.stop()
+        self._burst = []
+
+    def _on_streamed(self, engine: SyncEngine, result: SyncResult) -> None:
+        if engine is not self.engine:
+            return
+        if result.signed_out:
+            self.sync_now()  # the sync confirms the refusal and ends the sign-in, as always
+            return
+        if not result.online:
+            return  # polling, not the stream, says whether the server is there
+        if result.new:
+            self._burst.extend(result.new)
+            if not self._burst_timer.isActive():
+                self._burst_timer.start()
+        self.cache_changed.emit()
+        self._emit_status()
+        self.streamed.emit(result)
+
+    def _toast_burst(self) -> None:
+        new, self._burst = self._burst, []
+        self._toast(new)
 
     def _on_heartbeat(self) -> None:
         wall, mono = self._wall(), self._mono()

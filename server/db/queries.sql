@@ -280,6 +280,51 @@ LEFT JOIN LATERAL (
 ) AS n ON true
 ORDER BY n.version, n.id;
 
+-- ---------------------------------------------------------------- real-time streams
+-- A server holds its open streams in memory and reads for all of them at once: a wake-up for
+-- thousands of users is these few statements, never one per stream (server/streams.py).
+
+-- name: stream_users_moved
+-- Of the given users, those whose sync version has moved past the one given beside them.
+SELECT u.user_id, u.sync_version
+FROM unnest(:user_ids::text[], :versions::bigint[]) AS known(user_id, version)
+JOIN users u ON u.user_id = known.user_id
+WHERE u.sync_version > known.version;
+
+-- name: stream_pages
+-- For each stream (key, user, position): the user's changes after the position in version
+-- order (at most :limit), the unread count and the user's sync version, all from one
+-- snapshot: every change up to that version is in this reply or at or before the position.
+-- A stream with nothing new has one row with null change columns.
+SELECT s.key, u.sync_version, unread.count AS unread,
+       n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
+       n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version
+FROM unnest(:keys::integer[], :user_ids::text[], :after_versions::bigint[],
+            :after_ids::uuid[]) AS s(key, user_id, after_version, after_id)
+JOIN users u ON u.user_id = s.user_id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS count FROM notifications
+    WHERE user_id = s.user_id AND read_at IS NULL AND archived_at IS NULL
+) AS unread
+LEFT JOIN LATERAL (
+    SELECT * FROM notifications
+    WHERE user_id = s.user_id AND (version, id) > (s.after_version, s.after_id)
+    ORDER BY version, id
+    LIMIT :limit
+) AS n ON true
+ORDER BY s.key, n.version, n.id;
+
+-- name: stream_tokens_valid
+-- Of the given tokens, those that still authenticate (not revoked, their user not disabled).
+SELECT t.token_id
+FROM api_tokens t JOIN users u ON u.user_id = t.user_id
+WHERE t.token_id = ANY (:token_ids::uuid[]) AND u.disabled_at IS NULL;
+
+-- name: announce_changes!
+-- The wake-up for every server's streams, sent in a transaction of its own, never in the one
+-- of a change: a transaction that notifies takes PostgreSQL's global notify lock at commit.
+SELECT pg_notify('traybell_changes', :payload);
+
 -- ---------------------------------------------------------------- changing state
 -- Each change takes as many of the user's next sync versions as it changes rows, in one step
 -- (take_sync_versions, which holds the user's row lock until commit), so that sync order

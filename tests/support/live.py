@@ -16,6 +16,7 @@ from server.channels.push_targets import AllowedHosts
 from server.config import Settings
 from server.db import create_pool
 from server.service import Caller, Service
+from server.serving import Server
 from tests.support.pg import free_port
 
 
@@ -100,7 +101,7 @@ class LiveServer:
             lifespan="on",
             proxy_headers=False,  # as `traybell serve`: the app reads X-Forwarded-For
         )
-        self._server = uvicorn.Server(config)
+        self._server = Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = 200
