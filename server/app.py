@@ -49,6 +49,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.service.close()
             await pool.close()
 
     app = FastAPI(
