@@ -2,6 +2,7 @@
 advances. HTTP handlers call in here; every statement it runs is a named query in db/."""
 
 import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -344,7 +345,7 @@ class Service:
             bodies=[o.body for o in outgoings],
             target_urls=[o.target_url for o in outgoings],
             severities=[o.severity for o in outgoings],
-            data=[o.data for o in outgoings],
+            data=[json.dumps(o.data) for o in outgoings],
             idempotency_keys=[o.idempotency_key for o in outgoings],
             resource_ids=[o.resource_id for o in outgoings],
             batch_keys=[o.batch_key for o in outgoings],

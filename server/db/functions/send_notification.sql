@@ -146,11 +146,13 @@ END $$;
 -- order: a batch then holds all its locks before it waits for any row, and two batches (or a
 -- batch and a fan-out) never deadlock, whatever recipients they share. Send i names the
 -- p_recipient_counts[i] recipients that follow those of the sends before it in p_recipients.
--- Returns send_notification()'s rows, each with the number of its send.
+-- The data come as JSON text, parsed inside each send's subtransaction: a value PostgreSQL
+-- refuses (NaN) fails that send alone. Returns send_notification()'s rows, each with the
+-- number of its send.
 CREATE OR REPLACE FUNCTION send_notifications(
     p_recipients text[], p_recipient_counts integer[],
     p_event_names text[], p_titles text[], p_summaries text[], p_bodies text[],
-    p_target_urls text[], p_severities text[], p_data jsonb[], p_idempotency_keys text[],
+    p_target_urls text[], p_severities text[], p_data text[], p_idempotency_keys text[],
     p_resource_ids text[], p_batch_keys text[], p_max_attempts integer,
     p_actor_user_ids text[], p_actor_token_ids uuid[], p_ips inet[], p_vias text[]
 ) RETURNS TABLE (send_no integer, user_id text, id uuid, outcome text) LANGUAGE plpgsql AS $$
@@ -169,7 +171,7 @@ BEGIN
             FROM send_notification(
                 p_recipients[v_first : v_first + p_recipient_counts[i] - 1],
                 p_event_names[i], p_titles[i], p_summaries[i], p_bodies[i], p_target_urls[i],
-                p_severities[i], p_data[i], p_idempotency_keys[i], p_resource_ids[i],
+                p_severities[i], p_data[i]::jsonb, p_idempotency_keys[i], p_resource_ids[i],
                 p_batch_keys[i], p_max_attempts,
                 p_actor_user_ids[i], p_actor_token_ids[i], p_ips[i], p_vias[i]) AS s;
         EXCEPTION WHEN OTHERS THEN
