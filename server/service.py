@@ -26,8 +26,9 @@ MAX_VERSION = 2**63 - 1
 #: A send to at most this many users joins a batch of sends (server/sending.py); a bigger
 #: fan-out, or one to every user, is a transaction of its own.
 COALESCED_RECIPIENTS = 100
-#: At most this many sends in one batch.
-MAX_BATCH_SENDS = 64
+#: At most this many sends in one batch. Each is a subtransaction, and past 64 in one
+#: transaction PostgreSQL stops caching them in shared memory: every snapshot then gets slower.
+MAX_BATCH_SENDS = 48
 #: Batches of one server process at once: while one waits for its commit, the next one runs.
 MAX_BATCHES_IN_FLIGHT = 2
 
