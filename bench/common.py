@@ -78,16 +78,30 @@ def require_tool(name: str) -> str:
 
 class Database:
     """A throwaway PostgreSQL cluster on loopback (the tests' PostgresCluster), or the one named
-    by BENCH_DATABASE_URL; each benchmark takes its own migrated database inside it."""
+    by BENCH_DATABASE_URL; each benchmark takes its own migrated database inside it.
 
-    def __init__(self) -> None:
+    `durable` (the default) keeps PostgreSQL's own settings, fsync and synchronous_commit on, as
+    users run it; `durable=False` turns fsync off, which only a labelled extra figure uses, and
+    which BENCH_DATABASE_URL's server cannot be made to do (BenchSkipped)."""
+
+    def __init__(self, *, durable: bool = True) -> None:
         self.cluster: Any = None
         self._external = os.environ.get("BENCH_DATABASE_URL")
+        if self._external is not None and not durable:
+            raise BenchSkipped("BENCH_DATABASE_URL's server keeps its own fsync setting")
         if self._external is None:
             from tests.support.pg import PostgresCluster
 
-            self.cluster = PostgresCluster()
+            self.cluster = PostgresCluster(durable=durable)
             self.cluster.start()
+
+    def settings(self) -> str:
+        """What the figures were taken with, e.g. 'fsync=on, synchronous_commit=on'."""
+        values = [
+            f"{name}={fetchval(self.admin_url(), f'SHOW {name}')}"
+            for name in ("fsync", "synchronous_commit")
+        ]
+        return ", ".join(values)
 
     def close(self) -> None:
         if self.cluster is not None:

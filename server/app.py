@@ -56,6 +56,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.service.close()  # the sends taken so far, answered and announced
             await wakeups.stop()
             await streams.stop()
             await pool.close()

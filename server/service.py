@@ -2,9 +2,10 @@
 advances. HTTP handlers call in here; every statement it runs is a named query in db/."""
 
 import hashlib
+import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,20 @@ from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
+from server.sending import SendCoalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 
 TOKEN_PREFIX = "tb_"
 MAX_VERSION = 2**63 - 1
+
+#: A send to at most this many users joins a batch of sends (server/sending.py); a bigger
+#: fan-out, or one to every user, is a transaction of its own.
+COALESCED_RECIPIENTS = 100
+#: At most this many sends in one batch. Each is a subtransaction, and past 64 in one
+#: transaction PostgreSQL stops caching them in shared memory: every snapshot then gets slower.
+MAX_BATCH_SENDS = 48
+#: Batches of one server process at once: while one waits for its commit, the next one runs.
+MAX_BATCHES_IN_FLIGHT = 2
 
 
 class NotFound(LookupError):
@@ -159,6 +170,9 @@ class Service:
         self.pool = pool
         self.settings = settings
         self.wakeups = wakeups
+        self._sends = SendCoalescer(
+            self._send_batch, max_batch=MAX_BATCH_SENDS, max_in_flight=MAX_BATCHES_IN_FLIGHT
+        )
 
     def _changed(self, users: Users) -> None:
         """After a commit: these users' notifications changed; wake their event streams."""
@@ -273,12 +287,35 @@ class Service:
 
     async def send(self, outgoing: Outgoing, actor: Actor) -> list[dict[str, Any]]:
         """Store for every recipient and queue external deliveries, atomically per request,
-        with the audit event of the send.
+        with the audit event of the send; answered once it is committed.
 
         Idempotency and suppression are decided inside the database (see
         db/functions/send_notification.sql), so concurrent identical webhooks make one row and
-        one job at most.
+        one job at most. A send to a few recipients shares its transaction with the other sends
+        waiting at the same moment (server/sending.py); a fan-out runs alone, as does a send
+        that failed inside a batch, so that it fails exactly as it would have on its own.
         """
+        rows = None
+        if outgoing.recipients is not None and len(outgoing.recipients) <= COALESCED_RECIPIENTS:
+            rows = await self._sends.submit((outgoing, actor))
+        if rows is None:
+            rows = await self._send_alone(outgoing, actor)
+        unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
+        if unknown:
+            raise UnknownUsers(unknown)
+        results = []
+        for r in rows:
+            result: dict[str, Any] = {
+                "user_id": r["user_id"],
+                "id": str(r["id"]) if r["id"] else None,
+                "inserted": r["outcome"] == "inserted",
+            }
+            if r["outcome"] == "suppressed":
+                result["suppressed"] = True
+            results.append(result)
+        return results
+
+    async def _send_alone(self, outgoing: Outgoing, actor: Actor) -> list[asyncpg.Record]:
         rows = await fetch_all(
             queries.send_notification,
             self.pool,
@@ -296,23 +333,54 @@ class Service:
             max_attempts=self.settings.max_attempts,
             **actor.as_params(),
         )
-        unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
-        if unknown:
-            raise UnknownUsers(unknown)
+        self._sends_committed(rows, everyone=outgoing.recipients is None)
+        return rows
+
+    async def _send_batch(
+        self, sends: Sequence[tuple[Outgoing, Actor]]
+    ) -> list[list[asyncpg.Record] | None]:
+        """One transaction for all `sends`: each one's rows, or None for a send that failed
+        (the others are stored all the same)."""
+        outgoings = [outgoing for outgoing, _ in sends]
+        actors = [actor for _, actor in sends]
+        rows = await fetch_all(
+            queries.send_notifications,
+            self.pool,
+            recipients=[user_id for o in outgoings for user_id in o.recipients or ()],
+            recipient_counts=[len(o.recipients or ()) for o in outgoings],
+            event_names=[o.event_name for o in outgoings],
+            titles=[o.title for o in outgoings],
+            summaries=[o.summary for o in outgoings],
+            bodies=[o.body for o in outgoings],
+            target_urls=[o.target_url for o in outgoings],
+            severities=[o.severity for o in outgoings],
+            data=[json.dumps(o.data) for o in outgoings],
+            idempotency_keys=[o.idempotency_key for o in outgoings],
+            resource_ids=[o.resource_id for o in outgoings],
+            batch_keys=[o.batch_key for o in outgoings],
+            max_attempts=self.settings.max_attempts,
+            actor_user_ids=[a.user_id for a in actors],
+            actor_token_ids=[a.token_id for a in actors],
+            ips=[a.ip for a in actors],
+            vias=[a.via for a in actors],
+        )
+        self._sends_committed(rows, everyone=False)
+        per_send: list[list[asyncpg.Record]] = [[] for _ in sends]
+        for r in rows:
+            per_send[r["send_no"] - 1].append(r)
+        return [None if r and r[0]["outcome"] == "failed" else r for r in per_send]
+
+    def _sends_committed(self, rows: Sequence[Mapping[str, Any]], *, everyone: bool) -> None:
+        """The one point after sends committed (a batch, or one send alone, `everyone` for a
+        send to all users), with the rows of all of them: what changed for whom is known here,
+        and nothing is announced before it is durable."""
         inserted = [r["user_id"] for r in rows if r["outcome"] == "inserted"]
         metrics.NOTIFICATIONS_STORED.inc(len(inserted))
-        self._changed(ALL_USERS if outgoing.recipients is None else inserted)
-        results = []
-        for r in rows:
-            result: dict[str, Any] = {
-                "user_id": r["user_id"],
-                "id": str(r["id"]) if r["id"] else None,
-                "inserted": r["outcome"] == "inserted",
-            }
-            if r["outcome"] == "suppressed":
-                result["suppressed"] = True
-            results.append(result)
-        return results
+        self._changed(ALL_USERS if everyone else inserted)
+
+    async def close(self) -> None:
+        """Finishes (commits and answers) every send already taken and refuses the rest."""
+        await self._sends.close()
 
     async def count_recipients(self, recipients: list[str] | None) -> RecipientCount:
         """Who a send to `recipients` (None: every user) names and would reach."""

@@ -14,6 +14,7 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.db import UNAVAILABLE_ERRORS
+from server.sending import SendsClosed
 from server.service import Conflict, NotFound, UnknownUsers
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,12 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             "push_url_not_allowed",
             f"{exc}. Push URLs may only reach public addresses, unless the server's "
             "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
+        )
+
+    @app.exception_handler(SendsClosed)
+    async def _stopping(_: Request, exc: SendsClosed) -> JSONResponse:
+        return error_response(
+            503, "server_stopping", "The server is stopping; nothing was stored. Try again."
         )
 
     # What the database or its driver says never goes to a client: it names tables, columns

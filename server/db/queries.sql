@@ -227,6 +227,14 @@ FROM send_notification(:user_ids, :event_name, :title, :summary, :body, :target_
                        :data, :idempotency_key, :resource_id, :batch_key, :max_attempts,
                        :actor_user_id, :actor_token_id, :ip, :via);
 
+-- name: send_notifications
+-- A batch of sends in one transaction (see the function); one row per recipient of each send.
+SELECT send_no, user_id, id, outcome
+FROM send_notifications(:recipients, :recipient_counts, :event_names, :titles, :summaries,
+                        :bodies, :target_urls, :severities, :data, :idempotency_keys,
+                        :resource_ids, :batch_keys, :max_attempts, :actor_user_ids,
+                        :actor_token_ids, :ips, :vias);
+
 -- ---------------------------------------------------------------- reading
 
 -- name: get_notification^

@@ -47,8 +47,11 @@ def _children(pid: int) -> list[int]:
 
 
 class PostgresCluster:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, durable: bool = False):
+        """`durable`: PostgreSQL's own defaults (fsync and full-page writes on), as benchmarks of
+        what users run need; the tests' clusters leave them off."""
         self.port = port or free_port()
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="traybell-pg-"))
         self.root.chmod(0o755)
         self.datadir = self.root / "data"
@@ -78,10 +81,9 @@ class PostgresCluster:
     def start(self) -> None:
         # fsync off: a test database need not survive a power cut, only a process crash (the OS
         # keeps what was written). synchronous_commit stays on, or a killed server loses commits.
-        options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
-            " -c full_page_writes=off -c max_connections=300"
-        )
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl",
             "-D",

@@ -34,6 +34,7 @@ CREATE OR REPLACE FUNCTION send_notification(
 #variable_conflict use_column
 DECLARE
     v_unknown text[];
+    v_recipients text[];
     v_users text[];
     v_ids uuid[];
     v_outcomes text[];
@@ -47,6 +48,10 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    -- Every user but the disabled ones, or the ids named: as one array, the statement below
+    -- has the same good plan (index lookups) whether planned for these values or generically.
+    v_recipients := COALESCE(p_user_ids,
+                             ARRAY(SELECT u.user_id FROM users u WHERE u.disabled_at IS NULL));
 
     WITH recipients AS (
         -- Locked in user_id order, so concurrent fan-outs cannot deadlock.
@@ -58,14 +63,14 @@ BEGIN
                p.push_enabled AND cardinality(p.push_urls) > 0 AS wants_push,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
-        WHERE (p_user_ids IS NULL AND u.disabled_at IS NULL) OR u.user_id = ANY (p_user_ids)
+        WHERE u.user_id = ANY (v_recipients)
         ORDER BY u.user_id
         FOR UPDATE OF u
     ),
     bumped AS (
         UPDATE users u SET sync_version = u.sync_version + 1
         FROM recipients r
-        WHERE u.user_id = r.user_id AND r.stores
+        WHERE u.user_id = r.user_id AND r.stores AND u.user_id = ANY (v_recipients)
         RETURNING u.user_id, u.sync_version
     ),
     stored AS (
@@ -137,4 +142,54 @@ BEGIN
         ON o.outcome = 'duplicate' AND n.user_id = o.user_id
        AND n.idempotency_key = COALESCE(p_idempotency_key,
                                         derived_idempotency_key(o.user_id, p_event_name, p_resource_id));
+END $$;
+
+-- Many sends in one transaction, so that they share one commit (server/sending.py gathers
+-- them): each send is send_notification() above, in a subtransaction of its own, so one that
+-- fails leaves the others stored and reports outcome 'failed' (its caller then runs it alone,
+-- where it fails as it would have). Every recipient of the batch is locked first, in user_id
+-- order: a batch then holds all its locks before it waits for any row, and two batches (or a
+-- batch and a fan-out) never deadlock, whatever recipients they share. Send i names the
+-- p_recipient_counts[i] recipients that follow those of the sends before it in p_recipients.
+-- The data come as JSON text, parsed inside each send's subtransaction: a value PostgreSQL
+-- refuses (NaN) fails that send alone. Returns send_notification()'s rows, each with the
+-- number of its send.
+CREATE OR REPLACE FUNCTION send_notifications(
+    p_recipients text[], p_recipient_counts integer[],
+    p_event_names text[], p_titles text[], p_summaries text[], p_bodies text[],
+    p_target_urls text[], p_severities text[], p_data text[], p_idempotency_keys text[],
+    p_resource_ids text[], p_batch_keys text[], p_max_attempts integer,
+    p_actor_user_ids text[], p_actor_token_ids uuid[], p_ips inet[], p_vias text[]
+) RETURNS TABLE (send_no integer, user_id text, id uuid, outcome text) LANGUAGE plpgsql
+-- The sends of a batch name few recipients each: a plan made once per connection serves them
+-- all, where planning the send afresh for each (PostgreSQL's choice here) cost more than
+-- running it. Fan-outs, which do not come here, keep plans made for their own recipients.
+SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+    v_first integer := 1;
+    v_users text[];
+    v_ids uuid[];
+    v_outcomes text[];
+BEGIN
+    PERFORM 1 FROM users u WHERE u.user_id = ANY (p_recipients) ORDER BY u.user_id FOR UPDATE;
+    FOR i IN 1 .. cardinality(p_event_names) LOOP
+        BEGIN
+            SELECT array_agg(s.user_id), array_agg(s.id), array_agg(s.outcome)
+            INTO v_users, v_ids, v_outcomes
+            FROM send_notification(
+                p_recipients[v_first : v_first + p_recipient_counts[i] - 1],
+                p_event_names[i], p_titles[i], p_summaries[i], p_bodies[i], p_target_urls[i],
+                p_severities[i], p_data[i]::jsonb, p_idempotency_keys[i], p_resource_ids[i],
+                p_batch_keys[i], p_max_attempts,
+                p_actor_user_ids[i], p_actor_token_ids[i], p_ips[i], p_vias[i]) AS s;
+        EXCEPTION WHEN OTHERS THEN
+            v_users := ARRAY[NULL::text];
+            v_ids := ARRAY[NULL::uuid];
+            v_outcomes := ARRAY['failed'];
+        END;
+        RETURN QUERY SELECT i, o.user_id, o.id, o.outcome
+                     FROM unnest(v_users, v_ids, v_outcomes) AS o(user_id, id, outcome);
+        v_first := v_first + p_recipient_counts[i];
+    END LOOP;
 END $$;
