@@ -142,22 +142,26 @@ class RequestObservation:
         rid = given[:_MAX_REQUEST_ID] if given.isprintable() and given else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         status = 500
+        answered: float | None = None
 
         async def observed_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = time.perf_counter()
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            seconds = time.perf_counter() - started
+            ended = time.perf_counter()
+            seconds = ended - started  # the whole request: for a stream, its life
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route).observe(seconds)
+            # To the answer's start, as the help says: a stream's hours would swamp the buckets.
+            HTTP_DURATION.labels(method, route).observe((answered or ended) - started)
             log.log(
                 self.request_log_level,
                 "%s %s %d %.1f ms",

@@ -18,6 +18,7 @@ from PySide6.QtGui import QDesktopServices
 
 from desktop.settings import Settings
 from desktop.toasts import Toast
+from tests.support.tray_desktop import BUS_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -185,20 +186,6 @@ def delaying_proxy(live_server) -> Iterator[DelayingProxy]:
 
 
 # -- a real desktop session for the toast path ---------------------------------------------
-
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 DUNSTRC = """[global]
     monitor = 0

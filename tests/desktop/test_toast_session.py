@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,20 +29,7 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
         body="BODY-MUST-STAY-IN-APP",
         data={"secret": "DATA-MUST-STAY-IN-APP"},
     )
-    env = desktop_session.env | {
-        "QT_QPA_PLATFORM": "xcb",
-        "TRAYBELL_HOME": str(tmp_path / "tray-home"),
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    }
-    tray = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "tray", "--server", live_server.url, "--token", token],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    tray, _ = _start_tray(desktop_session, live_server.url, token, tmp_path)
     try:
         qtbot.waitUntil(
             lambda: (
@@ -62,6 +50,29 @@ def test_native_toast_carries_title_and_summary_but_never_the_body(
     assert os.path.exists(tmp_path / "tray-home" / "logs" / "desktop.log")
 
 
+def _start_tray(
+    desktop_session, server_url: str, token: str, tmp_path: Path
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`traybell tray` in the session, with a home, data and config of its own."""
+    env = desktop_session.env | {
+        "QT_QPA_PLATFORM": "xcb",
+        "TRAYBELL_HOME": str(tmp_path / "tray-home"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    tray = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "tray", "--server", server_url, "--token", token],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return tray, env
+
+
 def _windows(env: dict[str, str]) -> str:
     """The names of the X windows on the session's screen."""
     tree = subprocess.run(
@@ -78,22 +89,7 @@ def test_clicking_a_toast_opens_its_full_view(desktop_session, live_server, qtbo
     live_server.send(
         user_id, title="Backup of db-1 failed", summary="disk <full> & stuck", body="BODY"
     )
-    env = desktop_session.env | {
-        "QT_QPA_PLATFORM": "xcb",
-        "TRAYBELL_HOME": str(tmp_path / "tray-home"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    }
-    tray = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "tray", "--server", live_server.url, "--token", token],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    tray, env = _start_tray(desktop_session, live_server.url, token, tmp_path)
 
     def unread() -> int:
         with live_server.client(token) as client:

@@ -5,17 +5,13 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from server.audit import CLI
 from server.db import create_pool
-from server.db.migrate import migrate_url
 from server.sending import SendCoalescer, SendsClosed
 from server.service import Outgoing, Service
 from tests.support import live
 from tests.support.db import db_fetch, db_value
 from tests.support.live import LiveServer, create_users_directly
-from tests.support.pg import PostgresCluster
 
 
 def _outgoing(recipients: list[str], **fields) -> Outgoing:
@@ -133,16 +129,6 @@ def test_a_failing_send_beside_good_ones_is_422_and_they_are_201(live_server):
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(post, range(40)))
     assert statuses == [422 if n % 5 == 0 else 201 for n in range(40)]
-
-
-@pytest.fixture
-def own_cluster():
-    """A cluster of this test's own, so killing it disturbs no other test."""
-    cluster = PostgresCluster()
-    cluster.start()
-    asyncio.run(migrate_url(cluster.url()))
-    yield cluster
-    cluster.destroy()
 
 
 def test_an_acknowledged_send_survives_a_database_crash(own_cluster):

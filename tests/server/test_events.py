@@ -1,7 +1,6 @@
 """GET /v1/events: the backlog, then each change as it commits on any server, resumable by
 Last-Event-ID without gap or repeat; ended by revocation, disabling and shutdown."""
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -9,10 +8,9 @@ import sys
 import httpx
 import pytest
 
-from server.db.migrate import migrate_url
 from tests.support.live import LiveServer, create_users_directly
 from tests.support.live import test_settings as server_settings
-from tests.support.pg import PostgresCluster, free_port
+from tests.support.pg import free_port
 from tests.support.sse import StreamReader
 from tests.support.waiting import wait_until
 from tests.worker.support import ROOT, worker_env
@@ -266,16 +264,6 @@ def test_a_client_that_goes_is_forgotten(server, readers):
         wait_until(lambda: "traybell_event_streams 1.0" in admin.get("/metrics").text)
         reader.close()
         wait_until(lambda: "traybell_event_streams 0.0" in admin.get("/metrics").text)
-
-
-@pytest.fixture
-def own_cluster():
-    """A cluster of this test's own, so stopping it disturbs no other test."""
-    cluster = PostgresCluster()
-    cluster.start()
-    asyncio.run(migrate_url(cluster.url()))
-    yield cluster
-    cluster.destroy()
 
 
 def test_an_open_stream_outlives_a_database_outage(own_cluster, readers):

@@ -1,25 +1,12 @@
 """With the database gone the server answers 503, not 500, and recovers without a restart."""
 
-import asyncio
 import time
 
 import httpx
 import pytest
 
-from server.db.migrate import migrate_url
 from tests.support.live import LiveServer
-from tests.support.pg import PostgresCluster
 from tests.support.waiting import wait_until
-
-
-@pytest.fixture
-def own_cluster():
-    """A cluster of this test's own, so stopping it disturbs no other test."""
-    cluster = PostgresCluster()
-    cluster.start()
-    asyncio.run(migrate_url(cluster.url()))
-    yield cluster
-    cluster.destroy()
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 TOOLS = ("Xvfb", "dbus-daemon", "trayer")
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
@@ -206,7 +206,7 @@ class TrayDesktop:
         root = Path(self._tmp.name)
         runtime = root / "runtime"
         runtime.mkdir(mode=0o700)
-        (root / "bus.conf").write_text(_BUS_CONFIG.format(dir=root))
+        (root / "bus.conf").write_text(BUS_CONFIG.format(dir=root))
         self._log = open(root / "session.log", "w")  # noqa: SIM115  closed in close()
         read_end, write_end = os.pipe()
         self._spawn(
