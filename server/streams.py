@@ -227,12 +227,15 @@ class Hub:
 
         Named users' streams are read at once (the wake-up says they changed); for everyone
         (a send to all, a recheck, a lost listener) one statement first finds who moved."""
-        if self._woken_everyone:
+        # Taken before the first await: a wake-up that arrives while this round reads is for
+        # the next round (it stirs the loop again), never cleared unseen by this one.
+        woken, everyone = self._woken, self._woken_everyone
+        self._woken, self._woken_everyone = set(), False
+        if everyone:
             await self._find_moved(sorted(self._by_user))
         else:
-            for user in self._woken:
+            for user in woken:
                 self._due.update(self._by_user.get(user, ()))
-        self._woken, self._woken_everyone = set(), False
         while readable := [s for s in self._due if not s.holds_events and not s.ended]:
             for chunk in _chunks(readable, STREAMS_PER_READ):
                 await self._read_pages(chunk)
