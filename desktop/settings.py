@@ -115,6 +115,8 @@ class Settings:
     server_url: str | None = None
     poll_seconds: int | None = None
     toasts: bool = True
+    #: Keep a /v1/events stream open while online, so changes arrive at once; off: polling only.
+    realtime: bool = True
     ca_bundle: str | None = None
     start_at_login: bool | None = None
     #: ISO 8601 with offset, or None; set by "Pause notifications for 1 hour".

@@ -266,7 +266,7 @@ class TrayController(QObject):
     # -- the event stream ------------------------------------------------------------------
 
     def _start_stream(self, engine: SyncEngine) -> None:
-        if self._stream is not None:
+        if self._stream is not None or not self.settings.realtime:
             return
         self._stream = engine.event_stream(lambda result: self._stream_result.emit(engine, result))
         self._stream_thread = threading.Thread(

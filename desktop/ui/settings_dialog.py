@@ -59,6 +59,10 @@ class SettingsDialog(QDialog):
             value=settings.effective("poll_seconds"),
         )
         self.toasts = QCheckBox("Show desktop notifications", checked=settings.toasts)
+        self.realtime = QCheckBox(
+            "Instant updates (keeps one connection to the server open)",
+            checked=settings.realtime,
+        )
         self.ca_bundle = QLineEdit(settings.ca_bundle or "")
         self.ca_bundle.setPlaceholderText("the system's certificates only")
         browse = QPushButton("Browse…")
@@ -100,6 +104,7 @@ class SettingsDialog(QDialog):
         local.addRow("", self.token_store)
         local.addRow("Check every", self.poll)
         local.addRow("", self.toasts)
+        local.addRow("", self.realtime)
         local.addRow("CA bundle", ca_row)
         local.addRow("", self.start_at_login)
         if locked:
@@ -195,6 +200,7 @@ class SettingsDialog(QDialog):
             elif value != self._shown[name]:
                 self._settings.choose(name, value)
         self._settings.toasts = self.toasts.isChecked()
+        self._settings.realtime = self.realtime.isChecked()
         self._settings.ca_bundle = self.ca_bundle.text().strip() or None
         self._settings.save()
         autostart.apply(self._settings.effective("start_at_login"))

@@ -50,9 +50,15 @@ def make_app(qtbot):
     collector = GuiThreadCollector()
     collector.start()
 
-    def make(server: str, token: str | None, notify=None, **settings_fields) -> TrayApp:
+    def make(
+        server: str, token: str | None, notify=None, realtime: bool = False, **settings_fields
+    ) -> TrayApp:
+        # Without the event stream unless a test asks for it: a test of what a sync does must
+        # not race a stream that brings the same change first (tests/desktop/test_events.py
+        # covers the stream).
         settings = Settings.load()
         settings.server_url = server
+        settings.realtime = realtime
         for name, value in settings_fields.items():
             setattr(settings, name, value)
         settings.save()

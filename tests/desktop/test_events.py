@@ -6,7 +6,7 @@ import pytest
 
 from desktop.sync import SyncEngine
 from desktop.sync._events import sse_events
-from tests.desktop.conftest import start
+from tests.desktop.conftest import start, sync
 from tests.support.waiting import wait_until
 
 
@@ -99,7 +99,7 @@ def test_a_send_reaches_the_badge_without_waiting_for_a_poll(qtbot, live_server,
     """Rule: while online the tray keeps a stream open: a send shows on the badge long before
     the next poll (an hour away here), and its toast comes as usual."""
     user_id, token = live_server.create_user()
-    app = make_app(live_server.url, token, poll_seconds=3600)
+    app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
     qtbot.waitUntil(lambda: app.controller._stream is not None)
     qtbot.waitUntil(lambda: app.controller._stream.connections, timeout=20_000)
@@ -112,7 +112,7 @@ def test_a_send_reaches_the_badge_without_waiting_for_a_poll(qtbot, live_server,
 def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server, make_app):
     """Rule: sends close together give one summary toast, as they would in one sync."""
     user_id, token = live_server.create_user()
-    app = make_app(live_server.url, token, poll_seconds=3600)
+    app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
     qtbot.waitUntil(lambda: app.controller._stream is not None)
     qtbot.waitUntil(lambda: app.controller._stream.connections, timeout=20_000)
@@ -135,7 +135,7 @@ def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server,
 def test_signing_out_and_quitting_end_the_stream(qtbot, live_server, make_app):
     """Rule: the stream lives with the sign-in: Sign out ends its thread, and so does quit."""
     _, token = live_server.create_user()
-    app = make_app(live_server.url, token, poll_seconds=3600)
+    app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
     qtbot.waitUntil(lambda: app.controller._stream_thread is not None)
     first = app.controller._stream_thread
@@ -144,10 +144,22 @@ def test_signing_out_and_quitting_end_the_stream(qtbot, live_server, make_app):
     assert app.controller._stream is None
 
     _, token = live_server.create_user()
-    again = make_app(live_server.url, token, poll_seconds=3600)
+    again = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, again)
     qtbot.waitUntil(lambda: again.controller._stream is not None)
     qtbot.waitUntil(lambda: again.controller._stream.connections, timeout=20_000)
     thread = again.controller._stream_thread
     again.shutdown()
     assert not thread.is_alive()
+
+
+def test_with_instant_updates_off_the_tray_only_polls(qtbot, live_server, make_app):
+    """Rule: the "Instant updates" setting off opens no event stream; syncs keep the tray
+    current as before."""
+    user_id, token = live_server.create_user()
+    app = make_app(live_server.url, token, realtime=False)
+    assert start(qtbot, app).online
+    assert app.controller._stream is None
+    live_server.send(user_id, title="by poll")
+    assert [n["title"] for n in sync(qtbot, app).new] == ["by poll"]
+    assert app.controller._stream is None
