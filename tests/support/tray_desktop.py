@@ -159,6 +159,8 @@ class _X11:
 
 
 def _wait(predicate, timeout: float, what: str):
+    # tests/support/waiting.py's wait_until, polled every 5 ms instead of 20: the start-up
+    # bench times the docking with it.
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         if time.monotonic() > deadline:
