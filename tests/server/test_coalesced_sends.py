@@ -8,26 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from server.audit import CLI
 from server.db import create_pool
 from server.sending import SendCoalescer, SendsClosed
-from server.service import Outgoing, Service
+from server.service import Service
 from tests.support import live
 from tests.support.db import db_fetch, db_value
 from tests.support.live import LiveServer, create_users_directly
-
-
-def _outgoing(recipients: list[str], **fields) -> Outgoing:
-    values = dict(
-        event_name="test.event",
-        title="Test notification",
-        summary=None,
-        body="",
-        target_url=None,
-        severity="info",
-        data={},
-        resource_id=None,
-        idempotency_key=None,
-        batch_key=None,
-    )
-    return Outgoing(recipients, **(values | fields))
+from tests.support.sends import outgoing
 
 
 async def _with_service(database_url: str, work):
@@ -76,7 +61,7 @@ def test_identical_sends_in_one_batch_make_one_row_and_share_its_id(database_url
         "UPDATE preferences SET email_enabled = true, email = 'dana@example.com'"
         " WHERE user_id = 'dana'",
     )
-    same = _outgoing(["dana"], severity="warning", resource_id="deploy-1")
+    same = outgoing(["dana"], severity="warning", resource_id="deploy-1")
 
     batch = asyncio.run(_with_service(database_url, lambda s: s._send_batch([(same, CLI)] * 2)))
 
@@ -92,9 +77,9 @@ def test_one_failing_send_in_a_batch_fails_only_itself(database_url):
     stored, each with its own audit event, and the failed one leaves nothing behind."""
     create_users_directly(database_url, ["erin", "fred"])
     sends = [
-        (_outgoing(["erin"], resource_id="good-1"), CLI),
-        (_outgoing(["fred"], data={"n": float("nan")}), CLI),
-        (_outgoing(["fred"], resource_id="good-2"), CLI),
+        (outgoing(["erin"], resource_id="good-1"), CLI),
+        (outgoing(["fred"], data={"n": float("nan")}), CLI),
+        (outgoing(["fred"], resource_id="good-2"), CLI),
     ]
 
     batch = asyncio.run(_with_service(database_url, lambda s: s._send_batch(sends)))
@@ -163,8 +148,8 @@ def test_batches_of_two_servers_with_overlapping_recipients_do_not_deadlock(data
 
             async def send(n: int) -> None:
                 named = users[n % 3 : n % 3 + 4]
-                outgoing = _outgoing(named if n % 2 else named[::-1], resource_id=f"r{n}")
-                await services[n % 2].send(outgoing, CLI)
+                note = outgoing(named if n % 2 else named[::-1], resource_id=f"r{n}")
+                await services[n % 2].send(note, CLI)
 
             await asyncio.gather(*(send(n) for n in range(200)))
         finally:
@@ -259,7 +244,7 @@ def test_unknown_recipient_in_a_batch_stores_nothing_for_that_send(database_url)
     sends stored."""
     create_users_directly(database_url, ["gina"])
     ghost = "ghost-" + uuid.uuid4().hex[:6]
-    sends = [(_outgoing(["gina", ghost]), CLI), (_outgoing(["gina"], resource_id="ok"), CLI)]
+    sends = [(outgoing(["gina", ghost]), CLI), (outgoing(["gina"], resource_id="ok"), CLI)]
 
     batch = asyncio.run(_with_service(database_url, lambda s: s._send_batch(sends)))
 

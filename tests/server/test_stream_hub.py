@@ -6,26 +6,11 @@ import asyncio
 from server.audit import CLI
 from server.cursors import SyncCursor
 from server.db import create_pool
-from server.service import Caller, Outgoing, Service
+from server.service import Caller, Service
 from server.streams import Hub
 from server.wakeups import ALL_USERS
 from tests.support.live import create_users_directly
-
-
-def _note(user: str, title: str) -> Outgoing:
-    return Outgoing(
-        recipients=[user],
-        event_name="hub.test",
-        title=title,
-        summary=None,
-        body="",
-        target_url=None,
-        severity="info",
-        data={},
-        resource_id=None,
-        idempotency_key=None,
-        batch_key=None,
-    )
+from tests.support.sends import outgoing
 
 
 def test_a_wake_up_that_arrives_while_a_round_reads_is_served_by_the_next_round(
@@ -52,7 +37,7 @@ def test_a_wake_up_that_arrives_while_a_round_reads_is_served_by_the_next_round(
                 await find_moved(users)
                 # b gets a notification, and its wake-up, after this round looked: only the
                 # wake-up can bring it before the recheck
-                await service.send(_note("hub-b", "for b"), CLI)
+                await service.send(outgoing(["hub-b"], title="for b"), CLI)
                 hub.wake(["hub-b"])
 
             hub._find_moved = find_moved_then_b_changes
