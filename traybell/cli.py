@@ -140,7 +140,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
 def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
     from server.api.schemas import CreateUserRequest
     from server.audit import CLI
-    from server.service import Conflict
+    from server.errors import Conflict
 
     try:
         request = CreateUserRequest(
@@ -171,7 +171,7 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     if sys.stdin.isatty():
         password = getpass.getpass(f"New password for {args.user_id}: ")
@@ -195,7 +195,7 @@ def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
 @needs("server")
 def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     try:
         invite_url, expires_at = _with_services(
