@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
+from shared.version import VERSION
 from traybell.extras import missing_packages
 
 if TYPE_CHECKING:
@@ -282,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="traybell", description="Notifications teams trust: server, worker and tray client."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"traybell {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run everything on this machine with demo users")
