@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         access_log=False,
         log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
         # The client's address is taken from X-Forwarded-For by Traybell itself, by
-        # TRAYBELL_TRUSTED_PROXIES (server/api/client_address.py), not a second time here.
+        # TRAYBELL_TRUSTED_PROXIES (server/client_address.py), not a second time here.
         proxy_headers=False,
     )
     return 0 if started else 3  # uvicorn's exit status for a server that could not start
