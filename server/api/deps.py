@@ -9,7 +9,8 @@ from server.accounts import Accounts
 from server.api.client_address import client_address
 from server.api.errors import ApiError
 from server.audit import Actor
-from server.service import Caller, Service
+from server.identity import Caller
+from server.service import Service
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API token from `traybell admin create-user`."

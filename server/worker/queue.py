@@ -18,7 +18,7 @@ import asyncpg
 
 from server.config import Settings
 from server.db import fetch_all, queries
-from server.service import hash_token
+from server.identity import hash_token
 from shared.privacy import ExternalText, external_text
 from shared.quiet_hours import quiet_until
 

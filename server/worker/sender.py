@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 
 from server.channels import (
+    Envelope,
     Footer,
-    Outgoing,
     PermanentError,
     TransientError,
     Transport,
@@ -66,7 +66,7 @@ class Sender:
             message = render(
                 job.items, await self._footer(job), held_by_quiet_hours=job.held_by_quiet_hours
             )
-            await self.transports[job.channel].send(Outgoing(str(job.id), job.recipients, message))
+            await self.transports[job.channel].send(Envelope(str(job.id), job.recipients, message))
         except PermanentError as exc:
             return str(exc), True
         except TransientError as exc:
