@@ -1,7 +1,8 @@
 """Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`.
 
 The transport keeps its connections open between messages (channels/smtp_pool.py) and the
-worker closes them when it stops.
+worker closes them when it stops. Which emails reach it at all: server/db/functions/
+delivery_rules.sql; here only whether the address can be sent to (step 9 there).
 """
 
 import logging

@@ -1,4 +1,5 @@
-"""Sends one claimed job on its channel and records the outcome.
+"""Sends one claimed job on its channel and records the outcome (steps 8-10 of the delivery
+rules, server/db/functions/delivery_rules.sql).
 
 Error policy: nothing a send raises escapes. A permanent refusal, or a message that cannot be
 rendered, fails the job at once with its reason; a transient failure, or anything unexpected,
