@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from server import audit
 from server.accounts import Accounts
-from server.api.deps import AccountsDep, ServiceDep, actor_of
 from server.api.schemas import CreateUserRequest, SendRequest
-from server.service import Conflict, Service, UnknownUsers
+from server.dependencies import AccountsDep, ServiceDep, actor_of
+from server.errors import Conflict, UnknownUsers
+from server.service import Service
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.routing import PageRoute

@@ -10,10 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from server.accounts import Throttled, WeakPassword
-from server.api.deps import AccountsDep, ServiceDep, actor_of, request_ip
 from server.api.schemas import PreferencesPatch
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
+from server.dependencies import AccountsDep, ServiceDep, actor_of, request_ip
 from server.service import Service
 from server.web.rendering import render
 from server.web.routing import PageRoute

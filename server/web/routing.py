@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from server.db import UNAVAILABLE_ERRORS
-from server.service import NotFound
+from server.errors import NotFound
 from server.web.rendering import render
 from server.web.session import PageRefused, SignInRequired, check_posted_form, login_redirect
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from server.accounts import Accounts
-from server.service import Caller
+from server.identity import Caller
 from server.web.security import (
     ANONYMOUS_CSRF_COOKIE,
     SESSION_COOKIE,

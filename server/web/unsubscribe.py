@@ -8,7 +8,7 @@ button, or the mail client's one-click POST, does.
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server.api.deps import ServiceDep, request_ip
+from server.dependencies import ServiceDep, request_ip
 from server.web.rendering import render
 from server.web.routing import PageRoute, csrf_exempt
 
