@@ -37,6 +37,7 @@ MAX_BATCHES_IN_FLIGHT = 2
 class RecipientCount:
     known: int  # users the send names that exist
     reached: int  # of those, the ones it would reach (disabled users are skipped)
+    unknown: list[str]  # the ids it names that no user has (a send would be refused)
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,7 @@ class Service:
     async def count_recipients(self, recipients: list[str] | None) -> RecipientCount:
         """Who a send to `recipients` (None: every user) names and would reach."""
         row = await queries.count_recipients(self.pool, user_ids=recipients)
-        return RecipientCount(row["known"], row["reached"])
+        return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
 
     # ------------------------------------------------------------------ reading
 

@@ -179,9 +179,13 @@ WHERE u.user_id = :user_id AND p.user_id = u.user_id
 RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email;
 
 -- name: count_recipients^
--- Of the users a send to these ids (null: everyone) names, how many exist and how many it
--- would reach (disabled users are skipped).
-SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached FROM users
+-- Of the users a send to these ids (null: everyone) names, how many exist, how many it would
+-- reach (disabled users are skipped), and the named ids that do not exist.
+SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached,
+       ARRAY(SELECT DISTINCT named FROM unnest(CAST(:user_ids AS text[])) AS named
+             WHERE NOT EXISTS (SELECT FROM users u WHERE u.user_id = named)
+             ORDER BY named) AS unknown
+FROM users
 WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
 
 -- ---------------------------------------------------------------- device sign-in
