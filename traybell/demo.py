@@ -129,7 +129,7 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
     if not settings.database_url:
         _say("starting the embedded PostgreSQL (DATABASE_URL is unset) …")
     database_url = resolve_database_url(settings.database_url)
-    applied = migrate_or_exit(database_url)
+    applied = migrate_or_exit(database_url, settings)
     _say(f"database ready ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(_demo_accounts(database_url, settings))
     tokens = {user_id: account.token for user_id, account in demo.items()}
