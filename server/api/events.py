@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from server.api.deps import CallerDep, ServiceDep
+from server.api.deps import CallerDep
 from server.api.schemas import RESYNC_REQUIRED, SyncCursorText
+from server.dependencies import ServiceDep
 from server.streams import Hub, Stream
 
 router = APIRouter(tags=["sync"])
