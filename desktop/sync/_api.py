@@ -130,13 +130,17 @@ class ApiClient:
             if self._client is not None:
                 self._client.close()
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, **kwargs: Any) -> "httpx.Response":
+        """The server's answer whatever its status; raises `Offline` only when there is none."""
         client = self._http()
         httpx = _httpx()
         try:
-            response = client.request(method, path, **kwargs)
+            return client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise Offline(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
         _check(response, method, path)
         status = response.status_code
         if status == 204 or not response.content:
