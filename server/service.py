@@ -80,6 +80,17 @@ def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _keep_an_admin(conn: asyncpg.Connection, user_id: str, actor: Actor, act: str) -> None:
+    """The rule that keeps Traybell administrable, for the API, the pages and the command line
+    alike: nobody disables or demotes themselves (another admin does; a slip cannot lock them
+    out), and the last admin who is not disabled stays one. Conflict otherwise."""
+    if actor.user_id == user_id:
+        raise Conflict(f"you cannot {act}; ask another admin")
+    admins = [row["user_id"] for row in await fetch_all(queries.lock_active_admins, conn)]
+    if admins == [user_id]:
+        raise Conflict(f"{user_id} is the last admin; make another admin first")
+
+
 def user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "user_id": row["user_id"],
@@ -191,7 +202,10 @@ class Service:
         return [{**user_dict(r), "has_password": r["has_password"]} for r in rows]
 
     async def set_admin(self, user_id: str, is_admin: bool, actor: Actor) -> dict[str, Any]:
+        """Removing admin rights keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if not is_admin:
+                await _keep_an_admin(conn, user_id, actor, "remove your own admin rights")
             row = await queries.set_admin(conn, user_id=user_id, is_admin=is_admin)
             if row is None:
                 raise NotFound(f"no user {user_id!r}")
@@ -227,8 +241,11 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none."""
+        """Disabling ends every token and session of the user at once; enabling revives none.
+        Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if disabled:
+                await _keep_an_admin(conn, user_id, actor, "disable yourself")
             row = await queries.set_user_disabled(conn, user_id=user_id, disabled=disabled)
             if row is None:
                 raise NotFound(f"no user {user_id!r}")
