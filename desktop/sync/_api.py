@@ -54,6 +54,12 @@ class Refused(ApiError):
         self.status = status
         self.code = code
 
+    @property
+    def cursor_unknown(self) -> bool:
+        """The server cannot go on from the cursor sent: its database was restored or rebuilt
+        (410 resync_required), or it does not read that cursor at all (400 invalid_cursor)."""
+        return self.code in ("resync_required", "invalid_cursor")
+
 
 # Statuses worth retrying although they are 4xx: the request was fine, the moment was not.
 _TRANSIENT_4XX = frozenset({408, 425, 429})

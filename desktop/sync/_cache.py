@@ -325,6 +325,15 @@ class Cache:
             conn.execute("DELETE FROM notifications WHERE id = ?", [notification_id])
             _queue(conn, "archive", notification_id, now)
 
+    def forget_notifications(self) -> set[str]:
+        """Drop every cached notification and the cursor, keeping the outbox (its marks go to
+        the server, which refuses those of ids it does not hold); returns the ids dropped."""
+        with self.transaction() as conn:
+            known = {row[0] for row in conn.execute("SELECT id FROM notifications")}
+            conn.execute("DELETE FROM notifications")
+            _set_meta(conn, "cursor", None)
+        return known
+
     # -- outbox ----------------------------------------------------------------------------
 
     def outbox(self) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The real-time stream: the engine's events client on its own (no Qt), then in the tray."""
 
+import sqlite3
 import threading
 
 import pytest
@@ -83,6 +84,28 @@ def test_a_refused_token_stops_the_stream_signed_out(live_server, following):
     thread.join(60)
     assert not thread.is_alive()
     assert results[-1].signed_out
+
+
+def test_a_cursor_the_server_cannot_have_issued_rebuilds_the_cache_and_streams_on(
+    live_server, following, tmp_path
+):
+    """Rule: when /v1/events answers 410 resync_required (the server's database was restored
+    or rebuilt), the client syncs from the beginning, which announces nothing it knew, and
+    the stream goes on from the new cursor."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="kept")
+    engine = SyncEngine(live_server.url, token, tmp_path / "cache0.sqlite3")  # following's first
+    assert engine.sync().online
+    engine.close()
+    with sqlite3.connect(tmp_path / "cache0.sqlite3") as cache:  # where a restore leaves a tray
+        cache.execute("UPDATE meta SET value = ? WHERE key = 'cursor'", ["s7" + "f" * 47])
+    engine, results, _, _ = following(token)
+    wait_until(lambda: results, what="the sync after the refused cursor")
+    assert results[0].online and results[0].new == []
+    live_server.send(user_id, title="after the rebuild")
+    wait_until(lambda: any(r.new for r in results), what="the event after the rebuild")
+    assert [n["title"] for r in results for n in r.new] == ["after the rebuild"]
+    assert [n["title"] for n in engine.notifications()] == ["after the rebuild", "kept"]
 
 
 def test_stop_ends_a_quiet_stream_at_once(live_server, following):
