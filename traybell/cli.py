@@ -218,18 +218,8 @@ def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
 
 @needs("desktop")
 def cmd_send(args: argparse.Namespace) -> int:
-    import httpx
+    from desktop.cli import send
 
-    from desktop.signin import client_sign_in
-
-    sign_in = client_sign_in(args.server, args.token)
-    if not sign_in.token:
-        print(
-            f"traybell: no token for {sign_in.server_url}: run `traybell login`, "
-            "set TRAYBELL_TOKEN or pass --token",
-            file=sys.stderr,
-        )
-        return 1
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
@@ -240,18 +230,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
-    try:
-        reply = httpx.post(
-            sign_in.server_url + "/v1/notifications",
-            json=payload,
-            headers={"Authorization": f"Bearer {sign_in.token}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        print(f"traybell: cannot reach {sign_in.server_url}: {exc}", file=sys.stderr)
-        return 1
-    print(reply.text)
-    return 0 if reply.is_success else 1
+    return send(args.server, args.token, payload)
 
 
 # ---------------------------------------------------------------- desktop and demo
