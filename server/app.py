@@ -45,7 +45,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
-        pool = await create_pool(database_url, reset_sessions=False)
+        pool = await create_pool(database_url, max_size=settings.pool_size, reset_sessions=False)
         streams = Hub(pool, settings)
         wakeups = Wakeups(database_url, streams.wake)
         app.state.service = Service(pool, settings, wakeups)
