@@ -89,6 +89,20 @@ class Settings:
     worker_concurrency: int = 32
     worker_poll_seconds: int = 1
     worker_shutdown_grace_seconds: int = 10
+    # PostgreSQL itself (or a session-mode pooler), when DATABASE_URL is PgBouncer in
+    # transaction mode: LISTEN and the migrations need a session of their own, which such a
+    # pooler does not keep.
+    direct_database_url: str | None = None
+
+    def session_url(self, database_url: str) -> str:
+        """Where the connections that need a session of their own go: LISTEN, migrations."""
+        return self.direct_database_url or database_url
+
+    @property
+    def statement_cache(self) -> bool:
+        """Whether pooled connections keep prepared statements: not behind a transaction-mode
+        pooler, which hands each transaction whichever server connection is free."""
+        return self.direct_database_url is None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -115,4 +129,5 @@ class Settings:
             worker_concurrency=_int("TRAYBELL_WORKER_CONCURRENCY", 32, minimum=1),
             worker_poll_seconds=_int("TRAYBELL_WORKER_POLL_SECONDS", 1, minimum=1),
             worker_shutdown_grace_seconds=_int("TRAYBELL_WORKER_SHUTDOWN_GRACE_SECONDS", 10),
+            direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
         )

@@ -63,7 +63,7 @@ class Worker:
                 transports["email"] = EmailTransport(settings.smtp_url, settings.smtp_from)
         self.transports = dict(transports)
         self.channels = sorted(self.transports)
-        self.waker = Waker(database_url, self.poll_seconds)
+        self.waker = Waker(settings.session_url(database_url), self.poll_seconds)
         self._stopping = asyncio.Event()
         self._forced = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,6 +103,7 @@ class Worker:
             # The sends' results and the claim: never more than that at once.
             max_size=min(self.settings.pool_size, self.concurrency + 2),
             reset_sessions=False,
+            statement_cache=self.settings.statement_cache,
         )
         queue = Queue(pool, self.settings)
         leases = LeaseKeeper(queue, self.settings.lock_timeout_seconds)
