@@ -6,7 +6,11 @@ from tests.support.db import db_value
 from tests.worker.support import wait_until
 
 #: Safety polls counted; the window is bounded by the worker's own polls, not by the clock.
-POLLS = 10
+POLLS = 8
+#: Polls (at least a second each) before the window opens: PostgreSQL reports what a backend
+#: did just before it went idle within 10 s, so by then the start-up's statements (preparing,
+#: the first housekeeping round) are all counted.
+SETTLE_POLLS = 12
 
 
 def test_an_idle_worker_runs_one_transaction_per_safety_poll(
@@ -44,8 +48,7 @@ def test_an_idle_worker_runs_one_transaction_per_safety_poll(
         await sleep()
 
     worker.worker.waker.sleep = counted_sleep
-    # Past the start (the first statements prepare, the housekeeping round runs once).
-    wait_until(lambda: listening() and polls >= 3, what="an idle, listening worker")
+    wait_until(lambda: listening() and polls >= SETTLE_POLLS, what="an idle, listening worker")
     first_poll, before = polls, committed()
     wait_until(lambda: polls >= first_poll + POLLS, what=f"{POLLS} safety polls")
     last_poll, after = polls, committed()
