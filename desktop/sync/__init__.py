@@ -2,7 +2,6 @@
 
 from desktop.sync._api import ApiError, Offline, Refused, SignedOut
 from desktop.sync._device import (
-    DeviceCode,
     DeviceSignIn,
     SignedIn,
     SignInCancelled,
@@ -17,7 +16,6 @@ from desktop.sync._events import EventStream
 
 __all__ = [
     "ApiError",
-    "DeviceCode",
     "DeviceSignIn",
     "EventStream",
     "Offline",

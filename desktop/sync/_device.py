@@ -8,10 +8,11 @@ it blocks, so the tray runs `wait()` off the GUI thread, and both stop it with a
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+from shared.models import DeviceAuthorization
 
 if TYPE_CHECKING:
     import httpx
@@ -39,18 +40,6 @@ class SignInCancelled(SignInError):
 
 
 @dataclass(frozen=True)
-class DeviceCode:
-    """The server's answer to authorize: what to show the person, and how to poll."""
-
-    device_code: str
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str
-    expires_in: int
-    interval: int
-
-
-@dataclass(frozen=True)
 class SignedIn:
     """A working token and whose it is."""
 
@@ -75,14 +64,14 @@ class DeviceSignIn:
         self.client_name = client_name
         self._ca_bundle, self._transport = ca_bundle, transport
         self._api = ApiClient(self.server_url, None, ca_bundle=ca_bundle, transport=transport)
-        self.code: DeviceCode | None = None
+        self.code: DeviceAuthorization | None = None
         #: Seconds between polls: the server's interval, plus SLOW_DOWN_SECONDS per slow_down.
         self.interval = 0
 
     def close(self) -> None:
         self._api.close()
 
-    def start(self) -> DeviceCode:
+    def start(self) -> DeviceAuthorization:
         """Ask for a code to show; raises SignInError when the server cannot give one."""
         try:
             reply = self._api.call(
@@ -98,7 +87,9 @@ class DeviceSignIn:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
         except ApiError as exc:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
-        self.code = DeviceCode(**{field: reply[field] for field in DeviceCode.__dataclass_fields__})
+        self.code = DeviceAuthorization(
+            **{f.name: reply[f.name] for f in fields(DeviceAuthorization)}
+        )
         self.interval = self.code.interval
         return self.code
 
