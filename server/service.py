@@ -14,7 +14,7 @@ from server import audit, metrics
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
-from server.cursors import PageCursor, SyncCursor
+from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
 from server.errors import Conflict, NotFound, UnknownUsers
 from server.identity import Caller, hash_token, issue_token
@@ -39,6 +39,7 @@ MAX_BATCHES_IN_FLIGHT = 2
 class RecipientCount:
     known: int  # users the send names that exist
     reached: int  # of those, the ones it would reach (disabled users are skipped)
+    unknown: list[str]  # the ids it names that no user has (a send would be refused)
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,7 @@ class Service:
     async def count_recipients(self, recipients: list[str] | None) -> RecipientCount:
         """Who a send to `recipients` (None: every user) names and would reach."""
         row = await queries.count_recipients(self.pool, user_ids=recipients)
-        return RecipientCount(row["known"], row["reached"])
+        return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
 
     # ------------------------------------------------------------------ reading
 
@@ -362,9 +363,19 @@ class Service:
     async def unread_count(self, caller: Caller) -> int:
         return await queries.unread_count(self.pool, user_id=caller.user_id)
 
+    async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
+        """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
+        one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
+        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        if start != SyncCursor() and not await queries.sync_cursor_issued(
+            self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
+        ):
+            raise ResyncRequired()
+        return start
+
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
         """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        after = await self.sync_start(caller, cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -405,7 +416,10 @@ class Service:
 
     async def mark_all_read(self, caller: Caller, up_to: str | None) -> int:
         # A sync cursor names the last change seen; everything stored at or before it is marked.
-        up_to_version = SyncCursor.decode(up_to).version if up_to is not None else MAX_VERSION
+        # One from before a restore would mark what arrived since, unseen: it is refused.
+        up_to_version = (
+            (await self.sync_start(caller, up_to)).version if up_to is not None else MAX_VERSION
+        )
         changed = await fetch_all(
             queries.mark_all_read, self.pool, user_id=caller.user_id, up_to_version=up_to_version
         )

@@ -1,6 +1,6 @@
 """The sync engine: a local SQLite cache kept in step with the server. Imports no Qt."""
 
-from desktop.sync._api import ApiError, Offline, Refused, SignedOut
+from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._device import (
     DeviceSignIn,
     SignedIn,
@@ -15,6 +15,7 @@ from desktop.sync._engine import SyncEngine, SyncResult
 from desktop.sync._events import EventStream
 
 __all__ = [
+    "ApiClient",
     "ApiError",
     "DeviceSignIn",
     "EventStream",
