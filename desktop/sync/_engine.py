@@ -265,10 +265,10 @@ class SyncEngine:
                 # what it holds may no longer exist there, so it is rebuilt from the beginning.
                 # What it held is not announced again, only what is new to this client.
                 log.warning(
-                    "the server cannot continue from this cache's cursor (%s): its database was"
-                    " restored or rebuilt; dropping the cached notifications and syncing from"
-                    " the beginning",
-                    exc,
+                    "the server's database was restored or rebuilt (%s %s): dropping the cached"
+                    " notifications and syncing from the beginning",
+                    exc.status,
+                    exc.code,
                 )
                 known_before_rebuild |= self._cache.forget_notifications()
                 cursor = None
