@@ -5,7 +5,7 @@
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -116,12 +116,17 @@ def _unexpected(request: Request, exc: Exception) -> Refusal:
     return Refusal(500, "internal_error", "Something went wrong on the server.")
 
 
+# every one of them is an Exception; the database module's tuple is typed for `except`
+_UNAVAILABLE = cast(
+    tuple[type[Exception], ...], (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError)
+)
+
 #: Every domain error the rule layers raise, and how it is answered: the one table for the API
 #: (a JSON body) and the pages (an error page), chosen by where the request came from
 #: (`_wants_page`). The most specific class of an error that is listed wins; what is not
 #: listed is a bug (500). What the database or its driver says never goes to a client: it
 #: names tables, columns and types, and sometimes quotes a value; it goes to the log.
-DOMAIN_ERRORS: dict[type[BaseException], Callable[[Request, Exception], Refusal]] = {
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = {
     InvalidCursor: lambda _, exc: Refusal(
         400, "invalid_cursor", f"The cursor is not valid: {exc}."
     ),
@@ -144,7 +149,7 @@ DOMAIN_ERRORS: dict[type[BaseException], Callable[[Request, Exception], Refusal]
         503, "server_stopping", "The server is stopping; nothing was stored. Try again."
     ),
     asyncpg.DataError: _data_error,
-    **dict.fromkeys((*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError), _unavailable),
+    **dict.fromkeys(_UNAVAILABLE, _unavailable),
     Exception: _unexpected,
 }
 
