@@ -173,6 +173,11 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 ORDER BY u.user_id
 LIMIT :limit;
 
+-- name: lock_active_admins
+-- The admins who are not disabled, locked (in one order) until the transaction ends, so that
+-- two admins demoting or disabling each other at once cannot both pass the last-admin rule.
+SELECT user_id FROM users WHERE is_admin AND disabled_at IS NULL ORDER BY user_id FOR UPDATE;
+
 -- name: set_admin^
 UPDATE users u SET is_admin = :is_admin
 FROM preferences p
