@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -48,11 +48,27 @@ class UnknownUsers(Exception):
         self.user_ids = user_ids
 
 
+#: What a token may do (contract, "Token scopes"): `admin` calls need an admin's `admin` token,
+#: `user` acts only as its user, `ingest` (an integration's) reaches no /v1 call.
+TokenScope = Literal["admin", "user", "ingest"]
+TOKEN_SCOPES: tuple[TokenScope, ...] = ("admin", "user", "ingest")
+
+
 @dataclass(frozen=True)
 class Caller:
     user_id: str
-    is_admin: bool
+    is_admin: bool  # may make admin calls: an admin on the web, or an admin's `admin` token
     token_id: str | None = None  # None when signed in on the web
+    scope: TokenScope | None = None  # the token's; None when signed in on the web
+    integration_id: str | None = None  # the integration an `ingest` token sends for
+
+    @classmethod
+    def of_token(cls, row: Mapping[str, Any]) -> "Caller":
+        """The caller a token names: its user acts as an admin only through an `admin` token."""
+        scope = row["scope"]
+        return cls(
+            row["user_id"], row["is_admin"] and scope == "admin", str(row["token_id"]), scope
+        )
 
 
 @dataclass(frozen=True)
@@ -84,12 +100,12 @@ def hash_token(token: str) -> bytes:
 
 
 async def issue_token(
-    conn: Any, user_id: str, *, name: str = "API token", kind: str = "api"
+    conn: Any, user_id: str, *, scope: TokenScope, name: str = "API token", kind: str = "api"
 ) -> tuple[str, str]:
     """A new token for the user; returns (token, token_id). Only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = await queries.create_token(
-        conn, user_id=user_id, token_hash=hash_token(token), name=name, kind=kind
+        conn, user_id=user_id, token_hash=hash_token(token), name=name, kind=kind, scope=scope
     )
     if token_id is None:
         raise NotFound(f"no user {user_id!r}")
@@ -135,6 +151,7 @@ def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": str(row["token_id"]),
         "name": row["name"],
         "kind": row["kind"],
+        "scope": row["scope"],
         "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]),
     }
@@ -183,7 +200,7 @@ class Service:
 
     async def authenticate(self, token: str) -> Caller | None:
         row = await queries.authenticate(self.pool, token_hash=hash_token(token))
-        return Caller(row["user_id"], row["is_admin"], str(row["token_id"])) if row else None
+        return Caller.of_token(row) if row else None
 
     async def create_user(
         self,
@@ -194,9 +211,11 @@ class Service:
         is_admin: bool,
         actor: Actor,
         with_token: bool = True,
+        token_scope: TokenScope = "user",
     ) -> tuple[dict[str, Any], str | None, str | None]:
-        """Create a user, with a first token unless `with_token` is false (someone who signs in
-        on the web needs none); returns (user, token, token_id). Conflict when the id is taken."""
+        """Create a user, with a first token of `token_scope` unless `with_token` is false
+        (someone who signs in on the web needs none); returns (user, token, token_id). Conflict
+        when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
                 conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
@@ -208,20 +227,24 @@ class Service:
             )
             token, token_id = (None, None)
             if with_token:
-                token, token_id = await self._issue_audited_token(conn, user_id, actor)
+                token, token_id = await self._issue_audited_token(conn, user_id, token_scope, actor)
         return user_dict(row), token, token_id
 
     async def _issue_audited_token(
-        self, conn: asyncpg.Connection, user_id: str, actor: Actor
+        self, conn: asyncpg.Connection, user_id: str, scope: TokenScope, actor: Actor
     ) -> tuple[str, str]:
-        token, token_id = await issue_token(conn, user_id)
+        if scope == "admin":
+            user = await queries.get_user(conn, user_id=user_id)
+            if user is not None and not user["is_admin"]:
+                raise Conflict(f"user {user_id!r} is not an admin; an admin token needs one")
+        token, token_id = await issue_token(conn, user_id, scope=scope)
         await audit.record(
             conn,
             actor,
             "token.create",
             target_user_id=user_id,
             target=token_id,
-            details={"kind": "api"},
+            details={"kind": "api", "scope": scope},
         )
         return token, token_id
 
@@ -239,9 +262,12 @@ class Service:
             )
         return user_dict(row)
 
-    async def create_token(self, user_id: str, actor: Actor) -> tuple[str, str]:
+    async def create_token(
+        self, user_id: str, actor: Actor, scope: TokenScope = "user"
+    ) -> tuple[str, str]:
+        """An API token; Conflict for an `admin` one of a user who is not an admin."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self._issue_audited_token(conn, user_id, actor)
+            return await self._issue_audited_token(conn, user_id, scope, actor)
 
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         await self._revoke_token(token_id, None, actor)

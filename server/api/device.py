@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/device", tags=["device sign-in"])
 
 @router.post("/authorize", response_model=DeviceAuthorization)
 async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> dict:
-    return dataclasses.asdict(await accounts.authorize_device(request.client_name))
+    return dataclasses.asdict(await accounts.authorize_device(request.client_name, request.scope))
 
 
 @router.post(

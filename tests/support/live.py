@@ -56,7 +56,12 @@ def create_users_directly(
         try:
             for user_id in user_ids:
                 _, token, _ = await service.create_user(
-                    user_id, email=None, display_name=None, is_admin=admin, actor=CLI
+                    user_id,
+                    email=None,
+                    display_name=None,
+                    is_admin=admin,
+                    actor=CLI,
+                    token_scope="admin" if admin else "user",
                 )
                 tokens.append(token)
                 if preferences_of is not None:
