@@ -20,6 +20,7 @@ from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.service import Service
 from server.streams import Hub
 from server.wakeups import Wakeups
+from shared.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Traybell",
-        version="1.0",
+        version=VERSION,
         description="Every call under /v1 needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         responses=_ERRORS,

@@ -1,14 +1,12 @@
 """The rules of Traybell's server: who may see what, what a send stores and queues, how sync
 advances. HTTP handlers call in here; every statement it runs is a named query in db/."""
 
-import hashlib
 import json
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
@@ -18,10 +16,11 @@ from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, SyncCursor
 from server.db import fetch_all, queries
+from server.errors import Conflict, NotFound, UnknownUsers
+from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import SendCoalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 
-TOKEN_PREFIX = "tb_"
 MAX_VERSION = 2**63 - 1
 
 #: A send to at most this many users joins a batch of sends (server/sending.py); a bigger
@@ -32,43 +31,6 @@ COALESCED_RECIPIENTS = 100
 MAX_BATCH_SENDS = 48
 #: Batches of one server process at once: while one waits for its commit, the next one runs.
 MAX_BATCHES_IN_FLIGHT = 2
-
-
-class NotFound(LookupError):
-    """No such thing for this caller (whether it exists for someone else is never said)."""
-
-
-class Conflict(Exception):
-    """The request clashes with the current state."""
-
-
-class UnknownUsers(Exception):
-    def __init__(self, user_ids: list[str]):
-        super().__init__(f"unknown user ids: {', '.join(user_ids[:20])}")
-        self.user_ids = user_ids
-
-
-#: What a token may do (contract, "Token scopes"): `admin` calls need an admin's `admin` token,
-#: `user` acts only as its user, `ingest` (an integration's) reaches no /v1 call.
-TokenScope = Literal["admin", "user", "ingest"]
-TOKEN_SCOPES: tuple[TokenScope, ...] = ("admin", "user", "ingest")
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    is_admin: bool  # may make admin calls: an admin on the web, or an admin's `admin` token
-    token_id: str | None = None  # None when signed in on the web
-    scope: TokenScope | None = None  # the token's; None when signed in on the web
-    integration_id: str | None = None  # the integration an `ingest` token sends for
-
-    @classmethod
-    def of_token(cls, row: Mapping[str, Any]) -> "Caller":
-        """The caller a token names: its user acts as an admin only through an `admin` token."""
-        scope = row["scope"]
-        return cls(
-            row["user_id"], row["is_admin"] and scope == "admin", str(row["token_id"]), scope
-        )
 
 
 @dataclass(frozen=True)
@@ -92,24 +54,6 @@ class Outgoing:
     resource_id: str | None
     idempotency_key: str | None
     batch_key: str | None
-
-
-def hash_token(token: str) -> bytes:
-    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def issue_token(
-    conn: Any, user_id: str, *, scope: TokenScope, name: str = "API token", kind: str = "api"
-) -> tuple[str, str]:
-    """A new token for the user; returns (token, token_id). Only its hash is stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token_id = await queries.create_token(
-        conn, user_id=user_id, token_hash=hash_token(token), name=name, kind=kind, scope=scope
-    )
-    if token_id is None:
-        raise NotFound(f"no user {user_id!r}")
-    return token, str(token_id)
 
 
 def _iso(value: datetime | None) -> str | None:

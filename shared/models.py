@@ -10,9 +10,6 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-#: Severities that may reach an external channel (email, push) at all.
-EXTERNAL_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
-
 #: Fields of a notification object as the API returns it, in order.
 NOTIFICATION_FIELDS = (
     "id",

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
+from shared.version import VERSION
 from traybell.extras import missing_packages
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         access_log=False,
         log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
         # The client's address is taken from X-Forwarded-For by Traybell itself, by
-        # TRAYBELL_TRUSTED_PROXIES (server/api/client_address.py), not a second time here.
+        # TRAYBELL_TRUSTED_PROXIES (server/client_address.py), not a second time here.
         proxy_headers=False,
     )
     return 0 if started else 3  # uvicorn's exit status for a server that could not start
@@ -140,7 +141,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
 def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
     from server.api.schemas import CreateUserRequest
     from server.audit import CLI
-    from server.service import Conflict
+    from server.errors import Conflict
 
     try:
         request = CreateUserRequest(
@@ -172,7 +173,7 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     if sys.stdin.isatty():
         password = getpass.getpass(f"New password for {args.user_id}: ")
@@ -196,7 +197,7 @@ def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
 @needs("server")
 def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     try:
         invite_url, expires_at = _with_services(
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="traybell", description="Notifications teams trust: server, worker and tray client."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"traybell {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run everything on this machine with demo users")

@@ -17,7 +17,8 @@ from server.audit import CLI
 from server.config import Settings
 from server.db import create_pool
 from server.embedded import resolve_database_url
-from server.service import Conflict, Service
+from server.errors import Conflict
+from server.service import Service
 from traybell.cli import migrate_or_exit
 
 DEMO_ADMIN = "demo-admin"

@@ -14,8 +14,8 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.db import UNAVAILABLE_ERRORS
+from server.errors import Conflict, NotFound, UnknownUsers
 from server.sending import SendsClosed
-from server.service import Conflict, NotFound, UnknownUsers
 
 log = logging.getLogger(__name__)
 

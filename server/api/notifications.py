@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminActorDep, CallerDep, ServiceDep
+from server.api.deps import AdminActorDep, CallerDep
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     IdsRequest,
@@ -19,6 +19,7 @@ from server.api.schemas import (
     UnreadReply,
     UpdatedReply,
 )
+from server.dependencies import ServiceDep
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 

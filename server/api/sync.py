@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from server.api.deps import CallerDep, ServiceDep
+from server.api.deps import CallerDep
 from server.api.links import SYNC_LINKS, replies_with
 from server.api.schemas import SyncCursorText, SyncReply
+from server.dependencies import ServiceDep
 
 router = APIRouter(tags=["sync"])
 

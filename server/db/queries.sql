@@ -569,7 +569,7 @@ RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
 -- (worker_claim_judged) or hold.
 WITH due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
-           NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge
+           quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
     WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)

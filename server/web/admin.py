@@ -11,13 +11,14 @@ from pydantic import ValidationError
 
 from server import audit
 from server.accounts import Accounts
-from server.api.deps import AccountsDep, ServiceDep, actor_of
 from server.api.schemas import CreateUserRequest, SendRequest
-from server.service import Conflict, Service, UnknownUsers
+from server.dependencies import AccountsDep, ServiceDep, actor_of
+from server.errors import Conflict, UnknownUsers
+from server.service import Service
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.routing import PageRoute
-from server.web.session import AdminVisitorDep, Visitor, checked_form
+from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
 
 router = APIRouter(prefix="/admin", route_class=PageRoute, include_in_schema=False)
 
@@ -97,10 +98,11 @@ async def console(request: Request, visitor: AdminVisitorDep, service: ServiceDe
 
 
 @router.post("/send")
-async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) -> Response:
+async def send(
+    request: Request, visitor: AdminVisitorDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
     """Two steps: `review` shows how many people the send reaches; `send` sends. The review
     gives the form an idempotency key, so a send posted twice (a reload) is stored once."""
-    form = await checked_form(request, visitor)
     try:
         send_request = _send_request(form)
     except ValidationError as exc:
@@ -134,7 +136,6 @@ async def send(request: Request, visitor: AdminVisitorDep, service: ServiceDep) 
 async def retry_delivery(
     delivery_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
-    await checked_form(request, visitor)
     try:
         await service.retry_delivery(delivery_id, actor_of(request, visitor.user))
     except Conflict as exc:
@@ -144,9 +145,12 @@ async def retry_delivery(
 
 @router.post("/users")
 async def create_user(
-    request: Request, visitor: AdminVisitorDep, service: ServiceDep, accounts: AccountsDep
+    request: Request,
+    visitor: AdminVisitorDep,
+    form: PostedFormDep,
+    service: ServiceDep,
+    accounts: AccountsDep,
 ) -> Response:
-    form = await checked_form(request, visitor)
     try:
         user = CreateUserRequest.model_validate(
             {
@@ -182,7 +186,6 @@ async def invite_user(
     service: ServiceDep,
     accounts: AccountsDep,
 ) -> Response:
-    await checked_form(request, visitor)
     return await _invite(request, visitor, service, accounts, user_id, created=False)
 
 
@@ -207,7 +210,6 @@ async def _invite(
 async def disable_user(
     user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
-    await checked_form(request, visitor)
     if user_id == visitor.user.user_id:
         errors = ["You cannot disable yourself; ask another admin."]
         return await _console(request, visitor, service, errors=errors, status=409)
@@ -220,7 +222,6 @@ async def disable_user(
 async def enable_user(
     user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
-    await checked_form(request, visitor)
     await service.set_disabled(user_id, False, actor_of(request, visitor.user))
     notice = f"{user_id} is enabled again; they sign in anew."
     return await _console(request, visitor, service, notice=notice)
@@ -228,9 +229,12 @@ async def enable_user(
 
 @router.post("/users/{user_id}/admin")
 async def set_admin(
-    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+    user_id: str,
+    request: Request,
+    visitor: AdminVisitorDep,
+    form: PostedFormDep,
+    service: ServiceDep,
 ) -> Response:
-    form = await checked_form(request, visitor)
     make_admin = form.get("admin") == "1"
     if user_id == visitor.user.user_id and not make_admin:
         errors = ["You cannot remove your own admin rights; ask another admin."]

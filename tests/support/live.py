@@ -15,7 +15,8 @@ from server.audit import CLI
 from server.channels.push_targets import AllowedHosts
 from server.config import Settings
 from server.db import create_pool
-from server.service import Caller, Service
+from server.identity import Caller
+from server.service import Service
 from server.serving import Server
 from tests.support.pg import free_port
 
@@ -133,11 +134,17 @@ class LiveServer:
     def create_user(
         self, user_id: str | None = None, *, admin: bool = False, **preferences: Any
     ) -> tuple[str, str]:
-        """Create a user through the admin API, set its preferences; returns (user_id, token)."""
+        """Create a user through the admin API, set its preferences; returns (user_id, token).
+        An admin's token is made with the admin scope (a new user's first token has `user`)."""
         user_id = user_id or "user-" + uuid.uuid4().hex[:10]
         with self.client(self.admin_token) as admin_client:
             reply = admin_client.post("/v1/admin/users", json={"user_id": user_id, "admin": admin})
             reply.raise_for_status()
+            if admin:
+                reply = admin_client.post(
+                    f"/v1/admin/users/{user_id}/tokens", json={"scope": "admin"}
+                )
+                reply.raise_for_status()
         token = reply.json()["token"]
         self._token_ids[token] = reply.json()["token_id"]
         if preferences:

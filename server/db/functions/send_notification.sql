@@ -1,6 +1,6 @@
--- The send: what a new notification stores, and what it queues for the external channels.
--- Which of the queued jobs may leave when (the per-minute limit, quiet hours) is the claim's
--- business: claim_deliveries.sql.
+-- The send: what a new notification stores, and what it queues for the external channels
+-- (steps 1-3 of the delivery rules, delivery_rules.sql). Which of the queued jobs may leave
+-- when (the per-minute limit, quiet hours) is the claim's business: claim_deliveries.sql.
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
@@ -59,8 +59,8 @@ BEGIN
         -- them out altogether.
         SELECT u.user_id,
                u.disabled_at IS NULL AND (p.in_app_enabled OR p_severity = 'critical') AS stores,
-               p.email_enabled AND p.email IS NOT NULL AS wants_email,
-               p.push_enabled AND cardinality(p.push_urls) > 0 AS wants_push,
+               external_skip_reason('email', p_severity, p) IS NULL AS wants_email,
+               external_skip_reason('push', p_severity, p) IS NULL AS wants_push,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
         WHERE u.user_id = ANY (v_recipients)
@@ -90,7 +90,7 @@ BEGIN
         FROM stored s
         JOIN recipients r ON r.user_id = s.user_id
         CROSS JOIN LATERAL (VALUES ('email', r.wants_email), ('push', r.wants_push)) AS c(channel, wanted)
-        WHERE c.wanted AND p_severity IN ('warning', 'critical')
+        WHERE c.wanted
     ),
     singles AS (
         -- Critical never waits for a digest; without a batch key there is none to wait for.
