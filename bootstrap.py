@@ -58,7 +58,8 @@ def main(argv: list[str]) -> int:
         steps = [
             [python, "-m", "ruff", "check", "."],
             [python, "-m", "ruff", "format", "--check", "."],
-            [python, "-m", "pytest", *rest],
+            # a file's tests stay on one worker, so its module-scoped fixtures are made once
+            [python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *rest],
         ]
     elif command == "bench":
         steps = [[python, "-m", "bench", *rest]]

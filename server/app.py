@@ -45,9 +45,11 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
-        pool = await create_pool(database_url, reset_sessions=False)
+        pool = await create_pool(
+            database_url, reset_sessions=False, statement_cache=settings.statement_cache
+        )
         streams = Hub(pool, settings)
-        wakeups = Wakeups(database_url, streams.wake)
+        wakeups = Wakeups(settings.session_url(database_url), streams.wake)
         app.state.service = Service(pool, settings, wakeups)
         app.state.accounts = Accounts(pool, settings)
         app.state.queue_figures = metrics.QueueFigures()

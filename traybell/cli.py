@@ -49,24 +49,13 @@ def needs(extra: str) -> Callable[[C], C]:
     return mark
 
 
-def _database_url(settings: "Settings") -> str:
+def _migrated_database(settings: "Settings") -> tuple[str, list[str]]:
+    """The database to use, brought to the current schema, and the migrations applied now."""
+    from server.db.migrate import migrate_or_exit
     from server.embedded import resolve_database_url
 
-    return resolve_database_url(settings.database_url)
-
-
-def migrate_or_exit(database_url: str) -> list[str]:
-    """Apply pending migrations; returns their names. One that was applied and has changed
-    since stops whichever command this is, with exit 2 and the file's name."""
-    import asyncio
-
-    from server.db.migrate import MigrationChanged, migrate_url
-
-    try:
-        return asyncio.run(migrate_url(database_url))
-    except MigrationChanged as exc:
-        print(f"traybell: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    database_url = resolve_database_url(settings.database_url)
+    return database_url, migrate_or_exit(settings.session_url(database_url))
 
 
 # ---------------------------------------------------------------- server side
@@ -74,7 +63,7 @@ def migrate_or_exit(database_url: str) -> list[str]:
 
 @needs("server")
 def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
-    applied = migrate_or_exit(_database_url(settings))
+    _, applied = _migrated_database(settings)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -84,8 +73,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     from server.app import create_app
     from server.serving import serve
 
-    database_url = _database_url(settings)
-    applied = migrate_or_exit(database_url)
+    database_url, applied = _migrated_database(settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     log.info("serving on http://%s:%d", args.host, args.port)
@@ -111,8 +99,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_worker(args: argparse.Namespace, settings: "Settings") -> int:
     from server.worker import run_worker
 
-    database_url = _database_url(settings)
-    migrate_or_exit(database_url)
+    database_url, _ = _migrated_database(settings)
     return run_worker(database_url, settings, metrics_port=args.metrics_port)
 
 
@@ -122,11 +109,12 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
     from server.db import create_pool
     from server.service import Service
 
-    database_url = _database_url(settings)
-    migrate_or_exit(database_url)
+    database_url, _ = _migrated_database(settings)
 
     async def run() -> T:
-        pool = await create_pool(database_url, min_size=1, max_size=1)
+        pool = await create_pool(
+            database_url, min_size=1, max_size=1, statement_cache=settings.statement_cache
+        )
         try:
             return await work(Service(pool, settings), Accounts(pool, settings))
         finally:
@@ -216,18 +204,8 @@ def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
 
 @needs("desktop")
 def cmd_send(args: argparse.Namespace) -> int:
-    import httpx
+    from desktop.cli import send
 
-    from desktop.signin import client_sign_in
-
-    sign_in = client_sign_in(args.server, args.token)
-    if not sign_in.token:
-        print(
-            f"traybell: no token for {sign_in.server_url}: run `traybell login`, "
-            "set TRAYBELL_TOKEN or pass --token",
-            file=sys.stderr,
-        )
-        return 1
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
@@ -238,18 +216,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
-    try:
-        reply = httpx.post(
-            sign_in.server_url + "/v1/notifications",
-            json=payload,
-            headers={"Authorization": f"Bearer {sign_in.token}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        print(f"traybell: cannot reach {sign_in.server_url}: {exc}", file=sys.stderr)
-        return 1
-    print(reply.text)
-    return 0 if reply.is_success else 1
+    return send(args.server, args.token, payload)
 
 
 # ---------------------------------------------------------------- desktop and demo

@@ -200,19 +200,14 @@ class NotificationCenter(QWidget):
 
     def refresh(self) -> None:
         self._search_delay.stop()
-        engine = self._controller.engine
-        rows = (
-            engine.notifications(
-                unread_only=self.unread_only.isChecked(),
-                limit=SHOWN,
-                query=self.search.text(),
-                severity=self.severity.currentData(),
-            )
-            if engine
-            else []
+        rows = self._controller.notifications(
+            unread_only=self.unread_only.isChecked(),
+            limit=SHOWN,
+            query=self.search.text(),
+            severity=self.severity.currentData(),
         )
         current = self._current_id()
-        now = datetime.now().astimezone()
+        now = self._controller.now()
         self.list.clear()
         day = None
         for notification in rows:
@@ -229,7 +224,7 @@ class NotificationCenter(QWidget):
                 self.list.setCurrentItem(item)
         self.list.setVisible(bool(rows))
         self.empty_label.setVisible(not rows)
-        self.empty_label.setText(self._empty_text(engine is not None))
+        self.empty_label.setText(self._empty_text(self._controller.signed_in()))
         self.show_status(self._controller.status())
 
     def _add_heading(self, text: str) -> None:

@@ -57,20 +57,21 @@ SELECT token_id, name, kind, scope, created_at, last_used_at
 FROM api_tokens WHERE user_id = :user_id
 ORDER BY created_at DESC;
 
--- name: authenticate^
--- The caller a token names, unless the user is disabled. Marks the token used, to the minute:
--- the update matches (and writes) only on the first request of each minute.
+-- name: authenticate
+-- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
+-- their user is disabled: a row per token found. Marks each token used, to the minute: the
+-- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.last_used_at, t.scope, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, t.scope, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
-    WHERE t.token_hash = :token_hash AND u.disabled_at IS NULL
+    WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
     UPDATE api_tokens t SET last_used_at = date_trunc('minute', now())
     FROM found f
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_id, scope, user_id, is_admin FROM found;
+SELECT token_hash, token_id, scope, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -172,6 +173,11 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 ORDER BY u.user_id
 LIMIT :limit;
 
+-- name: lock_active_admins
+-- The admins who are not disabled, locked (in one order) until the transaction ends, so that
+-- two admins demoting or disabling each other at once cannot both pass the last-admin rule.
+SELECT user_id FROM users WHERE is_admin AND disabled_at IS NULL ORDER BY user_id FOR UPDATE;
+
 -- name: set_admin^
 UPDATE users u SET is_admin = :is_admin
 FROM preferences p
@@ -179,9 +185,13 @@ WHERE u.user_id = :user_id AND p.user_id = u.user_id
 RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email;
 
 -- name: count_recipients^
--- Of the users a send to these ids (null: everyone) names, how many exist and how many it
--- would reach (disabled users are skipped).
-SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached FROM users
+-- Of the users a send to these ids (null: everyone) names, how many exist, how many it would
+-- reach (disabled users are skipped), and the named ids that do not exist.
+SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached,
+       ARRAY(SELECT DISTINCT named FROM unnest(CAST(:user_ids AS text[])) AS named
+             WHERE NOT EXISTS (SELECT FROM users u WHERE u.user_id = named)
+             ORDER BY named) AS unknown
+FROM users
 WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
 
 -- ---------------------------------------------------------------- device sign-in
@@ -273,6 +283,19 @@ SELECT sync_version FROM users WHERE user_id = :user_id;
 -- name: unread_count$
 SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
+
+-- name: sync_cursor_issued$
+-- Whether this database can have issued the cursor (version, id): a sync cursor names a change
+-- it returned, one of the user's notifications at that version, and a row's version only grows
+-- (rows go only with their user). A cursor that names no change (read-all's) needs a version
+-- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
+-- for a client that saw changes it does not hold.
+SELECT CASE
+    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
+        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
+    ELSE EXISTS (SELECT 1 FROM notifications
+                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
+END;
 
 -- name: sync_page
 -- Changes after the cursor in version order, with the unread count from the same snapshot.
