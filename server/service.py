@@ -20,6 +20,8 @@ from server.errors import Conflict, NotFound, UnknownUsers
 from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
+from server.wire import notification_object, sync_page
+from shared.models import Notification, SyncPage
 
 MAX_VERSION = 2**63 - 1
 
@@ -61,25 +63,6 @@ class Outgoing:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as the API's notification object."""
-    return {
-        "id": str(row["id"]),
-        "user_id": row["user_id"],
-        "event_name": row["event_name"],
-        "title": row["title"],
-        "summary": row["summary"],
-        "body": row["body"],
-        "target_url": row["target_url"],
-        "severity": row["severity"],
-        "data": row["data"],
-        "batch_key": row["batch_key"],
-        "read_at": _iso(row["read_at"]),
-        "archived_at": _iso(row["archived_at"]),
-        "created_at": _iso(row["created_at"]),
-    }
 
 
 async def _keep_an_admin(conn: asyncpg.Connection, user_id: str, actor: Actor, act: str) -> None:
@@ -393,16 +376,16 @@ class Service:
 
     # ------------------------------------------------------------------ reading
 
-    async def get(self, caller: Caller, notification_id: str) -> dict[str, Any]:
+    async def get(self, caller: Caller, notification_id: str) -> Notification:
         ids = _uuids([notification_id])
         row = ids and await queries.get_notification(self.pool, user_id=caller.user_id, id=ids[0])
         if not row:
             raise NotFound("no such notification")
-        return notification_dict(row)
+        return notification_object(row)
 
     async def list_notifications(
         self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Notification], str | None]:
         before_version = (
             PageCursor.decode(before).before_version if before is not None else MAX_VERSION
         )
@@ -418,7 +401,7 @@ class Service:
         next_before = (
             PageCursor(rows[limit - 1]["created_version"]).encode() if len(rows) > limit else None
         )
-        return [notification_dict(r) for r in rows[:limit]], next_before
+        return [notification_object(r) for r in rows[:limit]], next_before
 
     async def unread_count(self, caller: Caller) -> int:
         return await queries.unread_count(self.pool, user_id=caller.user_id)
@@ -433,7 +416,7 @@ class Service:
             raise ResyncRequired()
         return start
 
-    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
         """The caller's changes after `cursor`, in commit order (see sync_version)."""
         after = await self.sync_start(caller, cursor)
         rows = await fetch_all(
@@ -444,21 +427,12 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
-        unread = rows[0]["unread"]
-        changes = [r for r in rows if r["id"] is not None]
-        has_more = len(changes) > limit
-        changes = changes[:limit]
-        last = SyncCursor(changes[-1]["version"], changes[-1]["id"]) if changes else after
-        return {
-            "changes": [notification_dict(r) for r in changes],
-            "cursor": last.encode(),
-            "has_more": has_more,
-            "unread": unread,
-        }
+        page, _ = sync_page(rows, after, limit)
+        return page
 
     # ------------------------------------------------------------------ changing state
 
-    async def change_one(self, caller: Caller, notification_id: str, action: str) -> dict[str, Any]:
+    async def change_one(self, caller: Caller, notification_id: str, action: str) -> Notification:
         """read, unread or archive one notification; idempotent, 404 when not the caller's."""
         change = {
             "read": queries.mark_read,
