@@ -561,36 +561,40 @@ LIMIT :limit;
 -- was claimed again cannot record anything over the new holder's result.
 -- Every multi-row statement that waits for row locks takes them in id order (a locking CTE
 -- sorted by id), so two running at once, such as a heartbeat and a completion of the same jobs,
--- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.)
+-- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.) The
+-- statements on the jobs a worker holds lock them with held_deliveries() (held_deliveries.sql).
 
--- name: worker_recover_stale
--- Jobs whose holder stopped refreshing the lock go back to the queue. One that has used all its
--- attempts this way (it keeps taking its workers down) fails instead of circling for ever.
+-- name: worker_claim
+-- The poll, one statement (all an idle worker runs, once a safety poll). First, jobs whose holder
+-- stopped refreshing the lock go back to the queue; one that has used all its attempts this way
+-- (it keeps taking its workers down) fails instead of circling for ever. They come back as rows
+-- with `recovered` set to their new status (and nothing else but id, user, channel and
+-- attempts), for the log; they can be claimed from the next poll on, which their NOTIFY wakes.
+-- (One locked meanwhile is its holder's, refreshing or finishing it, or another worker's
+-- recovery: it is skipped, so the poll never waits for a row.)
+-- Then due jobs on the channels this worker can send, oldest first, at most :limit (0: only
+-- the recovery), are row-locked (rows another worker is claiming are skipped, not waited for)
+-- and claimed at once as far as their users' per-minute limits allow (the others are folded
+-- into the overflow digest, see claim_deliveries.sql): an attempt counted, a fresh lock token,
+-- a digest closed to new items. Each claimed job comes with its recipients (empty when the
+-- user turned the channel off or removed the address) and the privacy-safe fields of its
+-- notifications, oldest first. A job quiet hours may hold (delivery_rules.sql) is not claimed
+-- here: it comes back with `quiet_hours` set and nothing else, for the caller to judge
+-- (zoneinfo) and then claim (worker_claim_judged) or hold.
 WITH stale AS (
     SELECT id FROM deliveries
     WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
     ORDER BY id
-    FOR UPDATE
-)
-UPDATE deliveries d
-SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
-    available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
-    last_error = 'lock expired: its worker stopped refreshing it'
-FROM stale
-WHERE d.id = stale.id
-RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
-
--- name: worker_claim
--- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
--- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once
--- as far as their users' per-minute limits allow (the others are folded into the overflow
--- digest, see claim_deliveries.sql): an attempt counted, a fresh lock token, a digest closed to
--- new items. Each claimed job comes with its recipients (empty when the user turned the
--- channel off or removed the address) and the privacy-safe fields of its notifications, oldest
--- first. A non-critical job of a user who has quiet hours is not claimed here: it comes back
--- with `quiet_hours` set and nothing else, for the caller to judge (zoneinfo) and then claim
--- (worker_claim_judged) or hold.
-WITH due AS (
+    FOR UPDATE SKIP LOCKED
+), recovered AS (
+    UPDATE deliveries d
+    SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
+        available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
+        last_error = 'lock expired: its worker stopped refreshing it'
+    FROM stale
+    WHERE d.id = stale.id
+    RETURNING d.id, d.user_id, d.channel, d.status, d.attempts, d.available_at
+), due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
            quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
@@ -600,13 +604,17 @@ WITH due AS (
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
-SELECT c.*, NULL::jsonb AS quiet_hours
+SELECT c.*, NULL::jsonb AS quiet_hours, NULL::text AS recovered
 FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
                       :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
-       quiet_hours
+       quiet_hours, NULL
 FROM due WHERE judge
+UNION ALL
+SELECT id, user_id, channel, NULL, NULL, attempts, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       available_at, NULL, status
+FROM recovered
 ORDER BY available_at, id;
 
 -- name: worker_claim_judged
@@ -631,36 +639,18 @@ GROUP BY h.until;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET locked_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
 -- name: worker_complete
 -- Sent (it was counted toward its user's limit when claimed). Returns the jobs whose result was
 -- recorded.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
@@ -677,18 +667,9 @@ RETURNING status, attempts, available_at;
 
 -- name: worker_release
 -- Shutdown: jobs not finished in time go straight back to the queue for another worker.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NULL,
     updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
