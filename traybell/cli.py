@@ -150,6 +150,7 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
                 display_name=request.display_name,
                 is_admin=request.admin,
                 actor=CLI,
+                token_scope="admin" if request.admin else "user",
             ),
         )
     except Conflict:
@@ -235,7 +236,7 @@ def cmd_tray(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     from desktop.cli import login
 
-    return login(server=args.server, name=args.name)
+    return login(server=args.server, name=args.name, admin=args.admin)
 
 
 @needs("all")
@@ -287,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("user_id")
     create_user.add_argument("--email")
     create_user.add_argument("--display-name")
-    create_user.add_argument("--admin", action="store_true", help="give the user the admin scope")
+    create_user.add_argument(
+        "--admin",
+        action="store_true",
+        help="make the user an admin, and its first token an admin token",
+    )
     create_user.set_defaults(func=cmd_create_user)
     set_password = admin.add_parser(
         "set-password",
@@ -339,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.add_argument(
         "--name", help='what your devices list calls it (default "Traybell on <hostname>")'
+    )
+    login.add_argument(
+        "--admin",
+        action="store_true",
+        help="ask for a token that may act as an admin (only an admin can approve it)",
     )
     login.set_defaults(func=cmd_login)
     return parser
