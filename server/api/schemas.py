@@ -304,6 +304,15 @@ class CreateUserRequest(RequestModel):
 
 class DeviceAuthorizeRequest(RequestModel):
     client_name: Annotated[Text, Field(min_length=1, max_length=100)]
+    scope: Literal["user", "admin"] = Field(
+        "user", description="`admin`: the device may act as an admin; only an admin can approve"
+    )
+
+
+class CreateTokenRequest(RequestModel):
+    scope: Literal["user", "admin"] = Field(
+        "user", description="`admin` makes admin calls; only an admin user may hold one"
+    )
 
 
 class DeviceTokenRequest(RequestModel):
@@ -365,6 +374,7 @@ class OwnToken(BaseModel):
     token_id: str
     name: str
     kind: Literal["device", "api"]
+    scope: Literal["admin", "user", "ingest"]
     created_at: str
     last_used_at: str | None
 

@@ -42,8 +42,8 @@ SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.ema
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
 
 -- name: create_token$
-INSERT INTO api_tokens (user_id, token_hash, name, kind)
-SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
+INSERT INTO api_tokens (user_id, token_hash, name, kind, scope)
+SELECT user_id, :token_hash, :name, :kind, :scope FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
@@ -53,7 +53,7 @@ WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :use
 RETURNING user_id;
 
 -- name: list_user_tokens
-SELECT token_id, name, kind, created_at, last_used_at
+SELECT token_id, name, kind, scope, created_at, last_used_at
 FROM api_tokens WHERE user_id = :user_id
 ORDER BY created_at DESC;
 
@@ -62,7 +62,7 @@ ORDER BY created_at DESC;
 -- their user is disabled: a row per token found. Marks each token used, to the minute: the
 -- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.token_hash, t.last_used_at, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, t.scope, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
     WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
@@ -71,7 +71,7 @@ WITH found AS (
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_hash, token_id, user_id, is_admin FROM found;
+SELECT token_hash, token_id, scope, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -198,8 +198,8 @@ WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text
 
 -- name: create_device_code$
 -- Nothing when the user code is taken (the caller draws another).
-INSERT INTO device_codes (device_code_hash, user_code, client_name, expires_at)
-VALUES (:device_code_hash, :user_code, :client_name,
+INSERT INTO device_codes (device_code_hash, user_code, client_name, scope, expires_at)
+VALUES (:device_code_hash, :user_code, :client_name, :scope,
         now() + make_interval(secs => :expires_in))
 ON CONFLICT (user_code) DO NOTHING
 RETURNING expires_at;
@@ -207,7 +207,7 @@ RETURNING expires_at;
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
 -- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, interval_seconds, expires_at <= now() AS expired,
+SELECT status, user_id, client_name, scope, interval_seconds, expires_at <= now() AS expired,
        last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
            AS too_soon
 FROM device_codes WHERE device_code_hash = :device_code_hash
@@ -221,13 +221,15 @@ WHERE device_code_hash = :device_code_hash;
 
 -- name: pending_device_code^
 -- What the sign-in page shows for a code a person typed: only a live, undecided one.
-SELECT client_name, expires_at FROM device_codes
+SELECT client_name, scope, expires_at FROM device_codes
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now();
 
--- name: decide_device_code$
+-- name: decide_device_code^
+-- Only an admin approves a code that asks for the admin scope; anyone may deny one.
 UPDATE device_codes SET status = :status, user_id = :user_id
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
-RETURNING client_name;
+  AND (:status = 'denied' OR scope = 'user' OR :approver_is_admin)
+RETURNING client_name, scope;
 
 -- ---------------------------------------------------------------- sending
 
@@ -283,24 +285,17 @@ SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
 
 -- name: sync_cursor_issued$
--- Whether this database can have issued the cursor (version, id): a sync cursor names a change
--- it returned, one of the user's notifications at that version, and a row's version only grows
--- (rows go only with their user). A cursor that names no change (read-all's) needs a version
--- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
--- for a client that saw changes it does not hold.
-SELECT CASE
-    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
-        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
-    ELSE EXISTS (SELECT 1 FROM notifications
-                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
-END;
+-- Whether this database can have issued the cursor (db/functions/sync_versions.sql).
+SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 
 -- name: sync_page
--- Changes after the cursor in version order, with the unread count from the same snapshot.
--- Always one row at least: an empty page has null columns beside the count.
+-- Changes after the cursor in version order, with the unread count and whether this database
+-- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
+-- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version,
-       unread.count AS unread
+       unread.count AS unread,
+       sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
       WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL) AS unread
 LEFT JOIN LATERAL (
