@@ -2,8 +2,10 @@
 pages; the rules are in the service layer they call (server.service, server.accounts)."""
 
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -146,9 +148,15 @@ async def inbox(
         "unread_only": unread_only,
         "unread_count": await service.unread_count(visitor.user),
         "read_all_up_to": read_all_up_to,
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "notice": _INBOX_NOTICES.get(request.query_params.get("done", "")),
+        "here": _here_without_notice(request),
     }
     return render(request, "inbox.html", context)
+
+
+def _here_without_notice(request: Request) -> str:
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "done"])
+    return request.url.path + (f"?{query}" if query else "")
 
 
 @router.post("/read-all")
@@ -157,7 +165,24 @@ async def read_all(
 ) -> Response:
     with contextlib.suppress(InvalidCursor):  # a damaged form marks nothing
         await service.mark_all_read(visitor.user, form.get("up_to") or None)
-    return _see_other(local_path(form.get("back")))
+    return _see_other(_back_after(form.get("back"), "read-all", "status"))
+
+
+#: What the inbox says (role=status) after a change sent it back there.
+_INBOX_NOTICES = {
+    "read": "Marked read.",
+    "unread": "Marked unread.",
+    "archive": "Archived.",
+    "read-all": "Everything shown is marked read.",
+}
+
+
+def _back_after(back: str | None, done: str, focus: str) -> str:
+    """The page the form came from (a path on this site), saying what was done, with the
+    element that keeps the keyboard's place (so focus does not jump to the top)."""
+    parts = urlsplit(local_path(back))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "done"] + [("done", done)]
+    return urlunsplit(("", "", parts.path, urlencode(query), focus))
 
 
 @router.get("/n/{notification_id}")
@@ -180,7 +205,9 @@ async def change_notification(
     if action not in ("read", "unread", "archive"):
         return Response(status_code=404)
     await service.change_one(visitor.user, notification_id, action)
-    return _see_other(local_path(form.get("back")))
+    # Focus goes back to the item (an archived one has gone: to the status message instead).
+    target = "status" if action == "archive" else f"n-{notification_id}"
+    return _see_other(_back_after(form.get("back"), action, target))
 
 
 # ---------------------------------------------------------------- settings
@@ -216,20 +243,59 @@ _SETTINGS_NOTICES = {
 }
 
 
+#: The settings form's fields as people see them: a refusal names the label, never the API's
+#: field, and marks the input (by its id) invalid. By the error's location, most specific first.
+_SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("quiet_hours", "start"): ("quiet_start", "Quiet hours: from"),
+    ("quiet_hours", "end"): ("quiet_end", "Quiet hours: until"),
+    ("quiet_hours", "timezone"): ("quiet_timezone", "Quiet hours: time zone"),
+    ("quiet_hours",): ("quiet_start", "Quiet hours"),
+    ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
+    ("email",): ("email", "Email address"),
+    ("push_urls",): ("push_urls", "Push addresses"),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field_id: str  # the input's id, which the message links to
+    label: str
+    message: str
+
+
+def _settings_field(location: tuple[Any, ...]) -> tuple[str, str]:
+    names = tuple(str(part) for part in location)
+    for prefix in sorted(_SETTINGS_FIELDS, key=len, reverse=True):
+        if names[: len(prefix)] == prefix:
+            return _SETTINGS_FIELDS[prefix]
+    return "in_app_enabled", "Settings"
+
+
+def _settings_errors(error: ValidationError) -> list[FieldError]:
+    found = []
+    for item in error.errors():
+        field_id, label = _settings_field(item["loc"])
+        found.append(FieldError(field_id, label, item["msg"].removeprefix("Value error, ")))
+    return found
+
+
 async def _settings_page(
     request: Request,
     visitor: Visitor,
     service: Service,
     *,
-    errors: list[str] | None = None,
+    typed: dict[str, Any] | None = None,
+    errors: list[FieldError] | None = None,
     password_errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
+    """`typed`: the preferences as the refused form had them, shown again as typed."""
     context = {
-        "preferences": await service.preferences(visitor.user),
+        "preferences": {**await service.preferences(visitor.user), **(typed or {})},
         "tokens": await service.own_tokens(visitor.user),
         "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
+        "invalid": {error.field_id for error in errors or []},
         "password_errors": password_errors or [],
     }
     return render(request, "settings.html", context, status)
@@ -244,18 +310,27 @@ async def settings_page(request: Request, visitor: SignedInDep, service: Service
 async def save_settings(
     request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
 ) -> Response:
+    typed = _preferences_from_form(form)
     try:
-        patch = PreferencesPatch.model_validate(_preferences_from_form(form))
+        patch = PreferencesPatch.model_validate(typed)
     except ValidationError as exc:
-        errors = validation_messages(exc)
-        return await _settings_page(request, visitor, service, errors=errors, status=422)
+        errors = _settings_errors(exc)
+        return await _settings_page(
+            request, visitor, service, typed=typed, errors=errors, status=422
+        )
     try:
         await service.update_preferences(
             visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
         )
     except PushTargetRefused as exc:
-        errors = [f"{exc}: push URLs may only reach public addresses."]
-        return await _settings_page(request, visitor, service, errors=errors, status=422)
+        errors = [
+            FieldError(
+                "push_urls", "Push addresses", f"{exc}: they may only reach public addresses"
+            )
+        ]
+        return await _settings_page(
+            request, visitor, service, typed=typed, errors=errors, status=422
+        )
     return _see_other("/settings?done=saved")
 
 

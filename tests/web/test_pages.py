@@ -114,9 +114,16 @@ def test_mark_read_archive_and_mark_all_read_from_the_inbox(live_server, person,
     user, token = person()
     ids = [live_server.send(user, title=f"Numbered item {i}")["results"][0]["id"] for i in range(3)]
     web = _signed_in(browser, user)
-    assert web.post(f"/n/{ids[0]}/read", {"back": "/"}, page="/").status_code == 303
+    marked = web.post(f"/n/{ids[0]}/read", {"back": "/"}, page="/")
+    # back where it was, the keyboard's place kept on the item, and a status message saying so
+    assert marked.status_code == 303 and marked.headers["location"] == f"/?done=read#n-{ids[0]}"
+    shown = web.get(marked.headers["location"]).text
+    assert f'id="n-{ids[0]}" tabindex="-1"' in shown
+    assert re.search(r'role="status" id="status" tabindex="-1">Marked read\.<', shown)
     assert _unread(live_server, token) == 2
-    assert web.post(f"/n/{ids[1]}/archive", {"back": "/"}, page="/").status_code == 303
+    archived = web.post(f"/n/{ids[1]}/archive", {"back": "/?unread=1&done=read"}, page="/")
+    assert archived.headers["location"] == "/?unread=1&done=archive#status"
+    assert "Archived." in web.get(archived.headers["location"]).text
     assert "Numbered item 1" not in web.get("/").text
 
     # The page's read-all covers what it showed; something that arrives after does not count.
@@ -127,7 +134,7 @@ def test_mark_read_archive_and_mark_all_read_from_the_inbox(live_server, person,
     reply = web.http.post(
         "/read-all", data={"csrf_token": token_field, "up_to": up_to, "back": "/?unread=1"}
     )
-    assert reply.status_code == 303 and reply.headers["location"] == "/?unread=1"
+    assert reply.headers["location"] == "/?unread=1&done=read-all#status"
     assert _unread(live_server, token) == 1
     assert "Arrived meanwhile" in web.get("/?unread=1").text
 
@@ -186,8 +193,17 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
     }
-    refused = web.post("/settings", {"digest_seconds": "999999", "quiet_timezone": "Mars/Base"})
-    assert refused.status_code == 422 and "digest seconds" in refused.text
+    typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
+    refused = web.post("/settings", typed)
+    # named by its label, linked to and marked invalid; what was typed is still there
+    assert refused.status_code == 422 and "Nothing was saved" in refused.text
+    assert '<a href="#digest_seconds">Batch window in seconds</a>' in refused.text
+    assert "digest seconds" not in refused.text and "digest_seconds:" not in refused.text
+    assert re.search(r'id="digest_seconds"[^>]*value="999999" aria-invalid="true"', refused.text)
+    assert ">ntfys://x/y</textarea>" in refused.text
+    # the email field shows what was typed, and is not marked: only the refused field is
+    email_field = re.search(r'<input id="email" [^>]*>', refused.text).group(0)
+    assert 'value="typed@acme.example"' in email_field and "aria-invalid" not in email_field
     with live_server.client(token) as client:
         assert client.get("/v1/preferences").json() == prefs
 
