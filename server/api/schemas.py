@@ -404,6 +404,37 @@ class DeliveryList(BaseModel):
     deliveries: list[Delivery]
 
 
+class DeliveryReport(BaseModel):
+    """One external channel of a notification: what became of it and why (the delivery rules:
+    server/db/functions/delivery_rules.sql)."""
+
+    channel: Literal["email", "push"]
+    status: Literal["queued", "sent", "failed", "skipped"]
+    reason: (
+        Literal[
+            "preference_off",
+            "no_address",
+            "below_severity",
+            "topic_muted",
+            "user_disabled",
+            "duplicate",
+            "digested",
+            "quiet_hours",
+            "rate_folded",
+        ]
+        | None
+    )
+    at: str | None
+    delivery_id: str | None
+    attempts: int | None
+    last_error: str | None
+    dismissed: bool | None
+
+
+class DeliveryReportList(BaseModel):
+    deliveries: list[DeliveryReport]
+
+
 class DeliveryReply(BaseModel):
     delivery: Delivery
 

@@ -8,14 +8,16 @@ SELECT 1;
 -- ---------------------------------------------------------------- users and tokens
 
 -- name: create_user^
+-- The new user's email and push switches are the server's defaults (TRAYBELL_DEFAULT_EMAIL,
+-- TRAYBELL_DEFAULT_PUSH).
 WITH created AS (
     INSERT INTO users (user_id, display_name, is_admin)
     VALUES (:user_id, :display_name, :is_admin)
     ON CONFLICT (user_id) DO NOTHING
     RETURNING user_id, display_name, is_admin, created_at, disabled_at
 ), prefs AS (
-    INSERT INTO preferences (user_id, email)
-    SELECT user_id, :email FROM created
+    INSERT INTO preferences (user_id, email, email_enabled, push_enabled)
+    SELECT user_id, :email, :email_enabled, :push_enabled FROM created
 )
 SELECT user_id, display_name, is_admin, created_at, disabled_at, :email::text AS email
 FROM created;
@@ -454,18 +456,31 @@ RETURNING p.user_id;
 -- ---------------------------------------------------------------- deliveries (admin view)
 
 -- name: list_deliveries
+-- Of one user when `user_id` is given; dismissed failures are not listed.
 SELECT d.id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
               WHERE i.delivery_id = d.id) AS notification_id,
        d.user_id, d.channel, d.status, d.attempts, d.last_error, d.available_at
 FROM deliveries d
-WHERE d.status = :status
+WHERE d.status = :status AND d.dismissed_at IS NULL
+  AND (CAST(:user_id AS text) IS NULL OR d.user_id = :user_id)
 ORDER BY d.updated_at DESC
 LIMIT :limit;
 
 -- name: retry_delivery^
--- Only a failed job goes back to the queue; the caller tells "not failed" from "no such job".
+-- Only a failed job goes back to the queue (dismissed or not); the caller tells "not failed"
+-- from "no such job".
 UPDATE deliveries
-SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL, updated_at = now()
+SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL,
+    dismissed_at = NULL, updated_at = now()
+WHERE id = :id AND status = 'failed'
+RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
+               WHERE i.delivery_id = deliveries.id) AS notification_id,
+          user_id, channel, status, attempts, last_error, available_at;
+
+-- name: dismiss_delivery^
+-- Only a failed job can be dismissed (again: it stays dismissed since the first time); it is
+-- kept, out of the failed list and the failed gauge.
+UPDATE deliveries SET dismissed_at = COALESCE(dismissed_at, now())
 WHERE id = :id AND status = 'failed'
 RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
                WHERE i.delivery_id = deliveries.id) AS notification_id,
@@ -473,6 +488,32 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
+
+-- ---------------------------------------------------------------- why nothing went out (admin)
+-- What the send decided for each external channel and what became of it: delivery_report()
+-- (functions/delivery_rules.sql).
+
+-- name: notification_owner$
+-- Whose notification this is. By id alone there is no index to use (every index starts with
+-- the user): a scan, for an admin's occasional question, rather than one more index for every
+-- send to keep up.
+SELECT user_id FROM notifications WHERE id = :id;
+
+-- name: notification_deliveries
+SELECT r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n CROSS JOIN LATERAL delivery_report(n) AS r
+WHERE n.user_id = :user_id AND n.id = :id;
+
+-- name: recent_deliveries
+-- A user's newest notifications, each with its deliveries (a notification without any, stored
+-- before decisions were kept, has one row with null delivery columns).
+SELECT n.id AS notification_id, n.title, n.severity, n.created_at,
+       r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n LEFT JOIN LATERAL delivery_report(n) AS r ON true
+WHERE n.user_id = :user_id
+  AND n.id IN (SELECT id FROM notifications WHERE user_id = :user_id
+               ORDER BY created_version DESC LIMIT :limit)
+ORDER BY n.created_version DESC, r.channel;
 
 -- ---------------------------------------------------------------- housekeeping
 
@@ -529,10 +570,12 @@ SELECT (SELECT held FROM lock) AS held,
 
 -- name: queue_figures
 -- Jobs by channel and status, and how long the oldest due pending job has waited.
+-- Dismissed failures are not counted, so an alert on failed jobs clears once they are seen to.
 SELECT channel, status, count(*) AS jobs,
        extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now()))
            AS oldest_due_seconds
 FROM deliveries
+WHERE dismissed_at IS NULL
 GROUP BY channel, status;
 
 -- ---------------------------------------------------------------- audit
