@@ -250,8 +250,8 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none.
-        Disabling keeps an admin (see _keep_an_admin)."""
+        """Disabling ends every token, session, invite and device sign-in of the user at once;
+        enabling revives none. Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
             if disabled:
                 await _keep_an_admin(conn, user_id, actor, "disable yourself")

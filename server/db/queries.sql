@@ -26,8 +26,8 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 WHERE u.user_id = :user_id;
 
 -- name: set_user_disabled^
--- Disabling ends every token and web session of the user at once (enabling revives none);
--- their notifications and preferences stay.
+-- Disabling ends every token, web session, invite and device sign-in they approved or denied
+-- at once (enabling revives none); their notifications and preferences stay.
 WITH changed AS (
     UPDATE users
     SET disabled_at = CASE WHEN :disabled THEN COALESCE(disabled_at, now()) END
@@ -37,6 +37,10 @@ WITH changed AS (
     DELETE FROM api_tokens t USING changed c WHERE :disabled AND t.user_id = c.user_id
 ), ended_sessions AS (
     DELETE FROM web_sessions s USING changed c WHERE :disabled AND s.user_id = c.user_id
+), ended_invites AS (
+    DELETE FROM invites i USING changed c WHERE :disabled AND i.user_id = c.user_id
+), ended_device_codes AS (
+    DELETE FROM device_codes d USING changed c WHERE :disabled AND d.user_id = c.user_id
 )
 SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.email
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
@@ -149,12 +153,17 @@ SET token_hash = excluded.token_hash, created_at = now(), expires_at = excluded.
 RETURNING expires_at;
 
 -- name: invite_user$
-SELECT user_id FROM invites WHERE token_hash = :token_hash AND expires_at > now();
+-- A disabled user's invite (made after the disable) is no invite while they are disabled.
+SELECT i.user_id FROM invites i JOIN users u ON u.user_id = i.user_id
+WHERE i.token_hash = :token_hash AND i.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: accept_invite^
 -- Uses the invite up: the password is set, the invite is gone, older sessions end.
 WITH used AS (
-    DELETE FROM invites WHERE token_hash = :token_hash AND expires_at > now() RETURNING user_id
+    DELETE FROM invites i USING users u
+    WHERE i.token_hash = :token_hash AND i.expires_at > now()
+      AND u.user_id = i.user_id AND u.disabled_at IS NULL
+    RETURNING i.user_id
 ), changed AS (
     UPDATE users u SET password_hash = :password_hash FROM used
     WHERE u.user_id = used.user_id
@@ -206,12 +215,16 @@ RETURNING expires_at;
 
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
--- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, scope, interval_seconds, expires_at <= now() AS expired,
-       last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
-           AS too_soon
-FROM device_codes WHERE device_code_hash = :device_code_hash
-FOR UPDATE;
+-- polls of an approved code cannot both be given a token. `user_disabled`: whoever decided
+-- it is disabled now.
+SELECT d.status, d.user_id, d.client_name, d.scope, d.interval_seconds,
+       d.expires_at <= now() AS expired,
+       d.last_polled_at > now() - make_interval(secs => d.interval_seconds - :tolerance_seconds)
+           AS too_soon,
+       u.disabled_at IS NOT NULL AS user_disabled
+FROM device_codes d LEFT JOIN users u ON u.user_id = d.user_id
+WHERE d.device_code_hash = :device_code_hash
+FOR UPDATE OF d;
 
 -- name: record_device_poll!
 UPDATE device_codes
