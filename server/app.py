@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -24,7 +25,7 @@ from shared.version import VERSION
 
 log = logging.getLogger(__name__)
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorReply, "description": description}
     for status, description in {
         400: "Malformed JSON or cursor",
@@ -46,7 +47,10 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
         pool = await create_pool(
-            database_url, reset_sessions=False, statement_cache=settings.statement_cache
+            database_url,
+            max_size=settings.pool_size,
+            reset_sessions=False,
+            statement_cache=settings.statement_cache,
         )
         streams = Hub(pool, settings)
         wakeups = Wakeups(settings.session_url(database_url), streams.wake)

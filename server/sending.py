@@ -60,7 +60,7 @@ class Coalescer(Generic[Item, Result]):
 
     def _start_batches(self) -> None:
         while self._waiting and len(self._in_flight) < self._max_in_flight:
-            batch = []
+            batch: list[tuple[Item, asyncio.Future[Result]]] = []
             while self._waiting and len(batch) < self._max_batch:
                 item, future = self._waiting.popleft()
                 if not future.done():  # a request that went away before its batch: not sent

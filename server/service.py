@@ -17,9 +17,11 @@ from server.config import Settings
 from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
 from server.errors import Conflict, NotFound, UnknownUsers
-from server.identity import Caller, hash_token, issue_token
+from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
+from server.wire import notification_object, sync_page
+from shared.models import Notification, SyncPage
 
 MAX_VERSION = 2**63 - 1
 
@@ -63,25 +65,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as the API's notification object."""
-    return {
-        "id": str(row["id"]),
-        "user_id": row["user_id"],
-        "event_name": row["event_name"],
-        "title": row["title"],
-        "summary": row["summary"],
-        "body": row["body"],
-        "target_url": row["target_url"],
-        "severity": row["severity"],
-        "data": row["data"],
-        "batch_key": row["batch_key"],
-        "read_at": _iso(row["read_at"]),
-        "archived_at": _iso(row["archived_at"]),
-        "created_at": _iso(row["created_at"]),
-    }
-
-
 async def _keep_an_admin(conn: asyncpg.Connection, user_id: str, actor: Actor, act: str) -> None:
     """The rule that keeps Traybell administrable, for the API, the pages and the command line
     alike: nobody disables or demotes themselves (another admin does; a slip cannot lock them
@@ -109,6 +92,7 @@ def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": str(row["token_id"]),
         "name": row["name"],
         "kind": row["kind"],
+        "scope": row["scope"],
         "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]),
     }
@@ -136,6 +120,12 @@ def _uuids(ids: list[str]) -> list[uuid.UUID]:
         except ValueError:
             continue
     return parsed
+
+
+def _sync_position(cursor: str | None) -> SyncCursor:
+    """Where a sync from `cursor` starts (the beginning without one); InvalidCursor when it is
+    damaged."""
+    return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
 
 
 class Service:
@@ -170,10 +160,7 @@ class Service:
         rows = await fetch_all(
             queries.authenticate, self.pool, token_hashes=list(dict.fromkeys(token_hashes))
         )
-        found = {
-            bytes(r["token_hash"]): Caller(r["user_id"], r["is_admin"], str(r["token_id"]))
-            for r in rows
-        }
+        found = {bytes(r["token_hash"]): Caller.of_token(r) for r in rows}
         return [found.get(token_hash) for token_hash in token_hashes]
 
     async def create_user(
@@ -185,9 +172,11 @@ class Service:
         is_admin: bool,
         actor: Actor,
         with_token: bool = True,
+        token_scope: TokenScope = "user",
     ) -> tuple[dict[str, Any], str | None, str | None]:
-        """Create a user, with a first token unless `with_token` is false (someone who signs in
-        on the web needs none); returns (user, token, token_id). Conflict when the id is taken."""
+        """Create a user, with a first token of `token_scope` unless `with_token` is false
+        (someone who signs in on the web needs none); returns (user, token, token_id). Conflict
+        when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
                 conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
@@ -199,20 +188,24 @@ class Service:
             )
             token, token_id = (None, None)
             if with_token:
-                token, token_id = await self._issue_audited_token(conn, user_id, actor)
+                token, token_id = await self._issue_audited_token(conn, user_id, token_scope, actor)
         return user_dict(row), token, token_id
 
     async def _issue_audited_token(
-        self, conn: asyncpg.Connection, user_id: str, actor: Actor
+        self, conn: asyncpg.Connection, user_id: str, scope: TokenScope, actor: Actor
     ) -> tuple[str, str]:
-        token, token_id = await issue_token(conn, user_id)
+        if scope == "admin":
+            user = await queries.get_user(conn, user_id=user_id)
+            if user is not None and not user["is_admin"]:
+                raise Conflict(f"user {user_id!r} is not an admin; an admin token needs one")
+        token, token_id = await issue_token(conn, user_id, scope=scope)
         await audit.record(
             conn,
             actor,
             "token.create",
             target_user_id=user_id,
             target=token_id,
-            details={"kind": "api"},
+            details={"kind": "api", "scope": scope},
         )
         return token, token_id
 
@@ -233,9 +226,12 @@ class Service:
             )
         return user_dict(row)
 
-    async def create_token(self, user_id: str, actor: Actor) -> tuple[str, str]:
+    async def create_token(
+        self, user_id: str, actor: Actor, scope: TokenScope = "user"
+    ) -> tuple[str, str]:
+        """An API token; Conflict for an `admin` one of a user who is not an admin."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self._issue_audited_token(conn, user_id, actor)
+            return await self._issue_audited_token(conn, user_id, scope, actor)
 
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         await self._revoke_token(token_id, None, actor)
@@ -386,16 +382,16 @@ class Service:
 
     # ------------------------------------------------------------------ reading
 
-    async def get(self, caller: Caller, notification_id: str) -> dict[str, Any]:
+    async def get(self, caller: Caller, notification_id: str) -> Notification:
         ids = _uuids([notification_id])
         row = ids and await queries.get_notification(self.pool, user_id=caller.user_id, id=ids[0])
         if not row:
             raise NotFound("no such notification")
-        return notification_dict(row)
+        return notification_object(row)
 
     async def list_notifications(
         self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Notification], str | None]:
         before_version = (
             PageCursor.decode(before).before_version if before is not None else MAX_VERSION
         )
@@ -411,7 +407,7 @@ class Service:
         next_before = (
             PageCursor(rows[limit - 1]["created_version"]).encode() if len(rows) > limit else None
         )
-        return [notification_dict(r) for r in rows[:limit]], next_before
+        return [notification_object(r) for r in rows[:limit]], next_before
 
     async def unread_count(self, caller: Caller) -> int:
         return await queries.unread_count(self.pool, user_id=caller.user_id)
@@ -419,16 +415,18 @@ class Service:
     async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
         """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
         one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
-        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        start = _sync_position(cursor)
         if start != SyncCursor() and not await queries.sync_cursor_issued(
             self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
         ):
             raise ResyncRequired()
         return start
 
-    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
-        """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = await self.sync_start(caller, cursor)
+    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
+        """The caller's changes after `cursor`, in commit order (see sync_version). The cursor
+        is checked as sync_start() checks it, by the statement that reads the page: a poll is
+        one round trip after its authentication."""
+        after = _sync_position(cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -437,21 +435,14 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
-        unread = rows[0]["unread"]
-        changes = [r for r in rows if r["id"] is not None]
-        has_more = len(changes) > limit
-        changes = changes[:limit]
-        last = SyncCursor(changes[-1]["version"], changes[-1]["id"]) if changes else after
-        return {
-            "changes": [notification_dict(r) for r in changes],
-            "cursor": last.encode(),
-            "has_more": has_more,
-            "unread": unread,
-        }
+        if not rows[0]["cursor_issued"]:
+            raise ResyncRequired()
+        page, _ = sync_page(rows, after, limit)
+        return page
 
     # ------------------------------------------------------------------ changing state
 
-    async def change_one(self, caller: Caller, notification_id: str, action: str) -> dict[str, Any]:
+    async def change_one(self, caller: Caller, notification_id: str, action: str) -> Notification:
         """read, unread or archive one notification; idempotent, 404 when not the caller's."""
         change = {
             "read": queries.mark_read,

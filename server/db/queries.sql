@@ -42,8 +42,8 @@ SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.ema
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
 
 -- name: create_token$
-INSERT INTO api_tokens (user_id, token_hash, name, kind)
-SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
+INSERT INTO api_tokens (user_id, token_hash, name, kind, scope)
+SELECT user_id, :token_hash, :name, :kind, :scope FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
@@ -53,7 +53,7 @@ WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :use
 RETURNING user_id;
 
 -- name: list_user_tokens
-SELECT token_id, name, kind, created_at, last_used_at
+SELECT token_id, name, kind, scope, created_at, last_used_at
 FROM api_tokens WHERE user_id = :user_id
 ORDER BY created_at DESC;
 
@@ -62,7 +62,7 @@ ORDER BY created_at DESC;
 -- their user is disabled: a row per token found. Marks each token used, to the minute: the
 -- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.token_hash, t.last_used_at, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, t.scope, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
     WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
@@ -71,7 +71,7 @@ WITH found AS (
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_hash, token_id, user_id, is_admin FROM found;
+SELECT token_hash, token_id, scope, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -198,8 +198,8 @@ WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text
 
 -- name: create_device_code$
 -- Nothing when the user code is taken (the caller draws another).
-INSERT INTO device_codes (device_code_hash, user_code, client_name, expires_at)
-VALUES (:device_code_hash, :user_code, :client_name,
+INSERT INTO device_codes (device_code_hash, user_code, client_name, scope, expires_at)
+VALUES (:device_code_hash, :user_code, :client_name, :scope,
         now() + make_interval(secs => :expires_in))
 ON CONFLICT (user_code) DO NOTHING
 RETURNING expires_at;
@@ -207,7 +207,7 @@ RETURNING expires_at;
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
 -- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, interval_seconds, expires_at <= now() AS expired,
+SELECT status, user_id, client_name, scope, interval_seconds, expires_at <= now() AS expired,
        last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
            AS too_soon
 FROM device_codes WHERE device_code_hash = :device_code_hash
@@ -221,13 +221,15 @@ WHERE device_code_hash = :device_code_hash;
 
 -- name: pending_device_code^
 -- What the sign-in page shows for a code a person typed: only a live, undecided one.
-SELECT client_name, expires_at FROM device_codes
+SELECT client_name, scope, expires_at FROM device_codes
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now();
 
--- name: decide_device_code$
+-- name: decide_device_code^
+-- Only an admin approves a code that asks for the admin scope; anyone may deny one.
 UPDATE device_codes SET status = :status, user_id = :user_id
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
-RETURNING client_name;
+  AND (:status = 'denied' OR scope = 'user' OR :approver_is_admin)
+RETURNING client_name, scope;
 
 -- ---------------------------------------------------------------- sending
 
@@ -283,24 +285,17 @@ SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
 
 -- name: sync_cursor_issued$
--- Whether this database can have issued the cursor (version, id): a sync cursor names a change
--- it returned, one of the user's notifications at that version, and a row's version only grows
--- (rows go only with their user). A cursor that names no change (read-all's) needs a version
--- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
--- for a client that saw changes it does not hold.
-SELECT CASE
-    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
-        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
-    ELSE EXISTS (SELECT 1 FROM notifications
-                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
-END;
+-- Whether this database can have issued the cursor (db/functions/sync_versions.sql).
+SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 
 -- name: sync_page
--- Changes after the cursor in version order, with the unread count from the same snapshot.
--- Always one row at least: an empty page has null columns beside the count.
+-- Changes after the cursor in version order, with the unread count and whether this database
+-- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
+-- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version,
-       unread.count AS unread
+       unread.count AS unread,
+       sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
       WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL) AS unread
 LEFT JOIN LATERAL (
@@ -559,36 +554,40 @@ LIMIT :limit;
 -- was claimed again cannot record anything over the new holder's result.
 -- Every multi-row statement that waits for row locks takes them in id order (a locking CTE
 -- sorted by id), so two running at once, such as a heartbeat and a completion of the same jobs,
--- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.)
+-- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.) The
+-- statements on the jobs a worker holds lock them with held_deliveries() (held_deliveries.sql).
 
--- name: worker_recover_stale
--- Jobs whose holder stopped refreshing the lock go back to the queue. One that has used all its
--- attempts this way (it keeps taking its workers down) fails instead of circling for ever.
+-- name: worker_claim
+-- The poll, one statement (all an idle worker runs, once a safety poll). First, jobs whose holder
+-- stopped refreshing the lock go back to the queue; one that has used all its attempts this way
+-- (it keeps taking its workers down) fails instead of circling for ever. They come back as rows
+-- with `recovered` set to their new status (and nothing else but id, user, channel and
+-- attempts), for the log; they can be claimed from the next poll on, which their NOTIFY wakes.
+-- (One locked meanwhile is its holder's, refreshing or finishing it, or another worker's
+-- recovery: it is skipped, so the poll never waits for a row.)
+-- Then due jobs on the channels this worker can send, oldest first, at most :limit (0: only
+-- the recovery), are row-locked (rows another worker is claiming are skipped, not waited for)
+-- and claimed at once as far as their users' per-minute limits allow (the others are folded
+-- into the overflow digest, see claim_deliveries.sql): an attempt counted, a fresh lock token,
+-- a digest closed to new items. Each claimed job comes with its recipients (empty when the
+-- user turned the channel off or removed the address) and the privacy-safe fields of its
+-- notifications, oldest first. A job quiet hours may hold (delivery_rules.sql) is not claimed
+-- here: it comes back with `quiet_hours` set and nothing else, for the caller to judge
+-- (zoneinfo) and then claim (worker_claim_judged) or hold.
 WITH stale AS (
     SELECT id FROM deliveries
     WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
     ORDER BY id
-    FOR UPDATE
-)
-UPDATE deliveries d
-SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
-    available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
-    last_error = 'lock expired: its worker stopped refreshing it'
-FROM stale
-WHERE d.id = stale.id
-RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
-
--- name: worker_claim
--- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
--- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once
--- as far as their users' per-minute limits allow (the others are folded into the overflow
--- digest, see claim_deliveries.sql): an attempt counted, a fresh lock token, a digest closed to
--- new items. Each claimed job comes with its recipients (empty when the user turned the
--- channel off or removed the address) and the privacy-safe fields of its notifications, oldest
--- first. A non-critical job of a user who has quiet hours is not claimed here: it comes back
--- with `quiet_hours` set and nothing else, for the caller to judge (zoneinfo) and then claim
--- (worker_claim_judged) or hold.
-WITH due AS (
+    FOR UPDATE SKIP LOCKED
+), recovered AS (
+    UPDATE deliveries d
+    SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
+        available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
+        last_error = 'lock expired: its worker stopped refreshing it'
+    FROM stale
+    WHERE d.id = stale.id
+    RETURNING d.id, d.user_id, d.channel, d.status, d.attempts, d.available_at
+), due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
            quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
@@ -598,13 +597,17 @@ WITH due AS (
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
-SELECT c.*, NULL::jsonb AS quiet_hours
+SELECT c.*, NULL::jsonb AS quiet_hours, NULL::text AS recovered
 FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
                       :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
-       quiet_hours
+       quiet_hours, NULL
 FROM due WHERE judge
+UNION ALL
+SELECT id, user_id, channel, NULL, NULL, attempts, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       available_at, NULL, status
+FROM recovered
 ORDER BY available_at, id;
 
 -- name: worker_claim_judged
@@ -629,36 +632,18 @@ GROUP BY h.until;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET locked_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
 -- name: worker_complete
 -- Sent (it was counted toward its user's limit when claimed). Returns the jobs whose result was
 -- recorded.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
@@ -675,18 +660,9 @@ RETURNING status, attempts, available_at;
 
 -- name: worker_release
 -- Shutdown: jobs not finished in time go straight back to the queue for another worker.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NULL,
     updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
