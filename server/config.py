@@ -109,6 +109,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        _check_metrics_directory()
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             smtp_url=os.environ.get("TRAYBELL_SMTP_URL") or None,
@@ -135,4 +136,15 @@ class Settings:
             default_email=_choice("TRAYBELL_DEFAULT_EMAIL", "off", ("on", "off")) == "on",
             default_push=_choice("TRAYBELL_DEFAULT_PUSH", "off", ("on", "off")) == "on",
             direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
+        )
+
+
+def _check_metrics_directory() -> None:
+    """prometheus_client writes under PROMETHEUS_MULTIPROC_DIR from the first metric on, and
+    fails there with a traceback when the folder is not there."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError(
+            f"PROMETHEUS_MULTIPROC_DIR={folder} is not a folder this user can write: create it"
+            " (under systemd, RuntimeDirectory=: docs/DEPLOY.md) or unset the variable"
         )

@@ -17,7 +17,7 @@ from server.config import Settings
 from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
 from server.errors import Conflict, NotFound, UnknownUsers
-from server.identity import Caller, hash_token, issue_token
+from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 from server.wire import notification_object, sync_page
@@ -92,6 +92,7 @@ def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": str(row["token_id"]),
         "name": row["name"],
         "kind": row["kind"],
+        "scope": row["scope"],
         "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]),
     }
@@ -135,6 +136,12 @@ def _uuids(ids: list[str]) -> list[uuid.UUID]:
     return parsed
 
 
+def _sync_position(cursor: str | None) -> SyncCursor:
+    """Where a sync from `cursor` starts (the beginning without one); InvalidCursor when it is
+    damaged."""
+    return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+
+
 class Service:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, wakeups: Wakeups | None = None):
         """Without `wakeups` (the command line) open streams find changes at their recheck."""
@@ -167,10 +174,7 @@ class Service:
         rows = await fetch_all(
             queries.authenticate, self.pool, token_hashes=list(dict.fromkeys(token_hashes))
         )
-        found = {
-            bytes(r["token_hash"]): Caller(r["user_id"], r["is_admin"], str(r["token_id"]))
-            for r in rows
-        }
+        found = {bytes(r["token_hash"]): Caller.of_token(r) for r in rows}
         return [found.get(token_hash) for token_hash in token_hashes]
 
     async def create_user(
@@ -182,9 +186,11 @@ class Service:
         is_admin: bool,
         actor: Actor,
         with_token: bool = True,
+        token_scope: TokenScope = "user",
     ) -> tuple[dict[str, Any], str | None, str | None]:
-        """Create a user, with a first token unless `with_token` is false (someone who signs in
-        on the web needs none); returns (user, token, token_id). Conflict when the id is taken."""
+        """Create a user, with a first token of `token_scope` unless `with_token` is false
+        (someone who signs in on the web needs none); returns (user, token, token_id). Conflict
+        when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
                 conn,
@@ -202,20 +208,24 @@ class Service:
             )
             token, token_id = (None, None)
             if with_token:
-                token, token_id = await self._issue_audited_token(conn, user_id, actor)
+                token, token_id = await self._issue_audited_token(conn, user_id, token_scope, actor)
         return user_dict(row), token, token_id
 
     async def _issue_audited_token(
-        self, conn: asyncpg.Connection, user_id: str, actor: Actor
+        self, conn: asyncpg.Connection, user_id: str, scope: TokenScope, actor: Actor
     ) -> tuple[str, str]:
-        token, token_id = await issue_token(conn, user_id)
+        if scope == "admin":
+            user = await queries.get_user(conn, user_id=user_id)
+            if user is not None and not user["is_admin"]:
+                raise Conflict(f"user {user_id!r} is not an admin; an admin token needs one")
+        token, token_id = await issue_token(conn, user_id, scope=scope)
         await audit.record(
             conn,
             actor,
             "token.create",
             target_user_id=user_id,
             target=token_id,
-            details={"kind": "api"},
+            details={"kind": "api", "scope": scope},
         )
         return token, token_id
 
@@ -236,9 +246,12 @@ class Service:
             )
         return user_dict(row)
 
-    async def create_token(self, user_id: str, actor: Actor) -> tuple[str, str]:
+    async def create_token(
+        self, user_id: str, actor: Actor, scope: TokenScope = "user"
+    ) -> tuple[str, str]:
+        """An API token; Conflict for an `admin` one of a user who is not an admin."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self._issue_audited_token(conn, user_id, actor)
+            return await self._issue_audited_token(conn, user_id, scope, actor)
 
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         await self._revoke_token(token_id, None, actor)
@@ -263,8 +276,8 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none.
-        Disabling keeps an admin (see _keep_an_admin)."""
+        """Disabling ends every token, session, invite and device sign-in of the user at once;
+        enabling revives none. Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
             if disabled:
                 await _keep_an_admin(conn, user_id, actor, "disable yourself")
@@ -422,7 +435,7 @@ class Service:
     async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
         """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
         one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
-        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        start = _sync_position(cursor)
         if start != SyncCursor() and not await queries.sync_cursor_issued(
             self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
         ):
@@ -430,8 +443,10 @@ class Service:
         return start
 
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
-        """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = await self.sync_start(caller, cursor)
+        """The caller's changes after `cursor`, in commit order (see sync_version). The cursor
+        is checked as sync_start() checks it, by the statement that reads the page: a poll is
+        one round trip after its authentication."""
+        after = _sync_position(cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -440,6 +455,8 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
+        if not rows[0]["cursor_issued"]:
+            raise ResyncRequired()
         page, _ = sync_page(rows, after, limit)
         return page
 

@@ -49,13 +49,16 @@ def needs(extra: str) -> Callable[[C], C]:
     return mark
 
 
-def _migrated_database(settings: "Settings") -> tuple[str, list[str]]:
-    """The database to use, brought to the current schema, and the migrations applied now."""
+def _migrated_database(settings: "Settings", *, create: bool = True) -> tuple[str, list[str]]:
+    """The database to use, brought to the current schema, and the migrations applied now.
+    `create`: whether an embedded database may be made when there is none (not for the admin
+    commands: a new, empty database is never the one meant)."""
     from server.db.migrate import migrate_or_exit
     from server.embedded import resolve_database_url
 
-    database_url = resolve_database_url(settings.database_url)
-    return database_url, migrate_or_exit(settings.session_url(database_url))
+    database_url = resolve_database_url(settings.database_url, create=create)
+    setting = "TRAYBELL_DIRECT_DATABASE_URL" if settings.direct_database_url else "DATABASE_URL"
+    return database_url, migrate_or_exit(settings.session_url(database_url), setting)
 
 
 # ---------------------------------------------------------------- server side
@@ -71,8 +74,9 @@ def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
 @needs("server")
 def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     from server.app import create_app
-    from server.serving import serve
+    from server.serving import listening_socket, serve
 
+    listening = listening_socket(args.host, args.port)
     database_url, applied = _migrated_database(settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
@@ -83,8 +87,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     started = serve(
         create_app(database_url, settings),
-        host=args.host,
-        port=args.port,
+        listening,
         log_level="warning",
         access_log=False,
         log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
@@ -92,7 +95,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         # TRAYBELL_TRUSTED_PROXIES (server/client_address.py), not a second time here.
         proxy_headers=False,
     )
-    return 0 if started else 3  # uvicorn's exit status for a server that could not start
+    return 0 if started else 1  # the lines above say why (the database went away, say)
 
 
 @needs("server")
@@ -109,7 +112,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
     from server.db import create_pool
     from server.service import Service
 
-    database_url, _ = _migrated_database(settings)
+    database_url, _ = _migrated_database(settings, create=False)
 
     async def run() -> T:
         pool = await create_pool(
@@ -147,6 +150,7 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
                 display_name=request.display_name,
                 is_admin=request.admin,
                 actor=CLI,
+                token_scope="admin" if request.admin else "user",
             ),
         )
     except Conflict:
@@ -232,7 +236,7 @@ def cmd_tray(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     from desktop.cli import login
 
-    return login(server=args.server, name=args.name)
+    return login(server=args.server, name=args.name, admin=args.admin)
 
 
 @needs("all")
@@ -284,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("user_id")
     create_user.add_argument("--email")
     create_user.add_argument("--display-name")
-    create_user.add_argument("--admin", action="store_true", help="give the user the admin scope")
+    create_user.add_argument(
+        "--admin",
+        action="store_true",
+        help="make the user an admin, and its first token an admin token",
+    )
     create_user.set_defaults(func=cmd_create_user)
     set_password = admin.add_parser(
         "set-password",
@@ -337,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--name", help='what your devices list calls it (default "Traybell on <hostname>")'
     )
+    login.add_argument(
+        "--admin",
+        action="store_true",
+        help="ask for a token that may act as an admin (only an admin can approve it)",
+    )
     login.set_defaults(func=cmd_login)
     return parser
 
@@ -353,15 +366,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra == "desktop":
         _configure_logging("text", args.verbose)
         return args.func(args)
+    from server import exits
     from server.config import ConfigError, Settings
 
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"traybell: {exc}", file=sys.stderr)
-        return 2
+        return exits.CONFIGURATION
     _configure_logging(settings.log_format, args.verbose)
-    return args.func(args, settings)
+    try:
+        return args.func(args, settings)
+    except exits.StartupFailure as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":

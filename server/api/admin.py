@@ -9,6 +9,7 @@ from server.api.deps import AdminActorDep
 from server.api.links import TOKEN_LINKS, USER_LINKS, delivery_links, replies_with
 from server.api.schemas import (
     AuditList,
+    CreateTokenRequest,
     CreateUserReply,
     CreateUserRequest,
     DeliveryList,
@@ -53,8 +54,15 @@ async def create_user(
     status_code=201,
     responses=replies_with(TOKEN_LINKS, status=201),
 )
-async def create_token(user_id: Text, service: ServiceDep, actor: AdminActorDep) -> dict:
-    token, token_id = await service.create_token(user_id, actor)
+async def create_token(
+    user_id: Text,
+    service: ServiceDep,
+    actor: AdminActorDep,
+    request: CreateTokenRequest | None = None,
+) -> dict:
+    """A `user` token unless `{"scope": "admin"}` (409 when the user is not an admin)."""
+    scope = request.scope if request is not None else "user"
+    token, token_id = await service.create_token(user_id, actor, scope)
     return {"token": token, "token_id": token_id}
 
 

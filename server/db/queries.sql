@@ -28,8 +28,8 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 WHERE u.user_id = :user_id;
 
 -- name: set_user_disabled^
--- Disabling ends every token and web session of the user at once (enabling revives none);
--- their notifications and preferences stay.
+-- Disabling ends every token, web session, invite and device sign-in they approved or denied
+-- at once (enabling revives none); their notifications and preferences stay.
 WITH changed AS (
     UPDATE users
     SET disabled_at = CASE WHEN :disabled THEN COALESCE(disabled_at, now()) END
@@ -39,13 +39,17 @@ WITH changed AS (
     DELETE FROM api_tokens t USING changed c WHERE :disabled AND t.user_id = c.user_id
 ), ended_sessions AS (
     DELETE FROM web_sessions s USING changed c WHERE :disabled AND s.user_id = c.user_id
+), ended_invites AS (
+    DELETE FROM invites i USING changed c WHERE :disabled AND i.user_id = c.user_id
+), ended_device_codes AS (
+    DELETE FROM device_codes d USING changed c WHERE :disabled AND d.user_id = c.user_id
 )
 SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.email
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
 
 -- name: create_token$
-INSERT INTO api_tokens (user_id, token_hash, name, kind)
-SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
+INSERT INTO api_tokens (user_id, token_hash, name, kind, scope)
+SELECT user_id, :token_hash, :name, :kind, :scope FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
@@ -55,7 +59,7 @@ WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :use
 RETURNING user_id;
 
 -- name: list_user_tokens
-SELECT token_id, name, kind, created_at, last_used_at
+SELECT token_id, name, kind, scope, created_at, last_used_at
 FROM api_tokens WHERE user_id = :user_id
 ORDER BY created_at DESC;
 
@@ -64,7 +68,7 @@ ORDER BY created_at DESC;
 -- their user is disabled: a row per token found. Marks each token used, to the minute: the
 -- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.token_hash, t.last_used_at, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, t.scope, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
     WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
@@ -73,7 +77,7 @@ WITH found AS (
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_hash, token_id, user_id, is_admin FROM found;
+SELECT token_hash, token_id, scope, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -151,12 +155,17 @@ SET token_hash = excluded.token_hash, created_at = now(), expires_at = excluded.
 RETURNING expires_at;
 
 -- name: invite_user$
-SELECT user_id FROM invites WHERE token_hash = :token_hash AND expires_at > now();
+-- A disabled user's invite (made after the disable) is no invite while they are disabled.
+SELECT i.user_id FROM invites i JOIN users u ON u.user_id = i.user_id
+WHERE i.token_hash = :token_hash AND i.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: accept_invite^
 -- Uses the invite up: the password is set, the invite is gone, older sessions end.
 WITH used AS (
-    DELETE FROM invites WHERE token_hash = :token_hash AND expires_at > now() RETURNING user_id
+    DELETE FROM invites i USING users u
+    WHERE i.token_hash = :token_hash AND i.expires_at > now()
+      AND u.user_id = i.user_id AND u.disabled_at IS NULL
+    RETURNING i.user_id
 ), changed AS (
     UPDATE users u SET password_hash = :password_hash FROM used
     WHERE u.user_id = used.user_id
@@ -200,20 +209,24 @@ WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text
 
 -- name: create_device_code$
 -- Nothing when the user code is taken (the caller draws another).
-INSERT INTO device_codes (device_code_hash, user_code, client_name, expires_at)
-VALUES (:device_code_hash, :user_code, :client_name,
+INSERT INTO device_codes (device_code_hash, user_code, client_name, scope, expires_at)
+VALUES (:device_code_hash, :user_code, :client_name, :scope,
         now() + make_interval(secs => :expires_in))
 ON CONFLICT (user_code) DO NOTHING
 RETURNING expires_at;
 
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
--- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, interval_seconds, expires_at <= now() AS expired,
-       last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
-           AS too_soon
-FROM device_codes WHERE device_code_hash = :device_code_hash
-FOR UPDATE;
+-- polls of an approved code cannot both be given a token. `user_disabled`: whoever decided
+-- it is disabled now.
+SELECT d.status, d.user_id, d.client_name, d.scope, d.interval_seconds,
+       d.expires_at <= now() AS expired,
+       d.last_polled_at > now() - make_interval(secs => d.interval_seconds - :tolerance_seconds)
+           AS too_soon,
+       u.disabled_at IS NOT NULL AS user_disabled
+FROM device_codes d LEFT JOIN users u ON u.user_id = d.user_id
+WHERE d.device_code_hash = :device_code_hash
+FOR UPDATE OF d;
 
 -- name: record_device_poll!
 UPDATE device_codes
@@ -223,13 +236,15 @@ WHERE device_code_hash = :device_code_hash;
 
 -- name: pending_device_code^
 -- What the sign-in page shows for a code a person typed: only a live, undecided one.
-SELECT client_name, expires_at FROM device_codes
+SELECT client_name, scope, expires_at FROM device_codes
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now();
 
--- name: decide_device_code$
+-- name: decide_device_code^
+-- Only an admin approves a code that asks for the admin scope; anyone may deny one.
 UPDATE device_codes SET status = :status, user_id = :user_id
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
-RETURNING client_name;
+  AND (:status = 'denied' OR scope = 'user' OR :approver_is_admin)
+RETURNING client_name, scope;
 
 -- ---------------------------------------------------------------- sending
 
@@ -285,24 +300,17 @@ SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
 
 -- name: sync_cursor_issued$
--- Whether this database can have issued the cursor (version, id): a sync cursor names a change
--- it returned, one of the user's notifications at that version, and a row's version only grows
--- (rows go only with their user). A cursor that names no change (read-all's) needs a version
--- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
--- for a client that saw changes it does not hold.
-SELECT CASE
-    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
-        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
-    ELSE EXISTS (SELECT 1 FROM notifications
-                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
-END;
+-- Whether this database can have issued the cursor (db/functions/sync_versions.sql).
+SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 
 -- name: sync_page
--- Changes after the cursor in version order, with the unread count from the same snapshot.
--- Always one row at least: an empty page has null columns beside the count.
+-- Changes after the cursor in version order, with the unread count and whether this database
+-- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
+-- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version,
-       unread.count AS unread
+       unread.count AS unread,
+       sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
       WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL) AS unread
 LEFT JOIN LATERAL (

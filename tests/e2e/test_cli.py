@@ -201,13 +201,25 @@ def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
 @pytest.mark.timeout(240)
 def test_serve_stops_the_embedded_database_on_sigterm_even_after_a_crash(tmp_path):
     """SIGTERM stops `traybell serve` and its embedded PostgreSQL, also when an earlier server on
-    the same data directory was killed and never released it."""
+    the same data directory was killed and never released it; a command run meanwhile joins
+    the running database and logs "joining", not "starting"."""
     crashed = _serve_embedded(tmp_path, free_port())
     crashed.kill()
     crashed.wait(30)
     assert (tmp_path / "pgdata" / "postmaster.pid").exists()  # the killed one left it running
 
     server = _serve_embedded(tmp_path, free_port())
+    # A command on the running database joins it and says so (item: no "starting" when joining).
+    joined = subprocess.run(
+        [sys.executable, "-m", "traybell", "admin", "invite", "nobody"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        | {"TRAYBELL_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert joined.returncode == 1 and "joining the embedded PostgreSQL" in joined.stderr
+    assert "starting the embedded PostgreSQL" not in joined.stderr
     server.send_signal(signal.SIGTERM)
     assert server.wait(60) == 0
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"
