@@ -483,7 +483,8 @@ class Service:
         return len(changed)
 
     async def read_all_cursor(self, caller: Caller) -> str:
-        """A cursor for read-all that covers what the caller can see now and nothing later."""
+        """A cursor that covers what the caller can see now and nothing later: for read-all,
+        and where a live page's stream starts (server/web/live.py)."""
         version = await queries.sync_position(self.pool, user_id=caller.user_id)
         return SyncCursor(version or 0).encode()
 

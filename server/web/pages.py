@@ -17,6 +17,7 @@ from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.dependencies import AccountsDep, ServiceDep, actor_of, request_ip
 from server.service import Service
+from server.web.live import end_session_streams
 from server.web.rendering import render
 from server.web.routing import PageRoute
 from server.web.security import local_path
@@ -86,6 +87,7 @@ async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) ->
 async def logout(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
     if visitor.session_id:
         await accounts.sign_out(visitor.session_id, actor_of(request, visitor.user))
+        end_session_streams(request, visitor.session_id)
     response = _see_other("/login")
     end_session_cookie(response)
     return response
@@ -189,8 +191,10 @@ def _back_after(back: str | None, done: str, focus: str) -> str:
 async def notification_page(
     notification_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
 ) -> Response:
+    # the live page follows from here: its own mark-read comes too, and anything later
+    live_cursor = await service.read_all_cursor(visitor.user)
     notification = await service.change_one(visitor.user, notification_id, "read")
-    return render(request, "notification.html", {"n": notification})
+    return render(request, "notification.html", {"n": notification, "live_cursor": live_cursor})
 
 
 @router.post("/n/{notification_id}/{action}")

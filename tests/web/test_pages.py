@@ -18,17 +18,28 @@ def _unread(live_server, token) -> int:
         return client.get("/v1/notifications/unread-count").json()["unread"]
 
 
-def test_every_page_sends_the_security_headers(person, browser):
-    """CSP without inline script and with frame-ancestors 'none', nosniff, no-referrer."""
+def test_every_page_sends_the_security_headers(live_server, person, browser):
+    """CSP with script from this site only (no inline script, no eval) and frame-ancestors
+    'none', nosniff, no-referrer; the one script is same-origin under a content-hashed URL,
+    cached for ever."""
     user, _ = person()
+    notification_id = live_server.send(user, title="Scripted")["results"][0]["id"]
     web = _signed_in(browser, user)
-    for path in ("/login", "/", "/settings", "/n/unknown"):
-        headers = web.get(path).headers
-        csp = headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
-        assert "script-src" not in csp and "default-src 'none'" in csp
-        assert headers["x-content-type-options"] == "nosniff"
-        assert headers["referrer-policy"] == "no-referrer"
+    scripts = set()
+    for path in ("/login", "/", "/settings", f"/n/{notification_id}", "/n/unknown"):
+        page = web.get(path)
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+        assert "script-src 'self';" in csp and "unsafe" not in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        tags = re.findall(r"<script[^>]*>", page.text)
+        assert all(re.fullmatch(r'<script src="/static/[\w.]+\?v=\w+" defer>', t) for t in tags)
+        scripts.update(tags)
+    [tag] = scripts  # the inbox and a notification load it, and nothing else does
+    script = web.get(re.search(r'src="([^"]+)"', tag).group(1))
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in script.headers["cache-control"]
 
 
 def test_the_notification_page_shows_it_marks_it_read_and_is_not_cached(
