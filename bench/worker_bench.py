@@ -411,7 +411,7 @@ def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
     from server.db.migrate import migrate_url
     from tests.support.pg import PostgresCluster
 
-    cluster = PostgresCluster()
+    cluster = PostgresCluster(durable=True)  # what users run: fsync and full-page writes on
     cluster.start()
     try:
         asyncio.run(migrate_url(cluster.url()))

@@ -122,6 +122,12 @@ def _uuids(ids: list[str]) -> list[uuid.UUID]:
     return parsed
 
 
+def _sync_position(cursor: str | None) -> SyncCursor:
+    """Where a sync from `cursor` starts (the beginning without one); InvalidCursor when it is
+    damaged."""
+    return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+
+
 class Service:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, wakeups: Wakeups | None = None):
         """Without `wakeups` (the command line) open streams find changes at their recheck."""
@@ -414,7 +420,7 @@ class Service:
     async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
         """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
         one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
-        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        start = _sync_position(cursor)
         if start != SyncCursor() and not await queries.sync_cursor_issued(
             self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
         ):
@@ -422,8 +428,10 @@ class Service:
         return start
 
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
-        """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = await self.sync_start(caller, cursor)
+        """The caller's changes after `cursor`, in commit order (see sync_version). The cursor
+        is checked as sync_start() checks it, by the statement that reads the page: a poll is
+        one round trip after its authentication."""
+        after = _sync_position(cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -432,6 +440,8 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
+        if not rows[0]["cursor_issued"]:
+            raise ResyncRequired()
         page, _ = sync_page(rows, after, limit)
         return page
 

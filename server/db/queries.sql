@@ -286,24 +286,17 @@ SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
 
 -- name: sync_cursor_issued$
--- Whether this database can have issued the cursor (version, id): a sync cursor names a change
--- it returned, one of the user's notifications at that version, and a row's version only grows
--- (rows go only with their user). A cursor that names no change (read-all's) needs a version
--- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
--- for a client that saw changes it does not hold.
-SELECT CASE
-    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
-        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
-    ELSE EXISTS (SELECT 1 FROM notifications
-                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
-END;
+-- Whether this database can have issued the cursor (db/functions/sync_versions.sql).
+SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 
 -- name: sync_page
--- Changes after the cursor in version order, with the unread count from the same snapshot.
--- Always one row at least: an empty page has null columns beside the count.
+-- Changes after the cursor in version order, with the unread count and whether this database
+-- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
+-- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version,
-       unread.count AS unread
+       unread.count AS unread,
+       sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
       WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL) AS unread
 LEFT JOIN LATERAL (
