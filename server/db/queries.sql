@@ -56,7 +56,8 @@ RETURNING user_id;
 -- One user's tokens, or with a null user_id everyone's (never the token: only its hash is kept).
 SELECT token_id, user_id, name, kind, scope, created_at, last_used_at
 FROM api_tokens WHERE CAST(:user_id AS text) IS NULL OR user_id = :user_id
-ORDER BY created_at DESC;
+ORDER BY created_at DESC
+LIMIT :limit;
 
 -- name: authenticate
 -- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
