@@ -289,8 +289,13 @@ class Service:
         return user_dict(row)
 
     async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=caller.user_id, limit=None)
         return [token_dict(r) for r in rows]
+
+    async def tokens(self, user_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every token (an admin's view, for rotation), or one user's; newest first."""
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=user_id, limit=limit)
+        return [{"user_id": r["user_id"]} | token_dict(r) for r in rows]
 
     async def revoke_own_token(self, caller: Caller, token_id: str, actor: Actor) -> None:
         """Another user's token is as unknown as one that never existed."""
