@@ -625,9 +625,12 @@ class Service:
         )
         return [delivery_report_dict(row) for row in rows]
 
-    async def recent_deliveries(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        """A user's newest notifications, each with `deliveries` as notification_deliveries()
-        gives them (empty for one stored before the reasons were kept)."""
+    async def delivery_overview(self, user_id: str, limit: int) -> dict[str, Any]:
+        """Why a user gets what they get, for the console: the user, their preferences and
+        their `limit` newest notifications, each with `deliveries` as notification_deliveries()
+        gives them (none for one stored before the reasons were kept). NotFound for no user."""
+        user = await self.user(user_id)
+        preferences = await queries.get_preferences(self.pool, user_id=user_id)
         recent: dict[str, dict[str, Any]] = {}
         for row in await fetch_all(
             queries.recent_deliveries, self.pool, user_id=user_id, limit=limit
@@ -644,4 +647,4 @@ class Service:
             )
             if row["channel"] is not None:
                 notification["deliveries"].append(delivery_report_dict(row))
-        return list(recent.values())
+        return {"user": user, "preferences": dict(preferences), "recent": list(recent.values())}
