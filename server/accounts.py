@@ -332,7 +332,7 @@ class Accounts:
                 raise DeviceGrantRefused(
                     "expired_token", "This sign-in has expired or was used; start a new one."
                 )
-            if found["status"] == "denied":
+            if found["status"] == "denied" or found["user_disabled"]:
                 raise DeviceGrantRefused("access_denied", "The sign-in was denied.")
             approved = found["status"] == "approved"
             too_soon = bool(found["too_soon"]) and not approved

@@ -98,6 +98,20 @@ def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def delivery_report_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One external channel of a notification: what became of it, and why (delivery_report())."""
+    return {
+        "channel": row["channel"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "at": _iso(row["at"]),
+        "delivery_id": str(row["delivery_id"]) if row["delivery_id"] else None,
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "dismissed": row["dismissed"],
+    }
+
+
 def delivery_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
@@ -179,7 +193,13 @@ class Service:
         when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
-                conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
+                conn,
+                user_id=user_id,
+                display_name=display_name,
+                is_admin=is_admin,
+                email=email,
+                email_enabled=self.settings.default_email,
+                push_enabled=self.settings.default_push,
             )
             if row is None:
                 raise Conflict(f"user {user_id!r} already exists")
@@ -256,8 +276,8 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none.
-        Disabling keeps an admin (see _keep_an_admin)."""
+        """Disabling ends every token, session, invite and device sign-in of the user at once;
+        enabling revives none. Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
             if disabled:
                 await _keep_an_admin(conn, user_id, actor, "disable yourself")
@@ -269,8 +289,13 @@ class Service:
         return user_dict(row)
 
     async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=caller.user_id, limit=None)
         return [token_dict(r) for r in rows]
+
+    async def tokens(self, user_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every token (an admin's view, for rotation), or one user's; newest first."""
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=user_id, limit=limit)
+        return [{"user_id": r["user_id"]} | token_dict(r) for r in rows]
 
     async def revoke_own_token(self, caller: Caller, token_id: str, actor: Actor) -> None:
         """Another user's token is as unknown as one that never existed."""
@@ -542,22 +567,42 @@ class Service:
 
     # ------------------------------------------------------------------ deliveries (admin)
 
-    async def deliveries(self, status: str, limit: int) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_deliveries, self.pool, status=status, limit=limit)
+    async def deliveries(
+        self, status: str, limit: int, user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Jobs in `status`, newest change first; of one user when `user_id` is given."""
+        rows = await fetch_all(
+            queries.list_deliveries, self.pool, status=status, limit=limit, user_id=user_id
+        )
         return [delivery_dict(r) for r in rows]
 
     async def retry_delivery(self, delivery_id: str, actor: Actor) -> dict[str, Any]:
+        """A failed job back to the queue, its attempts at 0."""
+        return await self._change_failed_delivery(
+            queries.retry_delivery, "delivery.retry", "retried", delivery_id, actor
+        )
+
+    async def dismiss_delivery(self, delivery_id: str, actor: Actor) -> dict[str, Any]:
+        """A failed job seen to: out of the failed list and the failed gauge, kept otherwise."""
+        return await self._change_failed_delivery(
+            queries.dismiss_delivery, "delivery.dismiss", "dismissed", delivery_id, actor
+        )
+
+    async def _change_failed_delivery(
+        self, query: Any, action: str, done: str, delivery_id: str, actor: Actor
+    ) -> dict[str, Any]:
+        """Only a failed job changes: NotFound for no such job, Conflict for one not failed."""
         ids = _uuids([delivery_id])
         if not ids:
             raise NotFound("no such delivery")
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                row = await queries.retry_delivery(conn, id=ids[0])
+                row = await query(conn, id=ids[0])
                 if row is not None:
                     await audit.record(
                         conn,
                         actor,
-                        "delivery.retry",
+                        action,
                         target_user_id=row["user_id"],
                         target=str(row["id"]),
                         details={"channel": row["channel"]},
@@ -566,4 +611,40 @@ class Service:
             status = await queries.delivery_status(conn, id=ids[0])
         if status is None:
             raise NotFound("no such delivery")
-        raise Conflict(f"only a failed delivery can be retried; this one is {status}")
+        raise Conflict(f"only a failed delivery can be {done}; this one is {status}")
+
+    async def notification_deliveries(self, notification_id: str) -> list[dict[str, Any]]:
+        """Why a notification went out on each external channel or not (any user's; the
+        delivery rules: server/db/functions/delivery_rules.sql). NotFound for an unknown id."""
+        ids = _uuids([notification_id])
+        user_id = await queries.notification_owner(self.pool, id=ids[0]) if ids else None
+        if user_id is None:
+            raise NotFound("no such notification")
+        rows = await fetch_all(
+            queries.notification_deliveries, self.pool, user_id=user_id, id=ids[0]
+        )
+        return [delivery_report_dict(row) for row in rows]
+
+    async def delivery_overview(self, user_id: str, limit: int) -> dict[str, Any]:
+        """Why a user gets what they get, for the console: the user, their preferences and
+        their `limit` newest notifications, each with `deliveries` as notification_deliveries()
+        gives them (none for one stored before the reasons were kept). NotFound for no user."""
+        user = await self.user(user_id)
+        preferences = await queries.get_preferences(self.pool, user_id=user_id)
+        recent: dict[str, dict[str, Any]] = {}
+        for row in await fetch_all(
+            queries.recent_deliveries, self.pool, user_id=user_id, limit=limit
+        ):
+            notification = recent.setdefault(
+                str(row["notification_id"]),
+                {
+                    "id": str(row["notification_id"]),
+                    "title": row["title"],
+                    "severity": row["severity"],
+                    "created_at": _iso(row["created_at"]),
+                    "deliveries": [],
+                },
+            )
+            if row["channel"] is not None:
+                notification["deliveries"].append(delivery_report_dict(row))
+        return {"user": user, "preferences": dict(preferences), "recent": list(recent.values())}

@@ -8,14 +8,16 @@ SELECT 1;
 -- ---------------------------------------------------------------- users and tokens
 
 -- name: create_user^
+-- The new user's email and push switches are the server's defaults (TRAYBELL_DEFAULT_EMAIL,
+-- TRAYBELL_DEFAULT_PUSH).
 WITH created AS (
     INSERT INTO users (user_id, display_name, is_admin)
     VALUES (:user_id, :display_name, :is_admin)
     ON CONFLICT (user_id) DO NOTHING
     RETURNING user_id, display_name, is_admin, created_at, disabled_at
 ), prefs AS (
-    INSERT INTO preferences (user_id, email)
-    SELECT user_id, :email FROM created
+    INSERT INTO preferences (user_id, email, email_enabled, push_enabled)
+    SELECT user_id, :email, :email_enabled, :push_enabled FROM created
 )
 SELECT user_id, display_name, is_admin, created_at, disabled_at, :email::text AS email
 FROM created;
@@ -26,8 +28,8 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 WHERE u.user_id = :user_id;
 
 -- name: set_user_disabled^
--- Disabling ends every token and web session of the user at once (enabling revives none);
--- their notifications and preferences stay.
+-- Disabling ends every token, web session, invite and device sign-in they approved or denied
+-- at once (enabling revives none); their notifications and preferences stay.
 WITH changed AS (
     UPDATE users
     SET disabled_at = CASE WHEN :disabled THEN COALESCE(disabled_at, now()) END
@@ -37,6 +39,10 @@ WITH changed AS (
     DELETE FROM api_tokens t USING changed c WHERE :disabled AND t.user_id = c.user_id
 ), ended_sessions AS (
     DELETE FROM web_sessions s USING changed c WHERE :disabled AND s.user_id = c.user_id
+), ended_invites AS (
+    DELETE FROM invites i USING changed c WHERE :disabled AND i.user_id = c.user_id
+), ended_device_codes AS (
+    DELETE FROM device_codes d USING changed c WHERE :disabled AND d.user_id = c.user_id
 )
 SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.email
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
@@ -52,10 +58,12 @@ DELETE FROM api_tokens
 WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id)
 RETURNING user_id;
 
--- name: list_user_tokens
-SELECT token_id, name, kind, scope, created_at, last_used_at
-FROM api_tokens WHERE user_id = :user_id
-ORDER BY created_at DESC;
+-- name: list_tokens
+-- One user's tokens, or with a null user_id everyone's (never the token: only its hash is kept).
+SELECT token_id, user_id, name, kind, scope, created_at, last_used_at
+FROM api_tokens WHERE CAST(:user_id AS text) IS NULL OR user_id = :user_id
+ORDER BY created_at DESC
+LIMIT :limit;
 
 -- name: authenticate
 -- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
@@ -149,12 +157,17 @@ SET token_hash = excluded.token_hash, created_at = now(), expires_at = excluded.
 RETURNING expires_at;
 
 -- name: invite_user$
-SELECT user_id FROM invites WHERE token_hash = :token_hash AND expires_at > now();
+-- A disabled user's invite (made after the disable) is no invite while they are disabled.
+SELECT i.user_id FROM invites i JOIN users u ON u.user_id = i.user_id
+WHERE i.token_hash = :token_hash AND i.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: accept_invite^
 -- Uses the invite up: the password is set, the invite is gone, older sessions end.
 WITH used AS (
-    DELETE FROM invites WHERE token_hash = :token_hash AND expires_at > now() RETURNING user_id
+    DELETE FROM invites i USING users u
+    WHERE i.token_hash = :token_hash AND i.expires_at > now()
+      AND u.user_id = i.user_id AND u.disabled_at IS NULL
+    RETURNING i.user_id
 ), changed AS (
     UPDATE users u SET password_hash = :password_hash FROM used
     WHERE u.user_id = used.user_id
@@ -206,12 +219,16 @@ RETURNING expires_at;
 
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
--- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, scope, interval_seconds, expires_at <= now() AS expired,
-       last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
-           AS too_soon
-FROM device_codes WHERE device_code_hash = :device_code_hash
-FOR UPDATE;
+-- polls of an approved code cannot both be given a token. `user_disabled`: whoever decided
+-- it is disabled now.
+SELECT d.status, d.user_id, d.client_name, d.scope, d.interval_seconds,
+       d.expires_at <= now() AS expired,
+       d.last_polled_at > now() - make_interval(secs => d.interval_seconds - :tolerance_seconds)
+           AS too_soon,
+       u.disabled_at IS NOT NULL AS user_disabled
+FROM device_codes d LEFT JOIN users u ON u.user_id = d.user_id
+WHERE d.device_code_hash = :device_code_hash
+FOR UPDATE OF d;
 
 -- name: record_device_poll!
 UPDATE device_codes
@@ -449,18 +466,31 @@ RETURNING p.user_id;
 -- ---------------------------------------------------------------- deliveries (admin view)
 
 -- name: list_deliveries
+-- Of one user when `user_id` is given; dismissed failures are not listed.
 SELECT d.id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
               WHERE i.delivery_id = d.id) AS notification_id,
        d.user_id, d.channel, d.status, d.attempts, d.last_error, d.available_at
 FROM deliveries d
-WHERE d.status = :status
+WHERE d.status = :status AND d.dismissed_at IS NULL
+  AND (CAST(:user_id AS text) IS NULL OR d.user_id = :user_id)
 ORDER BY d.updated_at DESC
 LIMIT :limit;
 
 -- name: retry_delivery^
--- Only a failed job goes back to the queue; the caller tells "not failed" from "no such job".
+-- Only a failed job goes back to the queue (dismissed or not); the caller tells "not failed"
+-- from "no such job".
 UPDATE deliveries
-SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL, updated_at = now()
+SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL,
+    dismissed_at = NULL, updated_at = now()
+WHERE id = :id AND status = 'failed'
+RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
+               WHERE i.delivery_id = deliveries.id) AS notification_id,
+          user_id, channel, status, attempts, last_error, available_at;
+
+-- name: dismiss_delivery^
+-- Only a failed job can be dismissed (again: it stays dismissed since the first time); it is
+-- kept, out of the failed list and the failed gauge.
+UPDATE deliveries SET dismissed_at = COALESCE(dismissed_at, now())
 WHERE id = :id AND status = 'failed'
 RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
                WHERE i.delivery_id = deliveries.id) AS notification_id,
@@ -468,6 +498,32 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
+
+-- ---------------------------------------------------------------- why nothing went out (admin)
+-- What the send decided for each external channel and what became of it: delivery_report()
+-- (functions/delivery_rules.sql).
+
+-- name: notification_owner$
+-- Whose notification this is. By id alone there is no index to use (every index starts with
+-- the user): a scan, for an admin's occasional question, rather than one more index for every
+-- send to keep up.
+SELECT user_id FROM notifications WHERE id = :id;
+
+-- name: notification_deliveries
+SELECT r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n CROSS JOIN LATERAL delivery_report(n) AS r
+WHERE n.user_id = :user_id AND n.id = :id;
+
+-- name: recent_deliveries
+-- A user's newest notifications, each with its deliveries (a notification without any, stored
+-- before decisions were kept, has one row with null delivery columns).
+SELECT n.id AS notification_id, n.title, n.severity, n.created_at,
+       r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n LEFT JOIN LATERAL delivery_report(n) AS r ON true
+WHERE n.user_id = :user_id
+  AND n.id IN (SELECT id FROM notifications WHERE user_id = :user_id
+               ORDER BY created_version DESC LIMIT :limit)
+ORDER BY n.created_version DESC, r.channel;
 
 -- ---------------------------------------------------------------- housekeeping
 
@@ -524,10 +580,12 @@ SELECT (SELECT held FROM lock) AS held,
 
 -- name: queue_figures
 -- Jobs by channel and status, and how long the oldest due pending job has waited.
+-- Dismissed failures are not counted, so an alert on failed jobs clears once they are seen to.
 SELECT channel, status, count(*) AS jobs,
        extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now()))
            AS oldest_due_seconds
 FROM deliveries
+WHERE dismissed_at IS NULL
 GROUP BY channel, status;
 
 -- ---------------------------------------------------------------- audit

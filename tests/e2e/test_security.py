@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 
 from server.db.migrate import available_migrations, migrate
 from server.identity import issue_token
@@ -178,3 +179,81 @@ def test_existing_tokens_upgrade_to_the_scope_they_had_in_effect(empty_database_
         "worker api": "user",
         "worker tray": "user",
     }
+
+
+# ---------------------------------------------------------------- 2. a disable ends what is pending
+
+
+def _poll(live_server, grant: dict):
+    with live_server.client() as anonymous:
+        return anonymous.post("/v1/device/token", json={"device_code": grant["device_code"]})
+
+
+def _set_disabled(live_server, user_id: str, disabled: bool) -> None:
+    action = "disable" if disabled else "enable"
+    with live_server.client(live_server.admin_token) as root:
+        root.post(f"/v1/admin/users/{user_id}/{action}").raise_for_status()
+
+
+def test_a_disable_ends_approved_device_sign_ins_and_invites_for_good(live_server):
+    """Disable: a device sign-in the user approved yields no token after the disable, not even
+    once they are enabled again; their invite neither shows nor sets a password then; and an
+    invite made while they are disabled is refused until they are enabled."""
+    user = create_person(live_server)[0]
+    grant = _authorize(live_server)
+    decide(live_server, user, grant["user_code"])
+    with live_server.client(live_server.admin_token) as root:
+        invite = root.post(f"/v1/admin/users/{user}/invite").json()["invite_url"]
+    invite_path = invite.removeprefix(live_server.settings.public_url)
+
+    _set_disabled(live_server, user, True)
+    assert _poll(live_server, grant).status_code == 400
+    with live_server.client(live_server.admin_token) as root:
+        while_disabled = root.post(f"/v1/admin/users/{user}/invite").json()["invite_url"]
+    while_disabled_path = while_disabled.removeprefix(live_server.settings.public_url)
+    web = WebClient(live_server)
+    try:
+        assert web.get(while_disabled_path).status_code == 404
+        _set_disabled(live_server, user, False)
+        assert _poll(live_server, grant).status_code == 400
+        assert web.get(invite_path).status_code == 404
+    finally:
+        web.close()
+    assert (
+        db_fetch(
+            live_server.database_url,
+            "SELECT 1 FROM api_tokens WHERE user_id = $1 AND kind = 'device'",
+            user,
+        )
+        == []
+    )
+
+
+def test_a_device_poll_is_refused_once_the_approver_is_disabled(live_server):
+    """Disable: a poll of a code approved by a user who is disabled at the poll gets no token,
+    even if the code itself outlived the disable."""
+    user = create_person(live_server)[0]
+    grant = _authorize(live_server)
+    decide(live_server, user, grant["user_code"])
+    db_fetch(
+        live_server.database_url, "UPDATE users SET disabled_at = now() WHERE user_id = $1", user
+    )
+    refused = _poll(live_server, grant)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "access_denied")
+
+
+# ---------------------------------------------------------------- 6. email domain literals
+
+
+@pytest.mark.parametrize("address", ["root@[127.0.0.1]", "a@[192.0.2.1]", "ops@[IPv6:::1]"])
+def test_an_email_address_with_a_domain_literal_is_422(live_server, address):
+    """Email targets: an address whose domain is an IP literal would aim the server's mail at an
+    address of the attacker's choosing (its own network included): refused, in preferences and
+    when an admin creates a user."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"email": address})
+        assert (reply.status_code, reply.json()["error"]["code"]) == (422, "validation_failed")
+    with live_server.client(live_server.admin_token) as root:
+        reply = root.post("/v1/admin/users", json={"user_id": "literal", "email": address})
+        assert reply.status_code == 422

@@ -59,8 +59,8 @@ BEGIN
         -- them out altogether.
         SELECT u.user_id,
                u.disabled_at IS NULL AND (p.in_app_enabled OR p_severity = 'critical') AS stores,
-               external_skip_reason('email', p_severity, p) IS NULL AS wants_email,
-               external_skip_reason('push', p_severity, p) IS NULL AS wants_push,
+               external_skip_reason('email', p_severity, p) AS email_skipped,
+               external_skip_reason('push', p_severity, p) AS push_skipped,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
         WHERE u.user_id = ANY (v_recipients)
@@ -71,15 +71,18 @@ BEGIN
         UPDATE users u SET sync_version = u.sync_version + 1
         FROM recipients r
         WHERE u.user_id = r.user_id AND r.stores AND u.user_id = ANY (v_recipients)
-        RETURNING u.user_id, u.sync_version
+        RETURNING u.user_id, u.sync_version, r.email_skipped, r.push_skipped
     ),
     stored AS (
+        -- With what was decided for each external channel, for the admin's "why not?".
         INSERT INTO notifications AS n (user_id, event_name, title, summary, body, target_url,
-            severity, data, idempotency_key, batch_key, created_version, version)
+            severity, data, idempotency_key, batch_key, created_version, version,
+            email_decision, push_decision)
         SELECT b.user_id, p_event_name, p_title, p_summary, p_body, p_target_url, p_severity,
                p_data, COALESCE(p_idempotency_key,
                                 derived_idempotency_key(b.user_id, p_event_name, p_resource_id)),
-               p_batch_key, b.sync_version, b.sync_version
+               p_batch_key, b.sync_version, b.sync_version,
+               COALESCE(b.email_skipped, 'queued'), COALESCE(b.push_skipped, 'queued')
         FROM bumped b
         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING n.user_id, n.id
@@ -89,7 +92,8 @@ BEGIN
         SELECT s.user_id, s.id AS notification_id, c.channel, r.digest_seconds
         FROM stored s
         JOIN recipients r ON r.user_id = s.user_id
-        CROSS JOIN LATERAL (VALUES ('email', r.wants_email), ('push', r.wants_push)) AS c(channel, wanted)
+        CROSS JOIN LATERAL (VALUES ('email', r.email_skipped IS NULL),
+                                   ('push', r.push_skipped IS NULL)) AS c(channel, wanted)
         WHERE c.wanted
     ),
     singles AS (
