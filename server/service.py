@@ -289,8 +289,13 @@ class Service:
         return user_dict(row)
 
     async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=caller.user_id, limit=None)
         return [token_dict(r) for r in rows]
+
+    async def tokens(self, user_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every token (an admin's view, for rotation), or one user's; newest first."""
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=user_id, limit=limit)
+        return [{"user_id": r["user_id"]} | token_dict(r) for r in rows]
 
     async def revoke_own_token(self, caller: Caller, token_id: str, actor: Actor) -> None:
         """Another user's token is as unknown as one that never existed."""
@@ -621,9 +626,12 @@ class Service:
         )
         return [delivery_report_dict(row) for row in rows]
 
-    async def recent_deliveries(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        """A user's newest notifications, each with `deliveries` as notification_deliveries()
-        gives them (empty for one stored before the reasons were kept)."""
+    async def delivery_overview(self, user_id: str, limit: int) -> dict[str, Any]:
+        """Why a user gets what they get, for the console: the user, their preferences and
+        their `limit` newest notifications, each with `deliveries` as notification_deliveries()
+        gives them (none for one stored before the reasons were kept). NotFound for no user."""
+        user = await self.user(user_id)
+        preferences = await queries.get_preferences(self.pool, user_id=user_id)
         recent: dict[str, dict[str, Any]] = {}
         for row in await fetch_all(
             queries.recent_deliveries, self.pool, user_id=user_id, limit=limit
@@ -640,4 +648,4 @@ class Service:
             )
             if row["channel"] is not None:
                 notification["deliveries"].append(delivery_report_dict(row))
-        return list(recent.values())
+        return {"user": user, "preferences": dict(preferences), "recent": list(recent.values())}

@@ -150,13 +150,53 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
                 display_name=request.display_name,
                 is_admin=request.admin,
                 actor=CLI,
+                with_token=args.token,
                 token_scope="admin" if request.admin else "user",
             ),
         )
     except Conflict:
         print(f"traybell: user {args.user_id!r} already exists", file=sys.stderr)
         return 1
-    print(json.dumps({"user_id": user["user_id"], "token": token}))
+    # A live token nobody asked for would sit in a terminal's scrollback: only with --token.
+    print(json.dumps({"user_id": user["user_id"]} | ({"token": token} if args.token else {})))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_list(args: argparse.Namespace, settings: "Settings") -> int:
+    tokens = _with_services(settings, lambda service, _: service.tokens(args.user))
+    for token in tokens:
+        print(json.dumps(token))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_create(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import Conflict, NotFound
+
+    try:
+        token, token_id = _with_services(
+            settings, lambda service, _: service.create_token(args.user_id, CLI, args.scope)
+        )
+    except (Conflict, NotFound) as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"user_id": args.user_id, "token_id": token_id, "token": token}))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_revoke(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import NotFound
+
+    try:
+        _with_services(settings, lambda service, _: service.revoke_token(args.token_id, CLI))
+    except NotFound:
+        print(f"traybell: no token {args.token_id!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.token_id} revoked; its event streams end within seconds", file=sys.stderr)
     return 0
 
 
@@ -284,16 +324,41 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True, metavar="ADMIN_COMMAND"
     )
-    create_user = admin.add_parser("create-user", help="create a user and print its first token")
+    create_user = admin.add_parser(
+        "create-user", help="create a user; prints {user_id} (and a first API token with --token)"
+    )
     create_user.add_argument("user_id")
     create_user.add_argument("--email")
     create_user.add_argument("--display-name")
     create_user.add_argument(
         "--admin",
         action="store_true",
-        help="make the user an admin, and its first token an admin token",
+        help="make the user an admin (and its --token an admin token)",
+    )
+    create_user.add_argument(
+        "--token", action="store_true", help="also create and print a first API token"
     )
     create_user.set_defaults(func=cmd_create_user)
+    tokens = admin.add_parser("tokens", help="API tokens: list, create, revoke").add_subparsers(
+        dest="tokens_command", required=True, metavar="TOKENS_COMMAND"
+    )
+    tokens_list = tokens.add_parser(
+        "list", help="one JSON line per token (never the token itself), newest first"
+    )
+    tokens_list.add_argument("--user", metavar="USER_ID", help="only this user's tokens")
+    tokens_list.set_defaults(func=cmd_tokens_list)
+    tokens_create = tokens.add_parser("create", help="create and print an API token for a user")
+    tokens_create.add_argument("user_id")
+    tokens_create.add_argument(
+        "--scope",
+        choices=["user", "admin", "ingest"],
+        default="user",
+        help="what the token may do, as POST /v1/admin/users/{user_id}/tokens (default user)",
+    )
+    tokens_create.set_defaults(func=cmd_tokens_create)
+    tokens_revoke = tokens.add_parser("revoke", help="revoke a token by its token_id")
+    tokens_revoke.add_argument("token_id")
+    tokens_revoke.set_defaults(func=cmd_tokens_revoke)
     set_password = admin.add_parser(
         "set-password",
         help="set a user's web password from standard input (one line); ends their web sessions",

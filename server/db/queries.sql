@@ -58,10 +58,12 @@ DELETE FROM api_tokens
 WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id)
 RETURNING user_id;
 
--- name: list_user_tokens
-SELECT token_id, name, kind, scope, created_at, last_used_at
-FROM api_tokens WHERE user_id = :user_id
-ORDER BY created_at DESC;
+-- name: list_tokens
+-- One user's tokens, or with a null user_id everyone's (never the token: only its hash is kept).
+SELECT token_id, user_id, name, kind, scope, created_at, last_used_at
+FROM api_tokens WHERE CAST(:user_id AS text) IS NULL OR user_id = :user_id
+ORDER BY created_at DESC
+LIMIT :limit;
 
 -- name: authenticate
 -- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
