@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import Conflict, NotFound, UnknownUsers
+from server.errors import Conflict, NotFound, UnknownUsers, Unprocessable
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
+    Unprocessable: lambda _, exc: Refusal(422, "validation_failed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(
         422,
         "push_url_not_allowed",
