@@ -32,6 +32,14 @@ ACTIONS = (
     "notification.send",
     "delivery.retry",
     "preferences.update",
+    "team.create",
+    "team.delete",
+    "team.member.add",
+    "team.member.remove",
+    "topic.declare",
+    "topic.delete",
+    "topic.subscribe",
+    "topic.unsubscribe",
 )
 MAX_ID = 2**63 - 1
 

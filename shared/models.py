@@ -13,6 +13,19 @@ class Severity(StrEnum):
 #: Severities that may reach an external channel (email, push) at all.
 EXTERNAL_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
 
+#: The kinds of address a send's `to` takes, written `kind:name` (`team:payments`).
+ADDRESS_KINDS = ("user", "team", "topic")
+
+
+def audience_label(audience: str | None) -> str | None:
+    """What "to ..." shows for the address a notification reached its user through: the team
+    or topic (`team:payments` -> "payments"); None for the user's own address or none."""
+    if audience is None:
+        return None
+    kind, _, name = audience.partition(":")
+    return name if kind in ("team", "topic") else None
+
+
 #: Fields of a notification object as the API returns it, in order.
 NOTIFICATION_FIELDS = (
     "id",
@@ -25,6 +38,8 @@ NOTIFICATION_FIELDS = (
     "severity",
     "data",
     "batch_key",
+    "topic",
+    "audience",
     "read_at",
     "archived_at",
     "created_at",

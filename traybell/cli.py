@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
+from shared.models import ADDRESS_KINDS
 from traybell.extras import missing_packages
 
 if TYPE_CHECKING:
@@ -212,6 +213,11 @@ def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     return 0
 
 
+def _is_address(value: str) -> bool:
+    """`team:payments`, `topic:deploys`, `user:bob`: an audience address, not a user id."""
+    return value.partition(":")[0] in ADDRESS_KINDS and ":" in value
+
+
 @needs("desktop")
 def cmd_send(args: argparse.Namespace) -> int:
     import httpx
@@ -229,11 +235,22 @@ def cmd_send(args: argparse.Namespace) -> int:
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
+    elif any(_is_address(value) for value in args.to):
+        # Plain user ids beside addresses are the users' own addresses.
+        payload["to"] = [value if _is_address(value) else f"user:{value}" for value in args.to]
     elif len(args.to) == 1:
         payload["user_id"] = args.to[0]
     else:
         payload["user_ids"] = args.to
-    for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
+    for field in (
+        "summary",
+        "body",
+        "resource_id",
+        "batch_key",
+        "target_url",
+        "idempotency_key",
+        "topic",
+    ):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
     try:
@@ -335,7 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="an admin token (default: TRAYBELL_TOKEN, else the stored sign-in)"
     )
     recipients = send.add_mutually_exclusive_group(required=True)
-    recipients.add_argument("--to", nargs="+", metavar="USER_ID", help="recipient user ids")
+    recipients.add_argument(
+        "--to",
+        nargs="+",
+        metavar="RECIPIENT",
+        help="user ids, or addresses: team:TEAM_ID, topic:TOPIC, user:USER_ID",
+    )
     recipients.add_argument("--all", action="store_true", help="every user")
     send.add_argument("--title", required=True)
     send.add_argument("--summary")
@@ -348,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--idempotency-key")
     send.add_argument("--batch-key")
     send.add_argument("--target-url")
+    send.add_argument("--topic", help="the topic the notification carries")
     send.set_defaults(func=cmd_send)
 
     tray = commands.add_parser("tray", help="run the system-tray client")

@@ -8,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from server.accounts import Accounts
 from server.api.client_address import client_address
 from server.api.errors import ApiError
+from server.audiences import Audiences
 from server.audit import Actor
 from server.service import Caller, Service
 
@@ -28,6 +29,10 @@ async def service(request: Request) -> Service:
 
 async def accounts(request: Request) -> Accounts:
     return request.app.state.accounts
+
+
+async def audiences(request: Request) -> Audiences:
+    return request.app.state.audiences
 
 
 async def caller(
@@ -73,6 +78,7 @@ async def anonymous_ip(request: Request) -> str | None:
 
 ServiceDep = Annotated[Service, Depends(service)]
 AccountsDep = Annotated[Accounts, Depends(accounts)]
+AudiencesDep = Annotated[Audiences, Depends(audiences)]
 CallerDep = Annotated[Caller, Depends(caller)]
 AdminDep = Annotated[Caller, Depends(admin)]
 ActorDep = Annotated[Actor, Depends(actor)]

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from server.addresses import UnknownAddresses
+from server.audiences import ClosedTopic
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
 from server.db import UNAVAILABLE_ERRORS
@@ -111,6 +113,19 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             f"{len(exc.user_ids)} recipient(s) do not exist; nothing was stored.",
             unknown_user_ids=exc.user_ids,
         )
+
+    @app.exception_handler(UnknownAddresses)
+    async def _unknown_addresses(_: Request, exc: UnknownAddresses) -> JSONResponse:
+        return error_response(
+            422,
+            "unknown_addresses",
+            f"{len(exc.addresses)} address(es) name no user, team or topic; nothing was stored.",
+            unknown_addresses=exc.addresses,
+        )
+
+    @app.exception_handler(ClosedTopic)
+    async def _closed_topic(_: Request, exc: ClosedTopic) -> JSONResponse:
+        return error_response(403, "topic_closed", str(exc).capitalize() + ".")
 
     @app.exception_handler(PushTargetRefused)
     async def _push_target(_: Request, exc: PushTargetRefused) -> JSONResponse:
