@@ -10,11 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from server.accounts import Throttled, WeakPassword
-from server.api.deps import AccountsDep, ServiceDep, actor_of, request_ip
+from server.addresses import TOPIC_CHANNELS
+from server.api.deps import AccountsDep, AudiencesDep, ServiceDep, actor_of, request_ip
 from server.api.schemas import PreferencesPatch
+from server.audiences import Audiences, ClosedTopic
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
-from server.service import Service
+from server.service import NotFound, Service
 from server.web.rendering import render
 from server.web.routing import PageRoute
 from server.web.security import local_path
@@ -211,6 +213,9 @@ _SETTINGS_NOTICES = {
     "saved": "Your settings are saved.",
     "password": "Your password is changed. Every other browser was signed out.",
     "revoked": "That device or token is signed out.",
+    "topics": "Your topic settings are saved.",
+    "joined": "You follow that topic now.",
+    "left": "You no longer follow that topic.",
 }
 
 
@@ -223,8 +228,11 @@ async def _settings_page(
     password_errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
+    preferences = await service.preferences(visitor.user)
+    audiences: Audiences = request.app.state.audiences
     context = {
-        "preferences": await service.preferences(visitor.user),
+        "preferences": preferences,
+        "topics": await audiences.preference_center(visitor.user.user_id, preferences["topics"]),
         "tokens": await service.own_tokens(visitor.user),
         "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
@@ -254,6 +262,54 @@ async def save_settings(request: Request, visitor: SignedInDep, service: Service
         errors = [f"{exc}: push URLs may only reach public addresses."]
         return await _settings_page(request, visitor, service, errors=errors, status=422)
     return _see_other("/settings?done=saved")
+
+
+#: A topic's switch in the form: `<channel>@<topic>` with "on", "off" or "" (as the channel).
+_SWITCH_VALUES = {"on": True, "off": False, "": None}
+
+
+def _topic_overrides(form: dict[str, str]) -> dict[str, dict[str, bool | None]]:
+    """The form's switches as the `topics` of a preferences patch."""
+    topics: dict[str, dict[str, bool | None]] = {}
+    for field, value in form.items():
+        channel, at, topic = field.partition("@")
+        if at and channel in TOPIC_CHANNELS and value in _SWITCH_VALUES:
+            topics.setdefault(topic, {})[channel] = _SWITCH_VALUES[value]
+    return topics
+
+
+@router.post("/settings/topics")
+async def save_topics(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
+    form = await checked_form(request, visitor)
+    try:
+        patch = PreferencesPatch.model_validate({"topics": _topic_overrides(form)})
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _settings_page(request, visitor, service, errors=errors, status=422)
+    await service.update_preferences(
+        visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
+    )
+    return _see_other("/settings?done=topics#topics")
+
+
+@router.post("/settings/topics/{topic}/{action}")
+async def join_or_leave(
+    topic: str,
+    action: str,
+    request: Request,
+    visitor: SignedInDep,
+    service: ServiceDep,
+    audiences: AudiencesDep,
+) -> Response:
+    await checked_form(request, visitor)
+    if action not in ("join", "leave"):
+        raise NotFound("no such page")
+    try:
+        await audiences.change_own_subscription(visitor.user.user_id, topic, action == "join")
+    except (NotFound, ClosedTopic) as exc:
+        errors = [f"{str(exc).capitalize()}."]
+        return await _settings_page(request, visitor, service, errors=errors, status=409)
+    return _see_other(f"/settings?done={'joined' if action == 'join' else 'left'}#topics")
 
 
 @router.post("/settings/tokens/{token_id}/revoke")

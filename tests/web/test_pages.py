@@ -185,6 +185,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "email": "me@acme.example",
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
+        "topics": {},
     }
     refused = web.post("/settings", {"digest_seconds": "999999", "quiet_timezone": "Mars/Base"})
     assert refused.status_code == 422 and "digest seconds" in refused.text
