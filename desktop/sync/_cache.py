@@ -51,6 +51,16 @@ def _migration_1(db: "sqlite_utils.Database") -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
+def _migration_2(db: "sqlite_utils.Database") -> None:
+    """Notifications carry their topic and the audience that reached the user. The rows cached
+    so far were stored without them, so the next sync starts from the beginning and brings
+    every notification again (read marks still queued in the outbox are kept)."""
+    db["notifications"].add_column("topic", str)
+    db["notifications"].add_column("audience", str)
+    db["notifications"].create_index(["topic"])
+    db.execute("DELETE FROM meta WHERE key = 'cursor'")
+
+
 _UPSERT = (
     f"INSERT INTO notifications ({', '.join(NOTIFICATION_FIELDS)}) "
     f"VALUES ({', '.join('?' * len(NOTIFICATION_FIELDS))}) ON CONFLICT(id) DO UPDATE SET "
@@ -58,7 +68,7 @@ _UPSERT = (
 )
 
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1]
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _DATA = NOTIFICATION_FIELDS.index("data")
@@ -161,9 +171,10 @@ class Cache:
         *,
         query: str = "",
         severity: str | None = None,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first; `query` matches title, summary or body (as a substring, ignoring the
-        case of ASCII letters), `severity` one severity."""
+        case of ASCII letters), `severity` one severity, `topic` one topic."""
         conditions: list[str] = []
         params: list[Any] = []
         if unread_only:
@@ -171,6 +182,9 @@ class Cache:
         if severity:
             conditions.append("severity = ?")
             params.append(severity)
+        if topic:
+            conditions.append("topic = ?")
+            params.append(topic)
         if query.strip():
             pattern = "%" + _like_escape(query.strip()) + "%"
             matches = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED)
@@ -180,6 +194,14 @@ class Cache:
         sql = f"SELECT * FROM notifications {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._lock:
             return [_decode(row) for row in self._query(sql, [*params, limit])]
+
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications, for the center's filter."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT topic FROM notifications WHERE topic IS NOT NULL ORDER BY topic"
+            )
+            return [row[0] for row in rows]
 
     def put(self, notification: dict[str, Any]) -> None:
         """Store one notification as the server sent it outside a sync page (opened by its id):

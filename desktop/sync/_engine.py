@@ -88,12 +88,17 @@ class SyncEngine:
         *,
         query: str = "",
         severity: str | None = None,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
         """From the cache, newest first; `query` searches title, summary and body, `severity`
-        keeps one severity."""
+        keeps one severity, `topic` one topic."""
         return self._cache.notifications(
-            unread_only=unread_only, limit=limit, query=query, severity=severity
+            unread_only=unread_only, limit=limit, query=query, severity=severity, topic=topic
         )
+
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications (the center's filter offers them)."""
+        return self._cache.topics()
 
     def cached(self, notification_id: str) -> dict[str, Any] | None:
         """One notification from the cache, or None: fast, no network."""

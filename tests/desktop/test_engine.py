@@ -406,6 +406,55 @@ def test_search_and_severity_filter_read_the_cache(live_server, user, engine_for
     assert titles(query="0_") == [] and titles(query="nothing like it") == []
 
 
+def test_topic_and_audience_reach_the_cache_and_the_topic_filter(live_server, user, engine_for):
+    """Rule: a notification's `topic` and `audience` are cached; the center's topic filter
+    keeps one topic and offers the cached topics, offline too."""
+    user_id, token = user
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{user_id}").raise_for_status()
+        admin.post(
+            "/v1/notifications",
+            json={"to": ["team:payments"], "event_name": "e", "title": "Card", "topic": "billing"},
+        ).raise_for_status()
+    live_server.send(user_id, title="Deployed", topic="deploys")
+    live_server.send(user_id, title="Plain")
+    engine = engine_for(token)
+    assert engine.sync().online
+    live_server.stop()
+    assert engine.topics() == ["billing", "deploys"]
+    [card] = engine.notifications(topic="billing")
+    assert (card["title"], card["topic"], card["audience"]) == ("Card", "billing", "team:payments")
+    assert [n["title"] for n in engine.notifications(topic="deploys")] == ["Deployed"]
+    assert len(engine.notifications()) == 3
+
+
+def test_a_cache_of_the_first_schema_upgrades_and_syncs_again(live_server, user, tmp_path):
+    """Rule: a cache made before notifications carried topic and audience upgrades in place,
+    keeps what it holds, and syncs from the beginning once, so the rows it cached without a
+    topic get theirs."""
+    import sqlite3
+
+    user_id, token = user
+    live_server.send(user_id, title="Deployed", topic="deploys")
+    path = tmp_path / "old.sqlite3"
+    engine = SyncEngine(live_server.url, token, path)
+    assert engine.sync().online
+    engine.close()
+    with sqlite3.connect(path) as conn:  # as the first schema left it
+        conn.execute("DROP INDEX idx_notifications_topic")
+        conn.execute("ALTER TABLE notifications DROP COLUMN topic")
+        conn.execute("ALTER TABLE notifications DROP COLUMN audience")
+        conn.execute("PRAGMA user_version = 1")
+    engine = SyncEngine(live_server.url, token, path)
+    try:
+        assert [n["topic"] for n in engine.notifications()] == [None]
+        assert engine.sync().online
+        assert [n["topic"] for n in engine.notifications()] == ["deploys"]
+    finally:
+        engine.close()
+
+
 def test_fetch_keeps_a_notification_opened_by_id_and_a_404_is_refused(
     live_server, user, engine_for
 ):
