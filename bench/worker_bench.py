@@ -35,7 +35,7 @@ import aiosql
 from aiosmtpd.controller import Controller
 
 from server.audit import CLI
-from server.channels import Footer, Outgoing, render
+from server.channels import Envelope, Footer, render
 from server.channels.email import EmailTransport
 from server.db import create_pool, fetch_all, queries
 from server.worker import Worker
@@ -58,7 +58,7 @@ EMAIL_ROUNDS = 2
 
 
 class NoopTransport:
-    async def send(self, outgoing: Outgoing) -> None:
+    async def send(self, envelope: Envelope) -> None:
         return None
 
     async def close(self) -> None:
@@ -309,33 +309,33 @@ def _seed_email(database_url: str) -> None:
     asyncio.run(_send(database_url, 1, users))
 
 
-def _outgoing() -> list[Outgoing]:
+def _envelopes() -> list[Envelope]:
     """What the worker renders for each job, with a footer of the same shape."""
     public_url = test_settings().public_url
-    outgoing = []
+    envelopes = []
     for n, user in enumerate(_mail_users()):
         item = ExternalText(
             "Benchmark notification 0", "a summary", "warning", f"{public_url}/n/{n}"
         )
         footer = Footer(f"{public_url}/settings", f"{public_url}/unsubscribe/token-{n}")
-        outgoing.append(Outgoing(f"bench-{n}", (_address(user),), render([item], footer)))
-    return outgoing
+        envelopes.append(Envelope(f"bench-{n}", (_address(user),), render([item], footer)))
+    return envelopes
 
 
 async def _raw_smtp(sink: Sink, *, build_in_clock: bool) -> float:
     """Messages per second of one aiosmtplib connection sending them one after another, each
     built as the worker builds it: in the clock, or all before it starts."""
     build = EmailTransport(sink.url, SENDER).build
-    outgoing = _outgoing()
-    prebuilt = [] if build_in_clock else [build(message) for message in outgoing]
+    envelopes = _envelopes()
+    prebuilt = [] if build_in_clock else [build(message) for message in envelopes]
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
     started = time.perf_counter()
     await client.connect()
-    for n, message in enumerate(outgoing):
+    for n, message in enumerate(envelopes):
         email = build(message) if build_in_clock else prebuilt[n]
         await client.send_message(email, sender=SENDER, recipients=list(message.recipients))
     await client.quit()
-    return len(outgoing) / (time.perf_counter() - started)
+    return len(envelopes) / (time.perf_counter() - started)
 
 
 def _drained(sink: Sink, what: str) -> int:

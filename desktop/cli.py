@@ -1,11 +1,15 @@
-"""The tray's commands: `traybell tray [--server URL] [--token T] [--once]` and
-`traybell login [--server URL] [--name NAME]`. Neither imports Qt unless a GUI is wanted."""
+"""The client commands: `traybell tray [--server URL] [--token T] [--once]`,
+`traybell login [--server URL] [--name NAME]` and `traybell send`. None imports Qt unless a
+GUI is wanted; all reach the server through the tray's own HTTP client, so the CA bundle and
+the OS trust store apply to each."""
 
 import io
 import json
+import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from desktop.logs import setup_logging
 from desktop.platform import credentials
@@ -24,10 +28,12 @@ def run(server: str | None, token: str | None, once: bool, link: str | None = No
     if not once:
         from desktop.ui.app import main  # Qt only when a GUI is wanted
 
-        return main(server, token, link)
+        # TRAYBELL_TOKEN too, as for the other client commands: a token there is not on the
+        # command line, where `ps` shows it to every user (`traybell demo` starts it so).
+        return main(server, token or os.environ.get("TRAYBELL_TOKEN"), link)
     setup_logging()
+    from desktop.files import cache_path
     from desktop.sync import SyncEngine
-    from shared.paths import traybell_home
 
     settings = Settings.load()
     sign_in = client_sign_in(server, token, settings)
@@ -41,7 +47,7 @@ def run(server: str | None, token: str | None, once: bool, link: str | None = No
     engine = SyncEngine(
         sign_in.server_url,
         sign_in.token,
-        traybell_home() / "desktop-cache.sqlite3",
+        cache_path(),
         ca_bundle=settings.ca_bundle,
     )
     try:
@@ -53,6 +59,32 @@ def run(server: str | None, token: str | None, once: bool, link: str | None = No
         reason = "the server refused the token" if result.signed_out else result.error
         print(f"offline: {reason}", file=sys.stderr)
     return 0 if result.online else 1
+
+
+def send(server: str | None, token: str | None, payload: dict[str, Any]) -> int:
+    """Post one notification (`payload` as the API takes it) and print the server's answer;
+    exit 0 when it was accepted, 1 otherwise."""
+    from desktop.sync import ApiClient, Offline
+
+    settings = Settings.load()
+    sign_in = client_sign_in(server, token, settings)
+    if not sign_in.token:
+        print(
+            f"traybell: no token for {sign_in.server_url}: run `traybell login`, "
+            "set TRAYBELL_TOKEN or pass --token",
+            file=sys.stderr,
+        )
+        return 1
+    api = ApiClient(sign_in.server_url, sign_in.token, ca_bundle=settings.ca_bundle)
+    try:
+        reply = api.request("POST", "/v1/notifications", json=payload)
+    except Offline as exc:
+        print(f"traybell: cannot reach {sign_in.server_url}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    print(reply.text)
+    return 0 if reply.is_success else 1
 
 
 def login(server: str | None, name: str | None) -> int:

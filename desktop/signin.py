@@ -3,8 +3,10 @@
 Client commands (`traybell send`, `traybell tray --once`, `traybell login`) take the server
 and the token from their flags, else `TRAYBELL_SERVER` / `TRAYBELL_TOKEN`, else the stored
 sign-in: the server in the tray's own settings, its token in the keyring (or the user-only
-file). `traybell login` and the tray's sign-in window store it the same way, so the command
-line and the tray sign in once for both.
+file). A server IT locked in its preset file wins over `TRAYBELL_SERVER` and the settings
+(locked means locked); only a `--server` flag, typed for one command, wins over it.
+`traybell login` and the tray's sign-in window store it the same way, so the command line and
+the tray sign in once for both.
 """
 
 import os
@@ -37,15 +39,20 @@ def client_sign_in(
 def client_server(server: str | None = None, settings: Settings | None = None) -> str:
     """The server half of `client_sign_in`: also where `traybell login` signs in."""
     settings = settings if settings is not None else Settings.load()
-    server = server or os.environ.get("TRAYBELL_SERVER") or settings.effective("server_url")
-    return server.rstrip("/")
+    if server is None and not settings.locked("server_url"):
+        server = os.environ.get("TRAYBELL_SERVER")
+    return (server or settings.effective("server_url")).rstrip("/")
 
 
 def remember_server(settings: Settings, server_url: str) -> None:
-    """A new sign-in's server becomes the tray's own choice (and is saved), so the tray and
-    later commands use the server the token belongs to, whatever TRAYBELL_SERVER says then.
-    Kept as a choice even when it equals IT's preset: a sign-in belongs to one server."""
-    settings.server_url = server_url.rstrip("/")
+    """A new sign-in's server becomes the tray's server (and is saved), so the tray and later
+    commands use the server the token belongs to, whatever TRAYBELL_SERVER says then. IT's
+    preset server, as the user gets it anyway, is stored as no choice of theirs: when IT moves
+    the preset to another server, the tray follows (and asks for a sign-in there)."""
+    server_url = server_url.rstrip("/")
+    preset = settings.presets.values.get("server_url")
+    following_it = server_url == preset == settings.inherited("server_url")
+    settings.server_url = None if following_it else server_url
     settings.save()
 
 

@@ -18,7 +18,8 @@ from server import audit
 from server.audit import Actor
 from server.config import Settings
 from server.db import queries
-from server.service import Caller, NotFound, hash_token, issue_token
+from server.errors import NotFound
+from server.identity import Caller, hash_token, issue_token
 
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes whatever it is given; a cap keeps one request from costing seconds of CPU.

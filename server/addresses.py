@@ -3,18 +3,10 @@ user may override per topic: the vocabulary the send and the audiences share."""
 
 from shared.models import ADDRESS_KINDS
 
-__all__ = ["ADDRESS_KINDS", "TOPIC_CHANNELS", "UnknownAddresses", "address_parts", "audience_topic"]
+__all__ = ["ADDRESS_KINDS", "TOPIC_CHANNELS", "address_parts", "audience_topic"]
 
 #: Channels a user may override per topic, as the preference center names them.
 TOPIC_CHANNELS = ("in_app", "email", "push")
-
-
-class UnknownAddresses(Exception):
-    """A send named a user, team or topic that does not exist; nothing was stored."""
-
-    def __init__(self, addresses: list[str]):
-        super().__init__(f"unknown addresses: {', '.join(addresses[:20])}")
-        self.addresses = addresses
 
 
 def address_parts(address: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.service import Service
 from server.streams import Hub
 from server.wakeups import Wakeups
+from shared.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
-        pool = await create_pool(database_url, reset_sessions=False)
+        pool = await create_pool(
+            database_url, reset_sessions=False, statement_cache=settings.statement_cache
+        )
         streams = Hub(pool, settings)
-        wakeups = Wakeups(database_url, streams.wake)
+        wakeups = Wakeups(settings.session_url(database_url), streams.wake)
         app.state.service = Service(pool, settings, wakeups)
         app.state.accounts = Accounts(pool, settings)
         app.state.audiences = Audiences(pool)
@@ -65,7 +68,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Traybell",
-        version="1.0",
+        version=VERSION,
         description="Every call under /v1 needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         responses=_ERRORS,

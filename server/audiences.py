@@ -12,14 +12,10 @@ from server import audit
 from server.addresses import TOPIC_CHANNELS
 from server.audit import Actor
 from server.db import fetch_all, queries
-from server.service import Conflict, NotFound
+from server.errors import ClosedTopic, Conflict, NotFound
 
 #: Topics of received notifications the preference center lists at most.
 RECEIVED_TOPICS_SHOWN = 50
-
-
-class ClosedTopic(Exception):
-    """Only admins subscribe people to a closed topic (through their teams)."""
 
 
 def _iso(value: datetime) -> str:

@@ -5,15 +5,13 @@ No event holds a token, a password, a session id or a notification's text: calle
 ids, counts and field names only."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
 from server.cursors import PageCursor
 from server.db import fetch_all, queries
-
-if TYPE_CHECKING:  # the service layer imports this module
-    from server.service import Caller
+from server.identity import Caller
 
 ACTIONS = (
     "user.create",
@@ -54,7 +52,7 @@ class Actor:
     via: str | None = None  # "cli", or how someone acted without a session (an invite)
 
     @classmethod
-    def of(cls, caller: "Caller", ip: str | None) -> "Actor":
+    def of(cls, caller: Caller, ip: str | None) -> "Actor":
         return cls(caller.user_id, caller.token_id, ip)
 
     def as_params(self) -> dict[str, Any]:

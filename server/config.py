@@ -81,6 +81,20 @@ class Settings:
     # wake-up was lost (it also bounds how long a revoked token keeps a stream).
     events_keepalive_seconds: int = 15
     events_recheck_seconds: int = 5
+    # PostgreSQL itself (or a session-mode pooler), when DATABASE_URL is PgBouncer in
+    # transaction mode: LISTEN and the migrations need a session of their own, which such a
+    # pooler does not keep.
+    direct_database_url: str | None = None
+
+    def session_url(self, database_url: str) -> str:
+        """Where the connections that need a session of their own go: LISTEN, migrations."""
+        return self.direct_database_url or database_url
+
+    @property
+    def statement_cache(self) -> bool:
+        """Whether pooled connections keep prepared statements: not behind a transaction-mode
+        pooler, which hands each transaction whichever server connection is free."""
+        return self.direct_database_url is None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -103,4 +117,5 @@ class Settings:
             delivery_retention_days=_int("TRAYBELL_DELIVERY_RETENTION_DAYS", 30, minimum=1),
             events_keepalive_seconds=_events_seconds("TRAYBELL_EVENTS_KEEPALIVE_SECONDS", 15),
             events_recheck_seconds=_events_seconds("TRAYBELL_EVENTS_RECHECK_SECONDS", 5),
+            direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
         )

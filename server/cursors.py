@@ -23,6 +23,15 @@ class InvalidCursor(ValueError):
     pass
 
 
+class ResyncRequired(InvalidCursor):
+    """A well-formed sync cursor this database cannot have issued: it names a change the
+    database does not hold (it was restored to an earlier state, rebuilt or replaced). The
+    client's copy is not this database's past: it starts again from the beginning."""
+
+    def __init__(self) -> None:
+        super().__init__("this database has no record of the change the cursor names")
+
+
 @dataclass(frozen=True, order=True)
 class SyncCursor:
     """A position in one user's change stream: (version, id) of the last change seen."""

@@ -1,9 +1,7 @@
 """The rules of Traybell's server: who may see what, what a send stores and queues, how sync
 advances. HTTP handlers call in here; every statement it runs is a named query in db/."""
 
-import hashlib
 import json
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,16 +11,17 @@ from typing import Any
 import asyncpg
 
 from server import audit, metrics
-from server.addresses import TOPIC_CHANNELS, UnknownAddresses, audience_topic
+from server.addresses import TOPIC_CHANNELS, audience_topic
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
-from server.cursors import PageCursor, SyncCursor
+from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
+from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.identity import Caller, hash_token, issue_token
 from server.sending import SendCoalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 
-TOKEN_PREFIX = "tb_"
 MAX_VERSION = 2**63 - 1
 
 #: A send to at most this many users joins a batch of sends (server/sending.py); a bigger
@@ -35,31 +34,11 @@ MAX_BATCH_SENDS = 48
 MAX_BATCHES_IN_FLIGHT = 2
 
 
-class NotFound(LookupError):
-    """No such thing for this caller (whether it exists for someone else is never said)."""
-
-
-class Conflict(Exception):
-    """The request clashes with the current state."""
-
-
-class UnknownUsers(Exception):
-    def __init__(self, user_ids: list[str]):
-        super().__init__(f"unknown user ids: {', '.join(user_ids[:20])}")
-        self.user_ids = user_ids
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    is_admin: bool
-    token_id: str | None = None  # None when signed in on the web
-
-
 @dataclass(frozen=True)
 class RecipientCount:
     known: int  # users the send names that exist
     reached: int  # of those, the ones it would reach (disabled users are skipped)
+    unknown: list[str]  # the ids it names that no user has (a send would be refused)
 
 
 @dataclass(frozen=True)
@@ -80,24 +59,6 @@ class Outgoing:
     #: `user:<id>`, `team:<id>`, `topic:<name>` addresses, resolved in the send's transaction.
     to: list[str] | None = None
     topic: str | None = None
-
-
-def hash_token(token: str) -> bytes:
-    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def issue_token(
-    conn: Any, user_id: str, *, name: str = "API token", kind: str = "api"
-) -> tuple[str, str]:
-    """A new token for the user; returns (token, token_id). Only its hash is stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token_id = await queries.create_token(
-        conn, user_id=user_id, token_hash=hash_token(token), name=name, kind=kind
-    )
-    if token_id is None:
-        raise NotFound(f"no user {user_id!r}")
-    return token, str(token_id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -436,7 +397,7 @@ class Service:
     async def count_recipients(self, recipients: list[str] | None) -> RecipientCount:
         """Who a send to `recipients` (None: every user) names and would reach."""
         row = await queries.count_recipients(self.pool, user_ids=recipients)
-        return RecipientCount(row["known"], row["reached"])
+        return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
 
     async def count_audience(self, to: list[str]) -> int:
         """How many people a send to the audience `to` would reach now, each counted once;
@@ -478,9 +439,19 @@ class Service:
     async def unread_count(self, caller: Caller) -> int:
         return await queries.unread_count(self.pool, user_id=caller.user_id)
 
+    async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
+        """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
+        one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
+        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        if start != SyncCursor() and not await queries.sync_cursor_issued(
+            self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
+        ):
+            raise ResyncRequired()
+        return start
+
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
         """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        after = await self.sync_start(caller, cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -530,7 +501,10 @@ class Service:
 
     async def mark_all_read(self, caller: Caller, up_to: str | None) -> int:
         # A sync cursor names the last change seen; everything stored at or before it is marked.
-        up_to_version = SyncCursor.decode(up_to).version if up_to is not None else MAX_VERSION
+        # One from before a restore would mark what arrived since, unseen: it is refused.
+        up_to_version = (
+            (await self.sync_start(caller, up_to)).version if up_to is not None else MAX_VERSION
+        )
         changed = await fetch_all(
             queries.mark_all_read, self.pool, user_id=caller.user_id, up_to_version=up_to_version
         )

@@ -32,7 +32,8 @@ from server import metrics
 from server.config import Settings
 from server.cursors import SyncCursor
 from server.db import UNAVAILABLE_ERRORS, fetch_all, queries
-from server.service import Caller, notification_dict
+from server.identity import Caller
+from server.service import notification_dict
 from server.wakeups import ALL_USERS, Users
 
 log = logging.getLogger(__name__)

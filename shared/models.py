@@ -10,9 +10,6 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-#: Severities that may reach an external channel (email, push) at all.
-EXTERNAL_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
-
 #: The kinds of address a send's `to` takes, written `kind:name` (`team:payments`).
 ADDRESS_KINDS = ("user", "team", "topic")
 

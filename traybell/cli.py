@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
 from shared.models import ADDRESS_KINDS
+from shared.version import VERSION
 from traybell.extras import missing_packages
 
 if TYPE_CHECKING:
@@ -55,15 +56,16 @@ def _database_url(settings: "Settings") -> str:
     return resolve_database_url(settings.database_url)
 
 
-def migrate_or_exit(database_url: str) -> list[str]:
-    """Apply pending migrations; returns their names. One that was applied and has changed
-    since stops whichever command this is, with exit 2 and the file's name."""
+def migrate_or_exit(database_url: str, settings: "Settings") -> list[str]:
+    """Apply pending migrations (on the direct connection when `settings` name one); returns
+    their names. One that was applied and has changed since stops whichever command this is,
+    with exit 2 and the file's name."""
     import asyncio
 
     from server.db.migrate import MigrationChanged, migrate_url
 
     try:
-        return asyncio.run(migrate_url(database_url))
+        return asyncio.run(migrate_url(settings.session_url(database_url)))
     except MigrationChanged as exc:
         print(f"traybell: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -74,7 +76,7 @@ def migrate_or_exit(database_url: str) -> list[str]:
 
 @needs("server")
 def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
-    applied = migrate_or_exit(_database_url(settings))
+    applied = migrate_or_exit(_database_url(settings), settings)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -85,7 +87,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     from server.serving import serve
 
     database_url = _database_url(settings)
-    applied = migrate_or_exit(database_url)
+    applied = migrate_or_exit(database_url, settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     log.info("serving on http://%s:%d", args.host, args.port)
@@ -101,7 +103,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         access_log=False,
         log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
         # The client's address is taken from X-Forwarded-For by Traybell itself, by
-        # TRAYBELL_TRUSTED_PROXIES (server/api/client_address.py), not a second time here.
+        # TRAYBELL_TRUSTED_PROXIES (server/client_address.py), not a second time here.
         proxy_headers=False,
     )
     return 0 if started else 3  # uvicorn's exit status for a server that could not start
@@ -112,7 +114,7 @@ def cmd_worker(args: argparse.Namespace, settings: "Settings") -> int:
     from server.worker import run_worker
 
     database_url = _database_url(settings)
-    migrate_or_exit(database_url)
+    migrate_or_exit(database_url, settings)
     return run_worker(database_url, settings, metrics_port=args.metrics_port)
 
 
@@ -123,10 +125,12 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
     from server.service import Service
 
     database_url = _database_url(settings)
-    migrate_or_exit(database_url)
+    migrate_or_exit(database_url, settings)
 
     async def run() -> T:
-        pool = await create_pool(database_url, min_size=1, max_size=1)
+        pool = await create_pool(
+            database_url, min_size=1, max_size=1, statement_cache=settings.statement_cache
+        )
         try:
             return await work(Service(pool, settings), Accounts(pool, settings))
         finally:
@@ -141,7 +145,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
 def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
     from server.api.schemas import CreateUserRequest
     from server.audit import CLI
-    from server.service import Conflict
+    from server.errors import Conflict
 
     try:
         request = CreateUserRequest(
@@ -172,7 +176,7 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     if sys.stdin.isatty():
         password = getpass.getpass(f"New password for {args.user_id}: ")
@@ -196,7 +200,7 @@ def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
 @needs("server")
 def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
-    from server.service import NotFound
+    from server.errors import NotFound
 
     try:
         invite_url, expires_at = _with_services(
@@ -220,18 +224,8 @@ def _is_address(value: str) -> bool:
 
 @needs("desktop")
 def cmd_send(args: argparse.Namespace) -> int:
-    import httpx
+    from desktop.cli import send
 
-    from desktop.signin import client_sign_in
-
-    sign_in = client_sign_in(args.server, args.token)
-    if not sign_in.token:
-        print(
-            f"traybell: no token for {sign_in.server_url}: run `traybell login`, "
-            "set TRAYBELL_TOKEN or pass --token",
-            file=sys.stderr,
-        )
-        return 1
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
@@ -253,18 +247,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     ):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
-    try:
-        reply = httpx.post(
-            sign_in.server_url + "/v1/notifications",
-            json=payload,
-            headers={"Authorization": f"Bearer {sign_in.token}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        print(f"traybell: cannot reach {sign_in.server_url}: {exc}", file=sys.stderr)
-        return 1
-    print(reply.text)
-    return 0 if reply.is_success else 1
+    return send(args.server, args.token, payload)
 
 
 # ---------------------------------------------------------------- desktop and demo
@@ -299,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="traybell", description="Notifications teams trust: server, worker and tray client."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"traybell {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run everything on this machine with demo users")

@@ -17,7 +17,8 @@ from server.audit import CLI
 from server.config import Settings
 from server.db import create_pool
 from server.embedded import resolve_database_url
-from server.service import Conflict, Service
+from server.errors import Conflict
+from server.service import Service
 from traybell.cli import migrate_or_exit
 
 DEMO_ADMIN = "demo-admin"
@@ -105,6 +106,14 @@ def _wait_ready(url: str, server: subprocess.Popen, timeout: float = 60) -> None
     raise RuntimeError(f"the API server did not become ready within {timeout:.0f} s")
 
 
+def start_tray(traybell: list[str], url: str, token: str, env: dict[str, str]) -> subprocess.Popen:
+    """The tray client signed in with `token`. The token goes in the child's environment,
+    which only this user can read, never on its command line, which `ps` shows to everyone."""
+    return subprocess.Popen(
+        [*traybell, "tray", "--server", url], env={**env, "TRAYBELL_TOKEN": token}
+    )
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -120,7 +129,7 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
     if not settings.database_url:
         _say("starting the embedded PostgreSQL (DATABASE_URL is unset) …")
     database_url = resolve_database_url(settings.database_url)
-    applied = migrate_or_exit(database_url)
+    applied = migrate_or_exit(database_url, settings)
     _say(f"database ready ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(_demo_accounts(database_url, settings))
     tokens = {user_id: account.token for user_id, account in demo.items()}
@@ -152,11 +161,7 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
 
         if tray and _has_display():
             _say("starting the tray client as the demo user …")
-            processes.append(
-                subprocess.Popen(
-                    [*traybell, "tray", "--server", url, "--token", tokens[DEMO_USER]], env=env
-                )
-            )
+            processes.append(start_tray(traybell, url, tokens[DEMO_USER], env))
         elif tray:
             _say("no display found: the tray client is not started")
 
@@ -175,10 +180,10 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
                 else "DATABASE_URL"
             }
 
-  Try:
-    traybell send --server {url} --token {tokens[DEMO_ADMIN]} --to {DEMO_USER} \\
+  Try (the token in the environment, where `ps` does not show it):
+    TRAYBELL_TOKEN={tokens[DEMO_ADMIN]} traybell send --server {url} --to {DEMO_USER} \\
         --title "Hello" --summary "from the command line" --severity warning
-    traybell tray --once --server {url} --token {tokens[DEMO_USER]}
+    TRAYBELL_TOKEN={tokens[DEMO_USER]} traybell tray --once --server {url}
 
   Ctrl-C stops everything.
 """,

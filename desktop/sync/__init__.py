@@ -1,6 +1,6 @@
 """The sync engine: a local SQLite cache kept in step with the server. Imports no Qt."""
 
-from desktop.sync._api import ApiError, Offline, Refused, SignedOut
+from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._device import (
     DeviceCode,
     DeviceSignIn,
@@ -16,6 +16,7 @@ from desktop.sync._engine import SyncEngine, SyncResult
 from desktop.sync._events import EventStream
 
 __all__ = [
+    "ApiClient",
     "ApiError",
     "DeviceCode",
     "DeviceSignIn",

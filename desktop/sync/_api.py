@@ -54,6 +54,12 @@ class Refused(ApiError):
         self.status = status
         self.code = code
 
+    @property
+    def cursor_unknown(self) -> bool:
+        """The server cannot go on from the cursor sent: its database was restored or rebuilt
+        (410 resync_required), or it does not read that cursor at all (400 invalid_cursor)."""
+        return self.code in ("resync_required", "invalid_cursor")
+
 
 # Statuses worth retrying although they are 4xx: the request was fine, the moment was not.
 _TRANSIENT_4XX = frozenset({408, 425, 429})
@@ -124,13 +130,17 @@ class ApiClient:
             if self._client is not None:
                 self._client.close()
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, **kwargs: Any) -> "httpx.Response":
+        """The server's answer whatever its status; raises `Offline` only when there is none."""
         client = self._http()
         httpx = _httpx()
         try:
-            response = client.request(method, path, **kwargs)
+            return client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise Offline(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
         _check(response, method, path)
         status = response.status_code
         if status == 204 or not response.content:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from desktop.files import private_file
 from shared.models import NOTIFICATION_FIELDS
 
 if TYPE_CHECKING:
@@ -87,7 +88,14 @@ class Applied(NamedTuple):
 
 class Cache:
     def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds bodies and data: the user's alone. SQLite gives its -wal and -shm files the
+        # database file's mode; those of a cache made before this rule are narrowed here.
+        private_file(path)
+        for journal in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if journal.exists():
+                private_file(journal)
         # check_same_thread=False: the GUI and sync threads share it, serialised by self._lock.
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
         self._lock = threading.RLock()
@@ -338,6 +346,15 @@ class Cache:
             self.local_changes += 1
             conn.execute("DELETE FROM notifications WHERE id = ?", [notification_id])
             _queue(conn, "archive", notification_id, now)
+
+    def forget_notifications(self) -> set[str]:
+        """Drop every cached notification and the cursor, keeping the outbox (its marks go to
+        the server, which refuses those of ids it does not hold); returns the ids dropped."""
+        with self.transaction() as conn:
+            known = {row[0] for row in conn.execute("SELECT id FROM notifications")}
+            conn.execute("DELETE FROM notifications")
+            _set_meta(conn, "cursor", None)
+        return known
 
     # -- outbox ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from desktop.links import is_web_url
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 
 if TYPE_CHECKING:
@@ -98,7 +99,11 @@ class DeviceSignIn:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
         except ApiError as exc:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
-        self.code = DeviceCode(**{field: reply[field] for field in DeviceCode.__dataclass_fields__})
+        code = DeviceCode(**{field: reply[field] for field in DeviceCode.__dataclass_fields__})
+        if not (is_web_url(code.verification_uri) and is_web_url(code.verification_uri_complete)):
+            # Shown as a link, opened in the browser, drawn as a QR code: web pages only.
+            raise SignInError(f"{self.server_url} gave an approval page that is not a web page")
+        self.code = code
         self.interval = self.code.interval
         return self.code
 

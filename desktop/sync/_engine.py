@@ -258,21 +258,31 @@ class SyncEngine:
         page may have changed or removed one seen on an earlier page)."""
         cursor = self._cache.get_meta("cursor")
         first_seen: dict[str, dict[str, Any]] = {}
+        known_before_rebuild: set[str] = set()
         while True:
             params = {"limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {})
             try:
                 page = self._api.call("GET", "/v1/sync", params=params)
             except Refused as exc:
-                if exc.status != 400 or cursor is None:
+                if cursor is None or not exc.cursor_unknown:
                     raise
-                # The server no longer understands our cursor (say, it was rebuilt): start over;
-                # every notification comes again as its current state, so the cache converges.
-                log.warning("server rejected the sync cursor, syncing from the start: %s", exc)
+                # The cache is not the past of the server's database (restored or rebuilt):
+                # what it holds may no longer exist there, so it is rebuilt from the beginning.
+                # What it held is not announced again, only what is new to this client.
+                log.warning(
+                    "the server cannot continue from this cache's cursor (%s): its database was"
+                    " restored or rebuilt; dropping the cached notifications and syncing from"
+                    " the beginning",
+                    exc,
+                )
+                known_before_rebuild |= self._cache.forget_notifications()
                 cursor = None
                 continue
             self._apply(page, first_seen)
             cursor = page["cursor"]
             if not page["has_more"]:
+                for nid in known_before_rebuild:
+                    first_seen.pop(nid, None)
                 return first_seen
 
     def _apply(self, page: dict[str, Any], first_seen: dict[str, dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from desktop.sync._api import ApiClient, ApiError, Offline, SignedOut, _httpx
+from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut, _httpx
 
 if TYPE_CHECKING:
     import httpx
@@ -77,6 +77,10 @@ class EventStream:
                 except ApiError as exc:
                     failures += 1
                     log.info("event stream: %s", exc)
+                    if isinstance(exc, Refused) and exc.cursor_unknown:
+                        # The server's database was restored or rebuilt: a sync rebuilds the
+                        # cache, and the next connection starts from its new cursor.
+                        self._on_result(self._engine.sync())
                 except Exception:  # a broken event must not end real-time for good
                     failures += 1
                     log.exception("event stream failed")

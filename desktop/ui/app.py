@@ -3,12 +3,13 @@
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+from desktop.clock import Clock
+from desktop.files import cache_path
 from desktop.logs import setup_logging
 from desktop.platform import autostart, credentials, url_scheme
 from desktop.platform.identity import set_windows_app_id
@@ -21,7 +22,6 @@ from desktop.ui.controller import TrayController
 from desktop.ui.single_instance import SingleInstance
 from desktop.ui.toaster import Notify, Toaster
 from desktop.ui.tray import TrayIcon
-from shared.paths import traybell_home
 
 if TYPE_CHECKING:
     from desktop.sync import SignedIn
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from desktop.ui.sign_in import SignInWindow
 
 log = logging.getLogger("traybell.desktop.app")
-
-
-def cache_path() -> Path:
-    return traybell_home() / "desktop-cache.sqlite3"
 
 
 def make_engine(settings: Settings, server: str, token: str | None) -> SyncEngine | None:
@@ -54,6 +50,7 @@ class TrayApp(QObject):
         server: str | None = None,
         token: str | None = None,
         notify: Notify | None = None,
+        clock: Clock | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -62,7 +59,7 @@ class TrayApp(QObject):
         #: The token in use: the --token flag's or the stored sign-in's.
         self._token = token or credentials.load_token(server)
         self.controller = TrayController(
-            make_engine(settings, server, self._token), settings, parent=self
+            make_engine(settings, server, self._token), settings, clock=clock, parent=self
         )
         self.controller.signed_out.connect(self._on_signed_out)
         # Built (and imported) when first opened: a tray app that starts hidden may never show
@@ -145,7 +142,7 @@ class TrayApp(QObject):
         except OSError as exc:  # a read-only home must not stop the tray
             log.warning("could not register the traybell:// links: %s", exc)
         self.controller.start(watch_network=watch_network)
-        if self.controller.engine is None:
+        if not self.controller.signed_in():
             self.open_sign_in()
 
     def open_settings(self) -> None:
@@ -153,9 +150,7 @@ class TrayApp(QObject):
             # Imported when first opened: most runs never show it.
             from desktop.ui.settings_dialog import SettingsDialog
 
-            self.settings_dialog = SettingsDialog(
-                self.settings, self.controller, self.controller.runner
-            )
+            self.settings_dialog = SettingsDialog(self.settings, self.controller)
             self.settings_dialog.applied.connect(self._apply_settings)
             self.settings_dialog.finished.connect(self._forget_dialog)
         self.settings_dialog.show()
@@ -171,8 +166,7 @@ class TrayApp(QObject):
         # A fresh engine picks up every change at once (server, CA bundle); it reuses the
         # cache file, which it keeps when the account is the same. Another server has its
         # own sign-in, or none yet.
-        engine = self.controller.engine
-        same_server = engine is not None and engine.server_url == server
+        same_server = self.controller.server_url() == server
         self._use(server, self._token if same_server else credentials.load_token(server))
 
     def open_sign_in(self, reason: str = "first") -> None:
@@ -190,7 +184,7 @@ class TrayApp(QObject):
 
     def _on_signed_out(self, reason: str) -> None:
         # Not when signed in again meanwhile, nor for a sign-out that ended after shutdown.
-        if self.controller.engine is None and not self._stopping:
+        if not self.controller.signed_in() and not self._stopping:
             self._token = None
             self.open_sign_in(reason)
 

@@ -209,21 +209,16 @@ class NotificationCenter(QWidget):
 
     def refresh(self) -> None:
         self._search_delay.stop()
-        engine = self._controller.engine
-        rows = (
-            engine.notifications(
-                unread_only=self.unread_only.isChecked(),
-                limit=SHOWN,
-                query=self.search.text(),
-                severity=self.severity.currentData(),
-                topic=self.topic.currentData(),
-            )
-            if engine
-            else []
+        rows = self._controller.notifications(
+            unread_only=self.unread_only.isChecked(),
+            limit=SHOWN,
+            query=self.search.text(),
+            severity=self.severity.currentData(),
+            topic=self.topic.currentData(),
         )
-        self._offer_topics(engine.topics() if engine else [])
+        self._offer_topics(self._controller.topics())
         current = self._current_id()
-        now = datetime.now().astimezone()
+        now = self._controller.now()
         self.list.clear()
         day = None
         for notification in rows:
@@ -240,7 +235,7 @@ class NotificationCenter(QWidget):
                 self.list.setCurrentItem(item)
         self.list.setVisible(bool(rows))
         self.empty_label.setVisible(not rows)
-        self.empty_label.setText(self._empty_text(engine is not None))
+        self.empty_label.setText(self._empty_text(self._controller.signed_in()))
         self.show_status(self._controller.status())
 
     def _offer_topics(self, topics: list[str]) -> None:

@@ -8,8 +8,8 @@ import html
 import re
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QKeyEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.sync import SyncEngine
 from desktop.ui import icons
+from desktop.ui.browser import open_web_link
 from desktop.ui.center import SEVERITY_COLORS
 from desktop.ui.controller import TrayController
 from shared.models import audience_label
@@ -52,8 +52,6 @@ class NotificationView(QWidget):
         super().__init__(parent)
         self._controller = controller
         self.notification: dict[str, Any] | None = None
-        #: The engine (account) the shown notification belongs to.
-        self._engine: SyncEngine | None = None
         self.setWindowTitle("Traybell")
         self.setWindowIcon(icons.app_icon())
         self.resize(520, 460)
@@ -77,7 +75,7 @@ class NotificationView(QWidget):
         self.body = QTextBrowser()
         # Links are ours to open (http(s) only, in the browser), never followed in here.
         self.body.setOpenLinks(False)
-        self.body.anchorClicked.connect(_open_web_link)
+        self.body.anchorClicked.connect(open_web_link)
         self.message = QLabel()  # why a notification could not be opened
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -111,12 +109,12 @@ class NotificationView(QWidget):
         layout.addWidget(self.message, 1)
         layout.addLayout(buttons)
 
+        controller.account_changed.connect(self._forget)
         controller.cache_changed.connect(self._follow_cache)
 
     def show_notification(self, notification: dict[str, Any]) -> None:
         """Show it, bring the window forward, and mark it read: opening it is reading it."""
         self.notification = dict(notification)
-        self._engine = self._controller.engine
         if notification.get("read_at") is None and not notification.get("archived_at"):
             # The cache changes at once, and _follow_cache takes the read notification in.
             self._controller.mark_read(notification["id"])
@@ -155,7 +153,8 @@ class NotificationView(QWidget):
         self.source.setText(source)
         self.source.setToolTip("Who it was sent to, and the event that sent it")
         created = notification["created_at"]
-        self.time.setText(f"{exact_time(created)} · {relative_time(created)}")
+        now = self._controller.now()
+        self.time.setText(f"{exact_time(created)} · {relative_time(created, now)}")
         self.title.setText(notification["title"])
         self.summary.setText(notification.get("summary") or "")
         self.summary.setVisible(bool(notification.get("summary")))
@@ -180,19 +179,17 @@ class NotificationView(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def _follow_cache(self) -> None:
-        engine = self._controller.engine
-        if self.notification is None:
-            return
-        if engine is None or engine is not self._engine:
-            # Signed out, or another account: nothing of the last one may stay on screen.
-            self.notification, self._engine = None, None
+    def _forget(self) -> None:
+        # Signed out, or another account: nothing of the last one may stay on screen.
+        if self.notification is not None:
+            self.notification = None
             self.close()
-            return
-        if self.notification.get("archived_at"):
+
+    def _follow_cache(self) -> None:
+        if self.notification is None or self.notification.get("archived_at"):
             return
         # A read mark or archive made elsewhere (the center, another device) shows here too.
-        cached = engine.cached(self.notification["id"])
+        cached = self._controller.cached(self.notification["id"])
         if cached is not None and cached != self.notification:
             self.notification = cached
             self._draw()
@@ -220,8 +217,3 @@ class NotificationView(QWidget):
         self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
         self.raise_()
         self.activateWindow()
-
-
-def _open_web_link(url: QUrl) -> None:
-    if url.scheme() in ("http", "https"):
-        QDesktopServices.openUrl(url)

@@ -1,7 +1,6 @@
 """Settings: this client's own, and the server-side preferences. Signing in is the sign-in
 window's (desktop/ui/sign_in.py); this dialog only says where the token is kept."""
 
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QTime, QTimeZone, Signal
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
 from desktop.platform import autostart, credentials
 from desktop.settings import POLL_SECONDS_MAX, POLL_SECONDS_MIN, Settings
 from desktop.ui.controller import TrayController
-from desktop.ui.tasks import TaskRunner
 
 
 class SettingsDialog(QDialog):
@@ -37,14 +35,12 @@ class SettingsDialog(QDialog):
         self,
         settings: Settings,
         controller: TrayController,
-        runner: TaskRunner,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Traybell settings")
         self._settings = settings
         self._controller = controller
-        self._runner = runner
         self._prefs_loaded: dict[str, Any] | None = None
 
         self.server = QLineEdit(settings.effective("server_url"))
@@ -148,19 +144,12 @@ class SettingsDialog(QDialog):
         if path:
             self.ca_bundle.setText(path)
 
-    def _call_engine(self, call: Callable[[Any], Any], on_done: Callable[[Any], None]) -> None:
-        engine = self._controller.engine
-        if engine is None:
-            self.remote_state.setText("Sign in to change the server-side preferences.")
-            return
-        self._runner.submit(
-            lambda: call(engine),
-            on_done=on_done,
-            on_error=lambda exc: self.remote_state.setText(f"The server did not answer: {exc}"),
-        )
-
     def _load_remote(self) -> None:
-        self._call_engine(lambda engine: engine.fetch_preferences(), self._show_remote)
+        if not self._controller.fetch_preferences(self._show_remote, self._not_answered):
+            self.remote_state.setText("Sign in to change the server-side preferences.")
+
+    def _not_answered(self, exc: BaseException) -> None:
+        self.remote_state.setText(f"The server did not answer: {exc}")
 
     def _show_remote(self, prefs: dict[str, Any]) -> None:
         self._prefs_loaded = prefs
@@ -207,7 +196,7 @@ class SettingsDialog(QDialog):
         server = self._settings.effective("server_url")
         changes = self.remote_changes()
         if changes:
-            self._call_engine(lambda engine: engine.update_preferences(changes), lambda _: None)
+            self._controller.update_preferences(changes, self._not_answered)
         self.applied.emit(server)
         self.accept()
 

@@ -12,8 +12,8 @@ import html
 import logging
 import threading
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -37,6 +37,7 @@ from desktop.sync import (
     SignInError,
     check_token,
 )
+from desktop.ui.browser import open_web_link
 from desktop.ui.tasks import TaskRunner
 
 log = logging.getLogger("traybell.desktop.sign_in")
@@ -89,7 +90,7 @@ class SignInWindow(QDialog):
         self.waiting = QWidget()
         self.instructions = QLabel()
         self.instructions.setWordWrap(True)
-        self.instructions.setOpenExternalLinks(True)
+        self.instructions.linkActivated.connect(open_web_link)
         self.code = QLabel()
         self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -242,7 +243,7 @@ class SignInWindow(QDialog):
         self.code.setText(code.user_code)
         self.browser_button.hide()
         self.waiting.show()
-        QDesktopServices.openUrl(QUrl(code.verification_uri_complete))
+        open_web_link(code.verification_uri_complete)
 
         def wait_and_store() -> SignedIn:
             try:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from server import audit
-from server.api.deps import AccountsDep, AdminActorDep, ServiceDep
+from server.api.deps import AdminActorDep
 from server.api.links import TOKEN_LINKS, USER_LINKS, delivery_links, replies_with
 from server.api.schemas import (
     AuditList,
@@ -19,6 +19,7 @@ from server.api.schemas import (
     TokenReply,
     UserReply,
 )
+from server.dependencies import AccountsDep, ServiceDep
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from server.api.deps import AdminActorDep, AdminDep, AudiencesDep, CallerDep
+from server.api.deps import AdminActorDep, CallerDep
 from server.api.schemas import (
     CreateTeamRequest,
     DeclareTopicRequest,
@@ -14,6 +14,7 @@ from server.api.schemas import (
     TopicName,
     TopicReply,
 )
+from server.dependencies import AudiencesDep
 
 router = APIRouter(tags=["audiences"])
 
@@ -26,12 +27,12 @@ async def create_team(
 
 
 @router.get("/v1/admin/teams", response_model=TeamList)
-async def list_teams(audiences: AudiencesDep, _: AdminDep) -> dict:
+async def list_teams(audiences: AudiencesDep, _: AdminActorDep) -> dict:
     return {"teams": await audiences.teams()}
 
 
 @router.get("/v1/admin/teams/{team_id}", response_model=TeamReply)
-async def get_team(team_id: Text, audiences: AudiencesDep, _: AdminDep) -> dict:
+async def get_team(team_id: Text, audiences: AudiencesDep, _: AdminActorDep) -> dict:
     return {"team": await audiences.team(team_id)}
 
 

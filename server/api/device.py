@@ -6,7 +6,6 @@ import dataclasses
 from fastapi import APIRouter
 
 from server.accounts import DeviceGrantRefused
-from server.api.deps import AccountsDep, IpDep
 from server.api.errors import ApiError
 from server.api.schemas import (
     DeviceAuthorization,
@@ -14,6 +13,7 @@ from server.api.schemas import (
     DeviceTokenReply,
     DeviceTokenRequest,
 )
+from server.dependencies import AccountsDep, IpDep
 
 router = APIRouter(prefix="/v1/device", tags=["device sign-in"])
 

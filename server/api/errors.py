@@ -11,13 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from server.addresses import UnknownAddresses
-from server.audiences import ClosedTopic
 from server.channels.push_targets import PushTargetRefused
-from server.cursors import InvalidCursor
+from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
+from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.sending import SendsClosed
-from server.service import Conflict, NotFound, UnknownUsers
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +94,15 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
     @app.exception_handler(InvalidCursor)
     async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
         return error_response(400, "invalid_cursor", f"The cursor is not valid: {exc}.")
+
+    @app.exception_handler(ResyncRequired)
+    async def _resync(_: Request, exc: ResyncRequired) -> JSONResponse:
+        return error_response(
+            410,
+            "resync_required",
+            "The server's database does not hold the change this cursor names (it was restored"
+            " or rebuilt): drop what you keep of it and sync from the beginning, without a cursor.",
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -10,8 +10,8 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from server.api.deps import CallerDep
-from server.api.schemas import SyncCursorText
-from server.cursors import SyncCursor
+from server.api.schemas import RESYNC_REQUIRED, SyncCursorText
+from server.dependencies import ServiceDep
 from server.streams import Hub, Stream
 
 router = APIRouter(tags=["sync"])
@@ -72,10 +72,11 @@ async def _hub(request: Request) -> Hub:
     "/v1/events",
     response_class=EventStreamResponse,
     status_code=200,  # (FastAPI would look for it in the response class's __init__)
-    responses={200: _EVENT_STREAM},
+    responses={200: _EVENT_STREAM, 410: RESYNC_REQUIRED},
 )
 async def events(
     hub: Annotated[Hub, Depends(_hub)],
+    service: ServiceDep,
     caller: CallerDep,
     cursor: Annotated[SyncCursorText | None, Query()] = None,
     last_event_id: Annotated[
@@ -86,5 +87,5 @@ async def events(
     """The caller's changes as they commit, for clients that want them at once; /v1/sync
     stays the truth."""
     start = last_event_id or cursor  # an empty Last-Event-ID: no event received yet
-    stream = hub.open(caller, SyncCursor.decode(start) if start is not None else SyncCursor())
+    stream = hub.open(caller, await service.sync_start(caller, start))
     return EventStreamResponse(hub, stream)

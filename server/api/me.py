@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, Response
 
-from server.api.deps import ActorDep, CallerDep, ServiceDep
+from server.api.deps import ActorDep, CallerDep
 from server.api.schemas import MeReply, OwnTokenList
+from server.dependencies import ServiceDep
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminActorDep, CallerDep, ServiceDep
+from server.api.deps import AdminActorDep, CallerDep
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
+    RESYNC_REQUIRED,
     IdsRequest,
     Notification,
     NotificationList,
@@ -19,6 +20,7 @@ from server.api.schemas import (
     UnreadReply,
     UpdatedReply,
 )
+from server.dependencies import ServiceDep
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -61,7 +63,7 @@ async def read_many(request: IdsRequest, service: ServiceDep, caller: CallerDep)
     return {"updated": await service.mark_read(caller, request.ids)}
 
 
-@router.post("/read-all", response_model=UpdatedReply)
+@router.post("/read-all", response_model=UpdatedReply, responses={410: RESYNC_REQUIRED})
 async def read_all(
     service: ServiceDep, caller: CallerDep, request: Annotated[ReadAllRequest | None, Body()] = None
 ) -> dict:

@@ -584,3 +584,11 @@ class ErrorBody(BaseModel):
 
 class ErrorReply(BaseModel):
     error: ErrorBody
+
+
+#: A sync cursor this database cannot have issued (server/cursors.py, ResyncRequired).
+RESYNC_REQUIRED = {
+    "model": ErrorReply,
+    "description": "`resync_required`: the database no longer holds the change the cursor names"
+    " (restored or rebuilt); sync from the beginning",
+}

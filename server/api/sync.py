@@ -4,16 +4,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from server.api.deps import CallerDep, ServiceDep
+from server.api.deps import CallerDep
 from server.api.links import SYNC_LINKS, replies_with
-from server.api.schemas import SyncCursorText, SyncReply
+from server.api.schemas import RESYNC_REQUIRED, SyncCursorText, SyncReply
+from server.dependencies import ServiceDep
 
 router = APIRouter(tags=["sync"])
 
 SYNC_LIMIT_MAX = 1000
 
 
-@router.get("/v1/sync", response_model=SyncReply, responses=replies_with(SYNC_LINKS))
+@router.get(
+    "/v1/sync",
+    response_model=SyncReply,
+    responses=replies_with(SYNC_LINKS) | {410: RESYNC_REQUIRED},
+)
 async def sync(
     service: ServiceDep,
     caller: CallerDep,

@@ -6,9 +6,9 @@ and `PermanentError` for a refusal that will not change (the job fails at once),
 """
 
 from server.channels.message import (
+    Envelope,
     Footer,
     Message,
-    Outgoing,
     PermanentError,
     RenderError,
     TransientError,
@@ -17,9 +17,9 @@ from server.channels.message import (
 )
 
 __all__ = [
+    "Envelope",
     "Footer",
     "Message",
-    "Outgoing",
     "PermanentError",
     "RenderError",
     "TransientError",

@@ -1,7 +1,8 @@
 """Email over SMTP (aiosmtplib): `smtp://host:port` or `smtps://user:password@host:port`.
 
 The transport keeps its connections open between messages (channels/smtp_pool.py) and the
-worker closes them when it stops.
+worker closes them when it stops. Which emails reach it at all: server/db/functions/
+delivery_rules.sql; here only whether the address can be sent to (step 9 there).
 """
 
 import logging
@@ -14,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from server.channels.message import Outgoing, PermanentError, RenderError, TransientError
+from server.channels.message import Envelope, PermanentError, RenderError, TransientError
 from server.channels.smtp_pool import SmtpPool
 
 log = logging.getLogger("traybell.worker.email")
@@ -101,21 +102,21 @@ class EmailTransport:
         """Where mail goes, without the credentials."""
         return f"{'smtps' if self.use_tls else 'smtp'}://{self.hostname}:{self.port}"
 
-    def build(self, outgoing: Outgoing) -> EmailMessage:
-        """The email of `outgoing`; `RenderError` when its headers or parts cannot be built."""
+    def build(self, envelope: Envelope) -> EmailMessage:
+        """The email of `envelope`; `RenderError` when its headers or parts cannot be built."""
         try:
-            return self._build(outgoing)
+            return self._build(envelope)
         except (ValueError, TypeError, MessageError) as exc:
             raise RenderError(f"the email cannot be built: {exc}") from exc
 
-    def _build(self, outgoing: Outgoing) -> EmailMessage:
-        message = outgoing.message
+    def _build(self, envelope: Envelope) -> EmailMessage:
+        message = envelope.message
         email = EmailMessage(policy=POLICY)
         email["From"] = self.sender
-        email["To"] = outgoing.recipients[0]
+        email["To"] = envelope.recipients[0]
         email["Subject"] = message.subject
         email["Date"] = formatdate(localtime=False, usegmt=True)
-        email["Message-ID"] = message_id(outgoing.delivery_id, self.sender)
+        email["Message-ID"] = message_id(envelope.delivery_id, self.sender)
         # Tells mail servers and vacation responders that no one is waiting for an answer.
         email["Auto-Submitted"] = "auto-generated"
         if message.unsubscribe_url:
@@ -130,20 +131,20 @@ class EmailTransport:
         """Mail to the sender itself would come back in (a bounce, an auto-reply): a loop."""
         return address.strip().casefold() == self.sender.strip().casefold()
 
-    async def send(self, outgoing: Outgoing) -> None:
-        if len(outgoing.recipients) != 1 or not _valid_address(outgoing.recipients[0]):
+    async def send(self, envelope: Envelope) -> None:
+        if len(envelope.recipients) != 1 or not _valid_address(envelope.recipients[0]):
             raise PermanentError("the user's email address is not a usable address")
-        if self.is_own_address(outgoing.recipients[0]):
+        if self.is_own_address(envelope.recipients[0]):
             log.warning(
                 "delivery %s: not sent, the recipient is the sender's own address %s "
                 "(a mail loop guard)",
-                outgoing.delivery_id,
+                envelope.delivery_id,
                 self.sender,
             )
             raise PermanentError("the recipient is the sender's own address (mail loop guard)")
-        email = self.build(outgoing)
+        email = self.build(envelope)
         try:
-            await self.connections.send(email, self.sender, outgoing.recipients)
+            await self.connections.send(email, self.sender, envelope.recipients)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             raise _by_code(

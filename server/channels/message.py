@@ -44,7 +44,7 @@ class Message:
 
 
 @dataclass(frozen=True)
-class Outgoing:
+class Envelope:
     """A rendered message and where it goes (an email address, or the user's push URLs)."""
 
     delivery_id: str
@@ -53,7 +53,7 @@ class Outgoing:
 
 
 class Transport(Protocol):
-    async def send(self, outgoing: Outgoing) -> None: ...
+    async def send(self, envelope: Envelope) -> None: ...
 
     async def close(self) -> None:
         """Let go of what is kept between sends (open connections); once, at the worker's stop."""

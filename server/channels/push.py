@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import apprise
 
 from server.channels import push_targets
-from server.channels.message import Outgoing, PermanentError, TransientError
+from server.channels.message import Envelope, PermanentError, TransientError
 from server.channels.push_targets import Address, AllowedHosts, PushTargetRefused
 
 log = logging.getLogger("traybell.worker.push")
@@ -109,23 +109,23 @@ class PushTransport:
     def __init__(self, allowed_hosts: AllowedHosts):
         self.allowed_hosts = allowed_hosts
 
-    async def send(self, outgoing: Outgoing) -> None:
+    async def send(self, envelope: Envelope) -> None:
         try:
-            await push_targets.check_urls(outgoing.recipients, self.allowed_hosts)
+            await push_targets.check_urls(envelope.recipients, self.allowed_hosts)
         except PushTargetRefused as exc:
             raise PermanentError(f"push URL not allowed: {exc}") from None
         targets = apprise.Apprise()
-        rejected = [url for url in outgoing.recipients if not targets.add(url)]
+        rejected = [url for url in envelope.recipients if not targets.add(url)]
         if rejected:
             log.warning(
                 "delivery %s: Apprise does not understand %d push URL(s) (%s)",
-                outgoing.delivery_id,
+                envelope.delivery_id,
                 len(rejected),
                 ", ".join(_scheme(url) + "://" for url in rejected),
             )
         if len(targets) == 0:
             raise PermanentError("none of the user's push URLs is understood by Apprise")
-        message = outgoing.message
+        message = envelope.message
         check = _ConnectionCheck(self.allowed_hosts)
         token = _current_check.set(check)
         try:

@@ -28,6 +28,10 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: asyncpg's own default size of a connection's prepared-statement cache.
+ASYNCPG_STATEMENT_CACHE = 100
+
+
 async def fetch_all(query: Any, conn: Any, **params: Any) -> list[asyncpg.Record]:
     """All rows of a many-row named query (aiosql hands them out as an async generator)."""
     return [row async for row in query(conn, **params)]
@@ -52,13 +56,20 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, reset_sessions: bool = True
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    reset_sessions: bool = True,
+    statement_cache: bool = True,
 ) -> asyncpg.Pool:
     """A pool whose connections speak JSON; broken connections are replaced on next use.
 
     With `reset_sessions=False` a released connection skips asyncpg's session reset (RESET ALL,
     UNLISTEN *, advisory unlock: one round trip per release). Only for code that never changes
     session state, listens or takes advisory locks on pooled connections: the API server.
+    `statement_cache=False` behind PgBouncer in transaction mode (Settings.statement_cache):
+    a statement prepared in one transaction would be missing on the next one's connection.
     """
     return await asyncpg.create_pool(
         dsn,
@@ -66,6 +77,7 @@ async def create_pool(
         max_size=max_size,
         init=_init_connection,
         command_timeout=30,
+        statement_cache_size=ASYNCPG_STATEMENT_CACHE if statement_cache else 0,
         # Idle connections are closed so a restarted database is not met with stale sockets.
         max_inactive_connection_lifetime=30,
         reset=None if reset_sessions else _keep_session,

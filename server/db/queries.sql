@@ -179,9 +179,13 @@ WHERE u.user_id = :user_id AND p.user_id = u.user_id
 RETURNING u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.email;
 
 -- name: count_recipients^
--- Of the users a send to these ids (null: everyone) names, how many exist and how many it
--- would reach (disabled users are skipped).
-SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached FROM users
+-- Of the users a send to these ids (null: everyone) names, how many exist, how many it would
+-- reach (disabled users are skipped), and the named ids that do not exist.
+SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached,
+       ARRAY(SELECT DISTINCT named FROM unnest(CAST(:user_ids AS text[])) AS named
+             WHERE NOT EXISTS (SELECT FROM users u WHERE u.user_id = named)
+             ORDER BY named) AS unknown
+FROM users
 WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
 
 -- name: count_audience^
@@ -440,6 +444,19 @@ SELECT sync_version FROM users WHERE user_id = :user_id;
 -- name: unread_count$
 SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
+
+-- name: sync_cursor_issued$
+-- Whether this database can have issued the cursor (version, id): a sync cursor names a change
+-- it returned, one of the user's notifications at that version, and a row's version only grows
+-- (rows go only with their user). A cursor that names no change (read-all's) needs a version
+-- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
+-- for a client that saw changes it does not hold.
+SELECT CASE
+    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
+        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
+    ELSE EXISTS (SELECT 1 FROM notifications
+                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
+END;
 
 -- name: sync_page
 -- Changes after the cursor in version order, with the unread count from the same snapshot.
@@ -738,7 +755,7 @@ RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
 -- (worker_claim_judged) or hold.
 WITH due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
-           NOT d.is_critical AND p.quiet_hours IS NOT NULL AS judge
+           quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
     WHERE d.status = 'pending' AND d.available_at <= now() AND d.channel = ANY (:channels)

@@ -11,20 +11,21 @@ from pydantic import ValidationError
 
 from server.accounts import Throttled, WeakPassword
 from server.addresses import TOPIC_CHANNELS
-from server.api.deps import AccountsDep, AudiencesDep, ServiceDep, actor_of, request_ip
 from server.api.schemas import PreferencesPatch
-from server.audiences import Audiences, ClosedTopic
+from server.audiences import Audiences
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
-from server.service import NotFound, Service
+from server.dependencies import AccountsDep, AudiencesDep, ServiceDep, actor_of, request_ip
+from server.errors import ClosedTopic, NotFound
+from server.service import Service
 from server.web.rendering import render
 from server.web.routing import PageRoute
 from server.web.security import local_path
 from server.web.session import (
+    PostedFormDep,
     SignedInDep,
     Visitor,
     VisitorDep,
-    checked_form,
     end_session_cookie,
     set_session_cookie,
 )
@@ -60,8 +61,7 @@ async def login_page(request: Request, visitor: VisitorDep, next: str = "/") -> 
 
 
 @router.post("/login")
-async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) -> Response:
-    form = await checked_form(request, visitor)
+async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) -> Response:
     target = local_path(form.get("next"))
     login_name = form.get("login", "")
     try:
@@ -85,7 +85,6 @@ async def login(request: Request, visitor: VisitorDep, accounts: AccountsDep) ->
 
 @router.post("/logout")
 async def logout(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
-    await checked_form(request, visitor)
     if visitor.session_id:
         await accounts.sign_out(visitor.session_id, actor_of(request, visitor.user))
     response = _see_other("/login")
@@ -103,9 +102,8 @@ async def invite_page(
 
 @router.post("/invite/{token}")
 async def accept_invite(
-    token: str, request: Request, visitor: VisitorDep, accounts: AccountsDep
+    token: str, request: Request, form: PostedFormDep, accounts: AccountsDep
 ) -> Response:
-    form = await checked_form(request, visitor)
     user_id = await accounts.invited_user(token)
     try:
         signed_in = await accounts.accept_invite(
@@ -157,8 +155,9 @@ async def inbox(
 
 
 @router.post("/read-all")
-async def read_all(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
-    form = await checked_form(request, visitor)
+async def read_all(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
     with contextlib.suppress(InvalidCursor):  # a damaged form marks nothing
         await service.mark_all_read(visitor.user, form.get("up_to") or None)
     return _see_other(local_path(form.get("back")))
@@ -174,9 +173,13 @@ async def notification_page(
 
 @router.post("/n/{notification_id}/{action}")
 async def change_notification(
-    notification_id: str, action: str, request: Request, visitor: SignedInDep, service: ServiceDep
+    notification_id: str,
+    action: str,
+    request: Request,
+    visitor: SignedInDep,
+    form: PostedFormDep,
+    service: ServiceDep,
 ) -> Response:
-    form = await checked_form(request, visitor)
     if action not in ("read", "unread", "archive"):
         return Response(status_code=404)
     await service.change_one(visitor.user, notification_id, action)
@@ -247,8 +250,9 @@ async def settings_page(request: Request, visitor: SignedInDep, service: Service
 
 
 @router.post("/settings")
-async def save_settings(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
-    form = await checked_form(request, visitor)
+async def save_settings(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
     try:
         patch = PreferencesPatch.model_validate(_preferences_from_form(form))
     except ValidationError as exc:
@@ -279,8 +283,9 @@ def _topic_overrides(form: dict[str, str]) -> dict[str, dict[str, bool | None]]:
 
 
 @router.post("/settings/topics")
-async def save_topics(request: Request, visitor: SignedInDep, service: ServiceDep) -> Response:
-    form = await checked_form(request, visitor)
+async def save_topics(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
     try:
         patch = PreferencesPatch.model_validate({"topics": _topic_overrides(form)})
     except ValidationError as exc:
@@ -298,10 +303,10 @@ async def join_or_leave(
     action: str,
     request: Request,
     visitor: SignedInDep,
+    _: PostedFormDep,
     service: ServiceDep,
     audiences: AudiencesDep,
 ) -> Response:
-    await checked_form(request, visitor)
     if action not in ("join", "leave"):
         raise NotFound("no such page")
     try:
@@ -316,16 +321,18 @@ async def join_or_leave(
 async def revoke_token(
     token_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
 ) -> Response:
-    await checked_form(request, visitor)
     await service.revoke_own_token(visitor.user, token_id, actor_of(request, visitor.user))
     return _see_other("/settings?done=revoked#devices")
 
 
 @router.post("/settings/password")
 async def change_password(
-    request: Request, visitor: SignedInDep, service: ServiceDep, accounts: AccountsDep
+    request: Request,
+    visitor: SignedInDep,
+    form: PostedFormDep,
+    service: ServiceDep,
+    accounts: AccountsDep,
 ) -> Response:
-    form = await checked_form(request, visitor)
     try:
         session_id = await accounts.change_password(
             visitor.user,
@@ -376,8 +383,9 @@ async def device_page(
 
 
 @router.post("/device")
-async def decide_device(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
-    form = await checked_form(request, visitor)
+async def decide_device(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, accounts: AccountsDep
+) -> Response:
     typed = form.get("user_code", "")[:50]
     approve = form.get("action") == "approve"
     context: dict[str, Any] = {"pending": None, "typed": typed, "error": None, "done": None}

@@ -69,6 +69,11 @@ _environment.globals.update(static_url=static_url, severities=[s.value for s in 
 _environment.filters.update(ago=_ago, exact=exact_time, audience=audience_label)
 
 
+def add_template_global(name: str, value: Any) -> None:
+    """A name every template sees (the admin console's areas, for its sub-navigation)."""
+    _environment.globals[name] = value
+
+
 def render(
     request: Request, template: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:

@@ -1,5 +1,5 @@
 """Who is visiting a page: the session cookie resolved to a caller, the CSRF token of the page's
-forms, and the checks every form post goes through."""
+forms, and the check every form post goes through."""
 
 import secrets
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from server.accounts import Accounts
-from server.service import Caller
+from server.identity import Caller
 from server.web.security import (
     ANONYMOUS_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -57,6 +57,9 @@ def _cookie(request: Request, name: str) -> str | None:
 
 
 async def visitor(request: Request) -> Visitor:
+    """The visitor, looked up once per request (the form check of PageRoute may have already)."""
+    if (known := getattr(request.state, "visitor", None)) is not None:
+        return known
     accounts: Accounts = request.app.state.accounts
     session_id = _cookie(request, SESSION_COOKIE)
     caller = await accounts.session_caller(session_id) if session_id else None
@@ -83,8 +86,11 @@ async def signed_in_admin(found: Annotated[Visitor, Depends(signed_in)]) -> Visi
     return found
 
 
-async def checked_form(request: Request, found: Visitor) -> dict[str, str]:
-    """The posted form, once it is shown to come from our own page: same site, right token."""
+async def check_posted_form(request: Request) -> None:
+    """Refuses (403) a form that is not shown to come from our own page: another site, or not
+    the visitor's token. Every unsafe page request goes through here (server.web.routing), and
+    the checked form is what `PostedFormDep` hands the handler."""
+    found = await visitor(request)
     settings = request.app.state.service.settings
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
@@ -95,7 +101,12 @@ async def checked_form(request: Request, found: Visitor) -> dict[str, str]:
         raise PageRefused(
             403, "This form has expired or came from another site. Reload the page and try again."
         )
-    return fields
+    request.state.posted_form = fields
+
+
+def posted_form(request: Request) -> dict[str, str]:
+    """The form of this request, as `check_posted_form` let it through."""
+    return request.state.posted_form
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
@@ -136,3 +147,4 @@ def login_redirect(next_path: str) -> str:
 VisitorDep = Annotated[Visitor, Depends(visitor)]
 SignedInDep = Annotated[Visitor, Depends(signed_in)]
 AdminVisitorDep = Annotated[Visitor, Depends(signed_in_admin)]
+PostedFormDep = Annotated[dict[str, str], Depends(posted_form)]

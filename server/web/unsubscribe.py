@@ -8,9 +8,9 @@ button, or the mail client's one-click POST, does.
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server.api.deps import ServiceDep, request_ip
+from server.dependencies import ServiceDep, request_ip
 from server.web.rendering import render
-from server.web.routing import PageRoute
+from server.web.routing import PageRoute, csrf_exempt
 
 router = APIRouter(prefix="/unsubscribe", route_class=PageRoute, include_in_schema=False)
 
@@ -22,6 +22,7 @@ async def confirm(token: str, request: Request, service: ServiceDep) -> Response
 
 
 @router.post("/{token}")
+@csrf_exempt
 async def unsubscribe(token: str, request: Request, service: ServiceDep) -> Response:
     user_id = await service.unsubscribe(token, ip=request_ip(request))
     return render(request, "unsubscribe.html", {"user_id": user_id, "done": True})

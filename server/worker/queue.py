@@ -1,7 +1,9 @@
 """The delivery queue in PostgreSQL, as the worker sees it: claim, heartbeat, record, recover.
 
 Every statement is a named query in server/db/queries.sql. Changes to a claimed job are fenced
-by the lock token its claim drew: each call here reports which jobs it actually changed.
+by the lock token its claim drew: each call here reports which jobs it actually changed. Which
+jobs go out when (steps 4-7 of the delivery rules) is written in
+server/db/functions/delivery_rules.sql; this module judges quiet hours in the user's timezone.
 """
 
 import random
@@ -16,7 +18,7 @@ import asyncpg
 
 from server.config import Settings
 from server.db import fetch_all, queries
-from server.service import hash_token
+from server.identity import hash_token
 from shared.privacy import ExternalText, external_text
 from shared.quiet_hours import quiet_until
 
@@ -46,8 +48,8 @@ class Job:
     attempts: int
     max_attempts: int
     lock_token: UUID
-    #: The user's address for this channel now (one email, or the push URLs); empty when the
-    #: user removed it or turned the channel off since the job was queued.
+    #: The user's address for this channel now (delivery_recipients() in delivery_rules.sql);
+    #: empty when the user removed it or turned the channel off since the job was queued.
     recipients: tuple[str, ...]
     items: list[ExternalText] = field(default_factory=list)
 

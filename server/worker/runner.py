@@ -66,7 +66,7 @@ class Worker:
                 transports["email"] = EmailTransport(settings.smtp_url, settings.smtp_from)
         self.transports = dict(transports)
         self.channels = sorted(self.transports)
-        self.waker = Waker(database_url, poll_seconds)
+        self.waker = Waker(settings.session_url(database_url), poll_seconds)
         self._stopping = asyncio.Event()
         self._forced = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,6 +105,7 @@ class Worker:
             min_size=0,
             max_size=min(10, self.concurrency + 2),
             reset_sessions=False,
+            statement_cache=self.settings.statement_cache,
         )
         queue = Queue(pool, self.settings)
         leases = LeaseKeeper(queue, self.settings.lock_timeout_seconds)

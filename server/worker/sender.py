@@ -1,4 +1,5 @@
-"""Sends one claimed job on its channel and records the outcome.
+"""Sends one claimed job on its channel and records the outcome (steps 8-10 of the delivery
+rules, server/db/functions/delivery_rules.sql).
 
 Error policy: nothing a send raises escapes. A permanent refusal, or a message that cannot be
 rendered, fails the job at once with its reason; a transient failure, or anything unexpected,
@@ -13,8 +14,8 @@ import time
 from collections.abc import Mapping
 
 from server.channels import (
+    Envelope,
     Footer,
-    Outgoing,
     PermanentError,
     TransientError,
     Transport,
@@ -65,7 +66,7 @@ class Sender:
             message = render(
                 job.items, await self._footer(job), held_by_quiet_hours=job.held_by_quiet_hours
             )
-            await self.transports[job.channel].send(Outgoing(str(job.id), job.recipients, message))
+            await self.transports[job.channel].send(Envelope(str(job.id), job.recipients, message))
         except PermanentError as exc:
             return str(exc), True
         except TransientError as exc:

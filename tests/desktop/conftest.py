@@ -51,7 +51,12 @@ def make_app(qtbot):
     collector.start()
 
     def make(
-        server: str, token: str | None, notify=None, realtime: bool = False, **settings_fields
+        server: str,
+        token: str | None,
+        notify=None,
+        realtime: bool = False,
+        clock=None,
+        **settings_fields,
     ) -> TrayApp:
         # Without the event stream unless a test asks for it: a test of what a sync does must
         # not race a stream that brings the same change first (tests/desktop/test_events.py
@@ -63,7 +68,9 @@ def make_app(qtbot):
             setattr(settings, name, value)
         settings.save()
         toasts: list[Toast] = []
-        app = TrayApp(settings, server=server, token=token, notify=notify or toasts.append)
+        app = TrayApp(
+            settings, server=server, token=token, notify=notify or toasts.append, clock=clock
+        )
         app.toasts = toasts
         qtbot.addWidget(app.center)
         apps.append(app)
@@ -103,8 +110,8 @@ def age_in_cache(notification: dict, days: int) -> datetime:
     """Make a cached notification look `days` older, as if it had arrived then; returns its
     new time. (The server stamps its own times, so only the cache can be aged.)"""
     when = datetime.fromisoformat(notification["created_at"]) - timedelta(days=days)
+    from desktop.files import cache_path
     from desktop.sync._cache import Cache
-    from desktop.ui.app import cache_path
 
     cache = Cache(cache_path())
     try:

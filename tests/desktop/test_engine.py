@@ -291,6 +291,41 @@ def _change(nid: str, second: int, **state) -> dict:
     } | state
 
 
+class ScriptedSyncServer:
+    """Stands in for the server's sync API: `pages` by cursor ("" first, then "1", "2", ...,
+    each page's cursor one more), `between_pages(cursor)` called as a page is asked for (a
+    user acting mid-sync), preferences and archive marks answered; every request recorded."""
+
+    def __init__(self, tmp_path, pages: dict[str, list[dict]], between_pages=None) -> None:
+        self.pages = pages
+        self.between_pages = between_pages or (lambda cursor: None)
+        self.requests: list[str] = []
+        self.engine = SyncEngine(
+            "http://127.0.0.1:9",
+            "t",
+            tmp_path / "c.sqlite3",
+            transport=httpx.MockTransport(self._answer),
+        )
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/v1/preferences":
+            return httpx.Response(200, json={"in_app_enabled": True, "quiet_hours": None})
+        if request.url.path.endswith("/archive"):
+            return httpx.Response(200, json={"notification": None})
+        cursor = request.url.params.get("cursor", "")
+        self.between_pages(cursor)
+        return httpx.Response(
+            200,
+            json={
+                "changes": self.pages[cursor],
+                "cursor": str(int(cursor or 0) + 1),
+                "has_more": cursor == "",
+                "unread": 0,
+            },
+        )
+
+
 def test_new_is_the_state_after_the_last_page_and_local_marks(tmp_path):
     """Rule: `new` holds what was first seen in this sync and is still unread in the cache
     when it ends: a later page that reads or archives it, or a read mark made here while the
@@ -304,27 +339,13 @@ def test_new_is_the_state_after_the_last_page_and_local_marks(tmp_path):
             _change(ids[4], 4),
         ],
     }
-    engine: SyncEngine
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/preferences":
-            return httpx.Response(200, json={"in_app_enabled": True, "quiet_hours": None})
-        cursor = request.url.params.get("cursor", "")
+    def read_one(cursor: str) -> None:
         if cursor == "1":
-            engine.queue_read(ids[2])  # the user reads one between two pages
-        return httpx.Response(
-            200,
-            json={
-                "changes": pages[cursor],
-                "cursor": str(int(cursor or 0) + 1),
-                "has_more": cursor == "",
-                "unread": 0,
-            },
-        )
+            server.engine.queue_read(ids[2])  # the user reads one between two pages
 
-    engine = SyncEngine(
-        "http://127.0.0.1:9", "t", tmp_path / "c.sqlite3", transport=httpx.MockTransport(handler)
-    )
+    server = ScriptedSyncServer(tmp_path, pages, read_one)
+    engine = server.engine
     try:
         result = engine.sync()
         assert result.online
@@ -346,31 +367,13 @@ def test_a_row_archived_during_a_sync_does_not_come_back_as_new(tmp_path):
         "1": [_change(archived, 1, title="changed on the server")],
         "2": [_change(archived, 1, archived_at="2026-01-02T00:00:00+00:00")],
     }
-    requests: list[str] = []
-    engine: SyncEngine
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(f"{request.method} {request.url.path}")
-        if request.url.path == "/v1/preferences":
-            return httpx.Response(200, json={"in_app_enabled": True, "quiet_hours": None})
-        if request.url.path.endswith("/archive"):
-            return httpx.Response(200, json={"notification": _change(archived, 1)})
-        cursor = request.url.params.get("cursor", "")
+    def archive_one(cursor: str) -> None:
         if cursor == "1":
-            engine.queue_archive(archived)  # the user archives it between two pages
-        return httpx.Response(
-            200,
-            json={
-                "changes": pages[cursor],
-                "cursor": str(int(cursor or 0) + 1),
-                "has_more": cursor == "",
-                "unread": 0,
-            },
-        )
+            server.engine.queue_archive(archived)  # the user archives it between two pages
 
-    engine = SyncEngine(
-        "http://127.0.0.1:9", "t", tmp_path / "c.sqlite3", transport=httpx.MockTransport(handler)
-    )
+    server = ScriptedSyncServer(tmp_path, pages, archive_one)
+    engine = server.engine
     try:
         result = engine.sync()
         assert result.online
@@ -378,7 +381,7 @@ def test_a_row_archived_during_a_sync_does_not_come_back_as_new(tmp_path):
         assert [n["id"] for n in engine.notifications()] == [kept]
         assert engine.pending_changes() == 1
         engine.sync()
-        assert f"POST /v1/notifications/{archived}/archive" in requests
+        assert f"POST /v1/notifications/{archived}/archive" in server.requests
         assert [n["id"] for n in engine.notifications()] == [kept]
     finally:
         engine.close()

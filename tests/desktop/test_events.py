@@ -1,5 +1,6 @@
 """The real-time stream: the engine's events client on its own (no Qt), then in the tray."""
 
+import sqlite3
 import threading
 
 import pytest
@@ -85,6 +86,28 @@ def test_a_refused_token_stops_the_stream_signed_out(live_server, following):
     assert results[-1].signed_out
 
 
+def test_a_cursor_the_server_cannot_have_issued_rebuilds_the_cache_and_streams_on(
+    live_server, following, tmp_path
+):
+    """Rule: when /v1/events answers 410 resync_required (the server's database was restored
+    or rebuilt), the client syncs from the beginning, which announces nothing it knew, and
+    the stream goes on from the new cursor."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="kept")
+    engine = SyncEngine(live_server.url, token, tmp_path / "cache0.sqlite3")  # following's first
+    assert engine.sync().online
+    engine.close()
+    with sqlite3.connect(tmp_path / "cache0.sqlite3") as cache:  # where a restore leaves a tray
+        cache.execute("UPDATE meta SET value = ? WHERE key = 'cursor'", ["s7" + "f" * 47])
+    engine, results, _, _ = following(token)
+    wait_until(lambda: results, what="the sync after the refused cursor")
+    assert results[0].online and results[0].new == []
+    live_server.send(user_id, title="after the rebuild")
+    wait_until(lambda: any(r.new for r in results), what="the event after the rebuild")
+    assert [n["title"] for r in results for n in r.new] == ["after the rebuild"]
+    assert [n["title"] for n in engine.notifications()] == ["after the rebuild", "kept"]
+
+
 def test_stop_ends_a_quiet_stream_at_once(live_server, following):
     """Rule: stop() from another thread ends run() while it waits in a read."""
     _, token = live_server.create_user()
@@ -101,8 +124,8 @@ def test_a_send_reaches_the_badge_without_waiting_for_a_poll(qtbot, live_server,
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
-    qtbot.waitUntil(lambda: app.controller._stream is not None)
-    qtbot.waitUntil(lambda: app.controller._stream.connections, timeout=20_000)
+    qtbot.waitUntil(lambda: app.controller.live._stream is not None)
+    qtbot.waitUntil(lambda: app.controller.live._stream.connections, timeout=20_000)
     live_server.send(user_id, title="At once")
     qtbot.waitUntil(lambda: app.tray.status.unread == 1, timeout=20_000)
     assert app.controller.scheduled_poll_ms() == 3_600_000
@@ -114,11 +137,11 @@ def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server,
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
-    qtbot.waitUntil(lambda: app.controller._stream is not None)
-    qtbot.waitUntil(lambda: app.controller._stream.connections, timeout=20_000)
+    qtbot.waitUntil(lambda: app.controller.live._stream is not None)
+    qtbot.waitUntil(lambda: app.controller.live._stream.connections, timeout=20_000)
     # The window a burst gathers in, held open until all five are in (a slow machine must
     # not split them); then it closes as it would after BURST_MS.
-    app.controller._burst_timer.setInterval(600_000)
+    app.controller.live._burst_timer.setInterval(600_000)
     with live_server.client(live_server.admin_token) as admin:
         for n in range(5):
             admin.post(
@@ -127,7 +150,7 @@ def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server,
             ).raise_for_status()
     qtbot.waitUntil(lambda: app.tray.status.unread == 5, timeout=20_000)
     assert app.toasts == []
-    app.controller._burst_timer.setInterval(0)
+    app.controller.live._burst_timer.setInterval(0)
     qtbot.waitUntil(lambda: bool(app.toasts), timeout=20_000)
     assert [t.title for t in app.toasts] == ["5 new notifications"]
 
@@ -137,18 +160,18 @@ def test_signing_out_and_quitting_end_the_stream(qtbot, live_server, make_app):
     _, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
-    qtbot.waitUntil(lambda: app.controller._stream_thread is not None)
-    first = app.controller._stream_thread
+    qtbot.waitUntil(lambda: app.controller.live._thread is not None)
+    first = app.controller.live._thread
     app.controller.sign_out()
     qtbot.waitUntil(lambda: not first.is_alive(), timeout=20_000)
-    assert app.controller._stream is None
+    assert app.controller.live._stream is None
 
     _, token = live_server.create_user()
     again = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, again)
-    qtbot.waitUntil(lambda: again.controller._stream is not None)
-    qtbot.waitUntil(lambda: again.controller._stream.connections, timeout=20_000)
-    thread = again.controller._stream_thread
+    qtbot.waitUntil(lambda: again.controller.live._stream is not None)
+    qtbot.waitUntil(lambda: again.controller.live._stream.connections, timeout=20_000)
+    thread = again.controller.live._thread
     again.shutdown()
     assert not thread.is_alive()
 
@@ -159,7 +182,7 @@ def test_with_instant_updates_off_the_tray_only_polls(qtbot, live_server, make_a
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=False)
     assert start(qtbot, app).online
-    assert app.controller._stream is None
+    assert app.controller.live._stream is None
     live_server.send(user_id, title="by poll")
     assert [n["title"] for n in sync(qtbot, app).new] == ["by poll"]
-    assert app.controller._stream is None
+    assert app.controller.live._stream is None

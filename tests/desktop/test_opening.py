@@ -128,7 +128,7 @@ def test_archive_in_the_view_closes_it_and_one_window_is_reused(qtbot, live_serv
     live_server.send(user_id, title="Second")
     app = make_app(live_server.url, token)
     start(qtbot, app)
-    first, second = (n["id"] for n in app.controller.engine.notifications())
+    first, second = (n["id"] for n in app.controller.notifications())
     app.open_notification(first)
     view = app.view
     app.open_notification(second)
@@ -153,7 +153,7 @@ def test_center_searches_filters_and_groups_by_day(qtbot, live_server, make_app)
     live_server.send(user_id, title="Lunch", severity="success")
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 3)
-    by_title = {n["title"]: n for n in app.controller.engine.notifications()}
+    by_title = {n["title"]: n for n in app.controller.notifications()}
     # Expected from the rows' own times ("Today", "Yesterday", a date), so no run at
     # midnight can fail it; the wording itself is test_day_label_and_exact_time's.
     today = day_label(by_title["Lunch"]["created_at"])
@@ -213,7 +213,7 @@ def test_exact_time_on_hover(qtbot, live_server, make_app):
     app = make_app(live_server.url, token)
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
-    created = app.controller.engine.cached(sent["id"])["created_at"]
+    created = app.controller.cached(sent["id"])["created_at"]
     assert app.center.rows()[0].toolTip() == exact_time(created)
 
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 
 from desktop.cli import run as run_tray_cli
 from desktop.settings import DEFAULT_SERVER, Presets, Settings, preset_path
+from desktop.signin import client_server, remember_server
 from desktop.ui.app import TrayApp
 from tests.desktop.conftest import start
 
@@ -157,3 +158,38 @@ def test_locked_settings_are_shown_read_only(qtbot, live_server, preset_file, tm
         assert app.settings.effective("server_url") == live_server.url
     finally:
         app.controller.shutdown()
+
+
+def test_tray_once_keeps_to_a_locked_server_whatever_traybell_server_says(
+    live_server, preset_file, monkeypatch, capsys
+):
+    """Rule: locked means locked for the client commands too: `tray --once` (and `send`,
+    `login`) take IT's locked server over TRAYBELL_SERVER; only a --server flag wins."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="From IT's server")
+    preset_file({"server": live_server.url, "locked": ["server"]})
+    monkeypatch.setenv("TRAYBELL_SERVER", "http://127.0.0.1:9")  # nothing listens there
+    assert client_server() == live_server.url
+    assert run_tray_cli(server=None, token=token, once=True) == 0
+    assert json.loads(capsys.readouterr().out) == {"online": True, "new": 1, "unread": 1}
+    assert client_server("http://127.0.0.1:9") == "http://127.0.0.1:9"
+    preset_file({"server": live_server.url})  # not locked: the environment wins again
+    assert client_server() == "http://127.0.0.1:9"
+
+
+def test_signing_in_to_the_preset_server_keeps_following_the_preset(preset_file, monkeypatch):
+    """Rule: a sign-in (`traybell login`, the sign-in window) on IT's unlocked preset server
+    records no choice of the user's, so when IT moves the preset the tray follows it; a
+    sign-in anywhere else is kept as the user's server, also when TRAYBELL_SERVER changes."""
+    preset_file({"server": "https://it.example.com"})
+    remember_server(Settings.load(), "https://it.example.com/")
+    assert json.loads(Settings.path().read_text())["server_url"] is None
+    preset_file({"server": "https://it2.example.com"})
+    assert Settings.load().effective("server_url") == "https://it2.example.com"
+
+    remember_server(Settings.load(), "https://mine.example.com")
+    monkeypatch.setenv("TRAYBELL_SERVER", "https://from-env.example.com")
+    assert Settings.load().effective("server_url") == "https://mine.example.com"
+    # IT's server while TRAYBELL_SERVER names another: kept, or the environment would win.
+    remember_server(Settings.load(), "https://it2.example.com")
+    assert json.loads(Settings.path().read_text())["server_url"] == "https://it2.example.com"

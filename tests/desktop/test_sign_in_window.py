@@ -91,7 +91,7 @@ def test_a_pasted_token_signs_in_and_a_revoke_on_the_web_signs_out_on_the_next_s
     window.token.setText("tb_not-a-real-token")
     window.token_button.click()
     qtbot.waitUntil(lambda: not window.error.isHidden())
-    assert "does not accept" in window.error.text() and app.controller.engine is None
+    assert "does not accept" in window.error.text() and not app.controller.signed_in()
 
     window.token.setText(issued["token"])
     with qtbot.waitSignal(app.controller.synced):
@@ -133,7 +133,7 @@ def test_sign_out_revokes_the_trays_own_token_forgets_it_and_empties_the_cache(
     assert app.sign_in_window is not None and app.sign_in_window.isVisible()
     # A later start finds nothing of it either: the cache file is empty.
     again = make_app(live_server.url, token)
-    assert again.controller.engine.notifications() == []
+    assert again.controller.notifications() == []
 
 
 def test_closing_the_window_ends_the_wait_at_once(qtbot, live_server, make_app, browser_opens):

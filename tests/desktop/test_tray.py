@@ -1,9 +1,12 @@
 """The tray client as a whole, offscreen with pytest-qt, against the real server on loopback."""
 
+import time
+
 from PySide6.QtCore import QTimer
 
+from desktop.clock import Clock
+from desktop.files import cache_path
 from desktop.sync import SyncEngine
-from desktop.ui.app import cache_path
 from tests.desktop.conftest import start, sync
 
 
@@ -185,13 +188,14 @@ def test_wake_from_sleep_syncs_at_once(qtbot, live_server, make_app):
     """Rule: after a jump of the wall clock between timer ticks (the machine slept), sync at once
     instead of waiting for the next poll."""
     user_id, token = live_server.create_user()
-    app = make_app(live_server.url, token, poll_seconds=3600)
+    slept = [0.0]
+    clock = Clock(wall=lambda: time.time() + slept[0])
+    app = make_app(live_server.url, token, poll_seconds=3600, clock=clock)
     start(qtbot, app)
     live_server.send(user_id, title="Sent while asleep")
-    wall = app.controller._wall()
-    app.controller._wall = lambda: wall + 3 * 3600  # three hours passed; monotonic did not move
+    slept[0] = 3 * 3600  # three hours passed; monotonic did not move
     with qtbot.waitSignal(app.controller.synced) as synced:
-        app.controller._on_heartbeat()
+        app.controller.scheduler.check_heartbeat()
     assert [n["title"] for n in synced.args[0].new] == ["Sent while asleep"]
 
 

@@ -13,6 +13,7 @@ from desktop.platform import autostart, credentials
 from desktop.settings import Settings
 from desktop.toasts import plan_toasts
 from shared.quiet_hours import in_quiet_hours
+from tests.desktop.conftest import REPO
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -112,10 +113,16 @@ def test_start_at_login_writes_an_xdg_autostart_entry(tmp_path):
 
 
 def test_assets_resolve_from_source_and_inside_pyinstaller(monkeypatch, tmp_path):
-    """Rule: one asset helper works from a checkout and inside a PyInstaller bundle."""
+    """Rule: one asset helper works from a checkout (and a wheel: the icons are the package's
+    own data, tests/e2e/test_install_split.py) and inside a PyInstaller bundle, where
+    build.spec puts them at the same place under sys._MEIPASS."""
     assert assets.asset_path("icons", "app.svg").is_file()
+    assert assets.resources_dir() == REPO / "desktop" / "resources"
+    spec = (REPO / "build.spec").read_text()
+    assert '(str(ROOT / "desktop" / "resources"), "desktop/resources")' in spec
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
-    assert assets.asset_path("icons", "app.svg") == tmp_path / "resources" / "icons" / "app.svg"
+    bundled = tmp_path / "desktop" / "resources" / "icons" / "app.svg"
+    assert assets.asset_path("icons", "app.svg") == bundled
 
 
 def test_every_tray_state_has_an_icon_per_theme():

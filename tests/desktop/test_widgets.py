@@ -116,7 +116,7 @@ def test_screenshot_of_the_notification_center(qtbot, live_server, make_app):
     start(qtbot, app)
     qtbot.waitUntil(lambda: len(app.center.rows()) == 5)
     for older in ids[:2]:  # two from yesterday, to show the day headings
-        age_in_cache(app.controller.engine.cached(older), days=1)
+        age_in_cache(app.controller.cached(older), days=1)
     app.center.refresh()
     app.center.resize(480, 620)
     out = REPO / "test-artifacts" / "notification-center.png"

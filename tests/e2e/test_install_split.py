@@ -149,6 +149,43 @@ def test_desktop_install_has_no_server_half_and_refuses_server_commands_in_one_l
     assert (refused.returncode, refused.stderr) == (2, _refusal("admin", "server"))
 
 
+#: Draws each tray state and the app icon as the installed tray does, and says for each whether
+#: a pixel of it is not transparent (a missing SVG draws nothing: the blank icon).
+DRAW_ICONS = """
+import json, sys
+from PySide6.QtGui import QGuiApplication
+app = QGuiApplication(sys.argv[:1])
+from desktop import assets
+from desktop.ui import icons
+def drawn(image):
+    return any(image.pixelColor(x, y).alpha() for x in range(image.width())
+               for y in range(image.height()))
+seen = {state: drawn(icons.tray_image(state, 0, False, 32)) for state in icons.STATES}
+seen["app"] = drawn(icons.app_icon().pixmap(32).toImage())
+print(json.dumps({"dir": str(assets.resources_dir()), "drawn": seen}))
+"""
+
+
+def test_the_desktop_install_draws_its_icons_from_the_wheel(installs):
+    """Rule: the tray's icons are package data: a pip-installed tray finds them through the
+    asset helper inside its own installed package (never a checkout) and draws every tray
+    state and the app icon, not a blank one."""
+    desktop = installs["desktop"]
+    drawn = subprocess.run(
+        [str(desktop.python), "-c", DRAW_ICONS],
+        capture_output=True,
+        text=True,
+        env=desktop.env(QT_QPA_PLATFORM="offscreen"),
+        cwd=desktop.root,
+        check=False,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    found = json.loads(drawn.stdout)
+    assert Path(found["dir"]).is_relative_to(desktop.root), found["dir"]
+    states = {"normal", "offline", "paused", "signedout", "app"}
+    assert found["drawn"] == dict.fromkeys(states, True), found
+
+
 @pytest.fixture
 def empty_database_url(pg_cluster: PostgresCluster) -> str:
     """A database with no schema at all, for `traybell migrate` to build."""

@@ -3,7 +3,7 @@ configured proxy, and then only its nearest hop that is not a proxy."""
 
 import ipaddress
 
-from server.api.client_address import client_address
+from server.client_address import client_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 

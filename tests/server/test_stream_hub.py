@@ -6,7 +6,8 @@ import asyncio
 from server.audit import CLI
 from server.cursors import SyncCursor
 from server.db import create_pool
-from server.service import Caller, Service
+from server.identity import Caller
+from server.service import Service
 from server.streams import Hub
 from server.wakeups import ALL_USERS
 from tests.support.live import create_users_directly

@@ -132,8 +132,9 @@ def _documented_pattern(document: dict, path: str, parameter: str) -> str:
 
 def test_the_documents_cursor_patterns_are_exactly_the_cursors_taken(live_server):
     """Every cursor the server issues matches the pattern its OpenAPI document gives, and every
-    string matching that pattern is taken (a position, perhaps past the end): the document
-    says exactly what the server enforces."""
+    string matching that pattern is read as a position: one this database can have issued is
+    taken, one past its end is 410 resync_required, never 400. The document says exactly what
+    the server enforces."""
     user, token = live_server.create_user()
     for n in range(3):
         live_server.send(user, title=f"n{n}")
@@ -145,11 +146,12 @@ def test_the_documents_cursor_patterns_are_exactly_the_cursors_taken(live_server
         assert re.fullmatch(sync_pattern, issued)
         listing = client.get("/v1/notifications", params={"limit": 1}).json()
         assert re.fullmatch(page_pattern, listing["next_before"])
-        for cursor in ("s" + "0" * 48, "s7fffffffffffffff" + "f" * 32, issued):
+        past_the_end = "s7fffffffffffffff" + "f" * 32
+        for cursor, status in (("s" + "0" * 48, 200), (issued, 200), (past_the_end, 410)):
             assert re.fullmatch(sync_pattern, cursor)
-            assert client.get("/v1/sync", params={"cursor": cursor}).status_code == 200
+            assert client.get("/v1/sync", params={"cursor": cursor}).status_code == status
             reply = client.post("/v1/notifications/read-all", json={"up_to": cursor})
-            assert reply.status_code == 200
+            assert reply.status_code == status
         for before in ("p0000000000000000", "p7fffffffffffffff"):
             assert re.fullmatch(page_pattern, before)
             assert client.get("/v1/notifications", params={"before": before}).status_code == 200

@@ -15,7 +15,8 @@ from server.audit import CLI
 from server.channels.push_targets import AllowedHosts
 from server.config import Settings
 from server.db import create_pool
-from server.service import Caller, Service
+from server.identity import Caller
+from server.service import Service
 from server.serving import Server
 from tests.support.pg import free_port
 

@@ -89,8 +89,11 @@ def test_web_sign_in_and_console_actions_name_the_session_user_and_no_token(
     assert web.sign_in(typed, PASSWORD).status_code == 200
     assert web.sign_in(admin_id, PASSWORD).status_code == 303
     user, _ = live_server.create_user()
-    assert web.post(f"/admin/users/{user}/admin", {"admin": "1"}, page="/admin").status_code == 200
-    assert web.post(f"/admin/users/{user}/disable", {}, page="/admin").status_code == 200
+    assert (
+        web.post(f"/admin/users/{user}/admin", {"admin": "1"}, page="/admin/users").status_code
+        == 200
+    )
+    assert web.post(f"/admin/users/{user}/disable", {}, page="/admin/users").status_code == 200
     assert web.post("/logout", {}, page="/settings").status_code == 303
 
     failures = _events(live_server, "login.failure")
@@ -195,17 +198,17 @@ def test_audit_needs_an_admin_and_clamps_its_limit(live_server):
 
 
 def test_console_shows_the_audit_log_filtered_by_action_and_user(live_server, browser, person):
-    """The admin console's audit section lists events, by action and by user."""
+    """The admin console's audit page lists events, by action and by user."""
     admin_id, _ = person(admin=True)
     web = browser()
     web.sign_in(admin_id, PASSWORD)
     first, _ = live_server.create_user()
     second, _ = live_server.create_user()
-    web.post(f"/admin/users/{first}/disable", {}, page="/admin")
-    by_action = web.get("/admin", params={"audit_action": "user.disable"}).text
+    web.post(f"/admin/users/{first}/disable", {}, page="/admin/users")
+    by_action = web.get("/admin/audit", params={"action": "user.disable"}).text
     audit_section = by_action[by_action.index("<tbody", by_action.index('id="audit"')) :]
     assert first in audit_section and second not in audit_section
-    by_user = web.get("/admin", params={"audit_user": second}).text
+    by_user = web.get("/admin/audit", params={"user": second}).text
     audit_section = by_user[by_user.index("<tbody", by_user.index('id="audit"')) :]
     assert "user.create" in audit_section and "user.disable" not in audit_section
 
@@ -236,7 +239,7 @@ def test_a_send_is_recorded_once_with_counts_and_never_its_text(live_server, bro
     web = browser()
     web.sign_in(admin_id, PASSWORD)
     form = {"recipients": reader, "title": "Console TITLE-SECRET", "step": "send"}
-    assert web.post("/admin/send", form, page="/admin").status_code == 200
+    assert web.post("/admin/send", form, page="/admin/send").status_code == 200
     console = _events(live_server, "notification.send")[0]
     assert (console["actor_user_id"], console["actor_token_id"]) == (admin_id, None)
     assert console["target_user_id"] == reader

@@ -134,8 +134,9 @@ def _read_everything_in_the_browser(browser: Browser, link: str, user: str, base
 
 
 def test_admin_console_in_a_browser(live_server, person):
-    """An admin reviews a send (the recipient count shows first), sends it, and sees users and
-    failed deliveries."""
+    """An admin reviews a send (the recipient count shows first) and sends it; every area of
+    the console is one page under /admin/ reached through the sub-navigation, which marks the
+    current one, at a laptop's and a phone's width without sideways scrolling."""
     admin, _ = person(admin=True)
     recipients = [person()[0] for _ in range(2)]
     with chromium() as browser:
@@ -144,16 +145,37 @@ def test_admin_console_in_a_browser(live_server, person):
         page.fill("#login", admin)
         page.fill("#password", PASSWORD)
         page.click("button:has-text('Sign in')")
-        page.wait_for_url(f"{live_server.url}/admin")
+        page.wait_for_url(f"{live_server.url}/admin/send")
         page.fill("#recipients", " ".join(recipients))
         page.fill("#title", "Office closed on Friday")
         page.fill("#summary", "Building maintenance; work from home")
         page.select_option("select[name=severity]", "warning")
         _shot(page, "web-admin.png")
         page.click("button:has-text('Review')")
-        assert "Send to 2 people?" in page.inner_text("h1")
+        assert "Send to 2 people?" in page.inner_text("#review-title")
+        _shot(page, "web-admin-review.png")
         page.click("button:has-text('Send now')")
         assert "Sent to 2 of 2 recipient(s)." in page.inner_text(".notice")
+
+        areas = page.locator("nav[aria-label='Admin console'] a")
+        titles = areas.all_inner_texts()
+        assert titles == ["Send", "Users", "Deliveries", "Audit log"]
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.add_cookies(page.context.cookies())
+        phone_page = phone.new_page()
+        for title in titles:
+            page.click(f"nav[aria-label='Admin console'] a:has-text('{title}')")
+            page.locator(
+                f"nav[aria-label='Admin console'] a[aria-current='page']:has-text('{title}')"
+            ).wait_for()
+            name = page.url.rsplit("/", 1)[1]
+            _shot(page, f"web-admin-{name}.png")
+            phone_page.goto(page.url)
+            assert phone_page.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth"
+            ), f"{page.url} scrolls sideways on a phone"
+            _shot(phone_page, f"web-admin-{name}-phone.png")
+        phone.close()
 
 
 def test_preference_center_in_a_browser(live_server, person):

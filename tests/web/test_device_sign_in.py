@@ -185,11 +185,11 @@ def test_admin_console_disables_and_enables(live_server, person, browser):
     admin, _ = person(admin=True)
     user, token = person()
     web = _signed_in(browser, admin)
-    assert "is disabled" in web.post(f"/admin/users/{user}/disable", {}, page="/admin").text
+    assert "is disabled" in web.post(f"/admin/users/{user}/disable", {}, page="/admin/users").text
     with live_server.client(token) as as_user:
         assert as_user.get("/v1/me").status_code == 401
-    assert "enabled again" in web.post(f"/admin/users/{user}/enable", {}, page="/admin").text
-    assert web.post(f"/admin/users/{admin}/disable", {}, page="/admin").status_code == 409
+    assert "enabled again" in web.post(f"/admin/users/{user}/enable", {}, page="/admin/users").text
+    assert web.post(f"/admin/users/{admin}/disable", {}, page="/admin/users").status_code == 409
 
 
 def test_sends_skip_a_disabled_user_and_all_users_leaves_them_out(live_server, person):

@@ -233,7 +233,7 @@ def test_admin_reviews_the_recipient_count_then_sends_once(live_server, person, 
         "summary": "Building maintenance",
         "severity": "warning",
     }
-    review = web.post("/admin/send", {**form, "step": "review"}, page="/admin")
+    review = web.post("/admin/send", {**form, "step": "review"}, page="/admin/send")
     assert review.status_code == 200 and "Send to 2 people?" in review.text
     key = re.search(r'name="idempotency_key" value="([^"]+)"', review.text).group(1)
     token = re.search(r'name="csrf_token" value="([^"]+)"', review.text).group(1)
@@ -244,15 +244,36 @@ def test_admin_reviews_the_recipient_count_then_sends_once(live_server, person, 
     assert "Sent to 0 of 2" in again.text and "2 already had it" in again.text
     assert _unread(live_server, first_token) == 1
 
-    everyone = web.post("/admin/send", {**form, "audience": "all", "step": "review"}, page="/admin")
-    users_section = web.get("/admin").text.split('id="users"')[1].split('id="audit"')[0]
-    users = len(re.findall(r"<tr>", users_section)) - 1
+    everyone = web.post(
+        "/admin/send", {**form, "audience": "all", "step": "review"}, page="/admin/send"
+    )
+    users_page = web.get("/admin/users").text
+    users = len(re.findall(r"<tr>", users_page)) - 1
     assert f"Send to {users} people?" in everyone.text
 
-    unknown = web.post(
-        "/admin/send", {**form, "recipients": "nobody-at-all", "step": "review"}, page="/admin"
-    )
-    assert "do not exist" in unknown.text
+
+def test_the_send_review_names_unknown_user_ids_and_offers_no_send(person, browser):
+    """A review naming user ids that do not exist says which ones, offers no "Send now" (the
+    send would be refused as a whole), and "Change" brings the form back as it was typed."""
+    admin, _ = person(admin=True)
+    known, _ = person()
+    web = _signed_in(browser, admin)
+    form = {
+        "audience": "some",
+        "recipients": f"{known} nobody-at-all, {known}\nghost-2",
+        "title": "Office closed Friday",
+        "step": "review",
+    }
+    review = web.post("/admin/send", form, page="/admin/send")
+    assert review.status_code == 200
+    named = re.search(r'class="unknown-ids">([^<]*)<', review.text).group(1)
+    assert named == "ghost-2, nobody-at-all"
+    assert "2 of the user ids do not exist" in review.text
+    assert "Send now" not in review.text and 'value="send"' not in review.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', review.text).group(1)
+    back = web.http.post("/admin/send", data={**form, "step": "edit", "csrf_token": token})
+    assert back.status_code == 200
+    assert "nobody-at-all, " in back.text and "Office closed Friday" in back.text
 
 
 def test_admin_creates_a_user_with_an_invite_and_makes_an_admin(live_server, person, browser):
@@ -260,21 +281,23 @@ def test_admin_creates_a_user_with_an_invite_and_makes_an_admin(live_server, per
     admin, _ = person(admin=True)
     web = _signed_in(browser, admin)
     created = web.post(
-        "/admin/users", {"user_id": "new-hire", "email": "n@acme.example"}, page="/admin"
+        "/admin/users", {"user_id": "new-hire", "email": "n@acme.example"}, page="/admin/users"
     )
     assert created.status_code == 200
     link = re.search(r'id="invite-url" value="([^"]+)"', created.text).group(1)
     assert link.startswith("http://127.0.0.1:8000/invite/")
     assert "new-hire" in created.text and "Not yet" in created.text
-    promoted = web.post("/admin/users/new-hire/admin", {"admin": "1"}, page="/admin")
+    promoted = web.post("/admin/users/new-hire/admin", {"admin": "1"}, page="/admin/users")
     assert "new-hire is now an admin." in promoted.text
     newcomer = browser()
     path = link.removeprefix("http://127.0.0.1:8000")
     newcomer.post(path, {"password": PASSWORD, "password_confirm": PASSWORD})
-    assert newcomer.get("/admin").status_code == 200
-    taken = web.post("/admin/users", {"user_id": "new-hire"}, page="/admin")
+    opened = newcomer.get("/admin")
+    assert opened.status_code == 303 and opened.headers["location"] == "/admin/send"
+    assert newcomer.get("/admin/users").status_code == 200
+    taken = web.post("/admin/users", {"user_id": "new-hire"}, page="/admin/users")
     assert taken.status_code == 409 and "exists already" in taken.text
-    self_demotion = web.post(f"/admin/users/{admin}/admin", {"admin": "0"}, page="/admin")
+    self_demotion = web.post(f"/admin/users/{admin}/admin", {"admin": "0"}, page="/admin/users")
     assert self_demotion.status_code == 409
 
 

@@ -27,7 +27,7 @@ def test_anonymous_notification_link_redirects_to_sign_in_and_leaks_nothing(
     assert reply.status_code == 303
     assert reply.headers["location"] == f"/login?next=/n/{notification_id}"
     assert "Quarterly" not in reply.text and "secret" not in reply.text
-    for page in ("/", "/settings", "/admin"):
+    for page in ("/", "/settings", "/admin", "/admin/users"):
         assert browser().get(page).status_code == 303, page
 
 

@@ -6,7 +6,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from server.channels import Outgoing
+from server.channels import Envelope
 from server.db import connect, create_pool, fetch_all
 from server.worker.queue import Queue
 from tests.support.live import create_users_directly
@@ -260,8 +260,8 @@ class GatedTransport:
         self.gate = threading.Event()
         self.started: list[str] = []
 
-    async def send(self, outgoing: Outgoing) -> None:
-        self.started.append(outgoing.delivery_id)
+    async def send(self, envelope: Envelope) -> None:
+        self.started.append(envelope.delivery_id)
         await asyncio.to_thread(self.gate.wait)
 
     async def close(self) -> None:

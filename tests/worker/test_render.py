@@ -2,7 +2,7 @@
 
 import random
 
-from server.channels import Outgoing, render
+from server.channels import Envelope, render
 from server.channels.email import EmailTransport
 from server.worker.queue import MAX_RETRY_SECONDS, retry_delay
 from shared.privacy import ExternalText
@@ -55,8 +55,8 @@ def test_html_is_escaped():
 def test_message_id_is_derived_from_the_job_and_stable():
     """Message-ID: the same job gives the same Message-ID on every attempt."""
     transport = EmailTransport("smtp://127.0.0.1:2525", "alerts@example.com")
-    outgoing = Outgoing("1234", ("a@example.com",), render([_item(1)]))
-    first, second = transport.build(outgoing), transport.build(outgoing)
+    envelope = Envelope("1234", ("a@example.com",), render([_item(1)]))
+    first, second = transport.build(envelope), transport.build(envelope)
     assert first["Message-ID"] == second["Message-ID"] == "<delivery.1234@example.com>"
 
 

@@ -1,5 +1,6 @@
--- The claim: which due jobs a worker takes now, and where the others go. Both of the worker's
--- claiming queries (queries.sql: worker_claim and worker_claim_judged) call claim_deliveries().
+-- The claim: which due jobs a worker takes now, and where the others go (steps 4-7 of the
+-- delivery rules, delivery_rules.sql). Both of the worker's claiming queries (queries.sql:
+-- worker_claim and worker_claim_judged) call claim_deliveries().
 --
 -- The per-minute limit is a hard cap on what leaves. A job counts toward its user's limit on
 -- its channel in the calendar minute it is claimed, whatever path brought it here: a single
@@ -11,17 +12,6 @@
 -- the claim's: a worker starts what it claimed at once, or after the batch before it.)
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
-
--- Where a job goes now: the user's address for its channel, or nothing when the user turned the
--- channel off or removed the address after the job was queued.
-CREATE OR REPLACE FUNCTION delivery_recipients(p_channel text, p preferences) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN p_channel = 'email'
-                THEN CASE WHEN p.email_enabled AND p.email <> '' THEN ARRAY[p.email]
-                          ELSE '{}'::text[] END
-                ELSE CASE WHEN p.push_enabled THEN p.push_urls ELSE '{}'::text[] END
-           END
-$$;
 
 -- What a job carries: the privacy-safe fields of its notifications, oldest first. (A function,
 -- not a view, so that it is inlined with the job's id and reads only that job's items.)

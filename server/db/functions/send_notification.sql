@@ -1,6 +1,6 @@
--- The send: what a new notification stores, and what it queues for the external channels.
--- Which of the queued jobs may leave when (the per-minute limit, quiet hours) is the claim's
--- business: claim_deliveries.sql.
+-- The send: what a new notification stores, and what it queues for the external channels
+-- (steps 1-3 of the delivery rules, delivery_rules.sql). Which of the queued jobs may leave
+-- when (the per-minute limit, quiet hours) is the claim's business: claim_deliveries.sql.
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
@@ -74,17 +74,15 @@ BEGIN
         -- Locked in user_id order, so concurrent fan-outs cannot deadlock.
         -- A disabled user is skipped (suppressed), whatever the severity; `all_users` leaves
         -- them out altogether.
-        -- The user's overrides for the notification's topic win over the channel settings:
-        -- in-app off mutes the topic (but critical), email or push on sends it at every
+        -- The user's overrides for the notification's topic (delivery_rules.sql, steps 1
+        -- and 2): in-app off mutes the topic but critical; email or push on sends it at every
         -- severity, off sends none; null keeps the channel's rule.
         SELECT u.user_id,
                u.disabled_at IS NULL
                    AND (COALESCE(tp.in_app, p.in_app_enabled) OR p_severity = 'critical')
                    AS stores,
-               p.email_enabled AND p.email IS NOT NULL
-                   AND COALESCE(tp.email, p_severity IN ('warning', 'critical')) AS wants_email,
-               p.push_enabled AND cardinality(p.push_urls) > 0
-                   AND COALESCE(tp.push, p_severity IN ('warning', 'critical')) AS wants_push,
+               external_skip_reason('email', p_severity, p, tp.email) IS NULL AS wants_email,
+               external_skip_reason('push', p_severity, p, tp.push) IS NULL AS wants_push,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
         LEFT JOIN topic_preferences tp ON tp.user_id = u.user_id AND tp.topic = p_topic

@@ -1,0 +1,104 @@
+"""Send a notification: the form, a review that shows who it reaches, then the send."""
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from server.api.schemas import SendRequest
+from server.dependencies import ServiceDep, actor_of
+from server.errors import UnknownUsers
+from server.service import Service
+from server.web.admin.area import area_router
+from server.web.pages import validation_messages
+from server.web.rendering import render
+from server.web.session import AdminVisitorDep, PostedFormDep
+
+router = area_router("/admin/send")
+
+_SEND_FIELDS = ("title", "summary", "body", "severity", "target_url", "event_name")
+
+
+def _recipient_ids(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text) if part]
+
+
+def _send_request(form: dict[str, str]) -> SendRequest:
+    """The send form as the API's send request, validated by the same rules."""
+    fields: dict[str, Any] = {
+        name: form.get(name, "").strip() or None for name in _SEND_FIELDS if name != "body"
+    }
+    fields["body"] = form.get("body", "")
+    fields["event_name"] = fields["event_name"] or "admin.message"
+    fields["severity"] = fields["severity"] or "info"
+    fields["idempotency_key"] = form.get("idempotency_key") or None
+    ids = _recipient_ids(form.get("recipients", ""))
+    if form.get("audience") == "all":
+        fields["all_users"] = True
+    elif len(ids) == 1:
+        fields["user_id"] = ids[0]
+    elif ids:
+        fields["user_ids"] = ids
+    return SendRequest.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+async def _send_page(
+    request: Request,
+    service: Service,
+    *,
+    notice: str | None = None,
+    errors: list[str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "notice": notice,
+        "errors": errors or [],
+        "send_form": form or {},
+        "everyone": (await service.count_recipients(None)).reached,
+    }
+    return render(request, "admin/send.html", context, status)
+
+
+@router.get("")
+async def send_page(request: Request, _: AdminVisitorDep, service: ServiceDep) -> Response:
+    return await _send_page(request, service)
+
+
+@router.post("")
+async def send(
+    request: Request, visitor: AdminVisitorDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
+    """Two steps: `review` shows how many people the send reaches; `send` sends (`edit` goes
+    back to the form as it was). The review gives the form an idempotency key, so a send
+    posted twice (a reload) is stored once."""
+    if form.get("step") == "edit":
+        return await _send_page(request, service, form=form)
+    try:
+        send_request = _send_request(form)
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _send_page(request, service, errors=errors, form=form, status=422)
+    if form.get("step") != "send":
+        context = {
+            "form": {**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
+            "count": await service.count_recipients(send_request.recipients()),
+            "send": send_request,
+        }
+        return render(request, "admin/review.html", context)
+    try:
+        results = await service.send(send_request.outgoing(), actor_of(request, visitor.user))
+    except UnknownUsers as exc:
+        errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
+        return await _send_page(request, service, errors=errors, form=form, status=422)
+    inserted = sum(r["inserted"] for r in results)
+    suppressed = sum(1 for r in results if r.get("suppressed"))
+    notice = f"Sent to {inserted} of {len(results)} recipient(s)."
+    if len(results) - inserted - suppressed:
+        notice += f" {len(results) - inserted - suppressed} already had it (a repeated send)."
+    if suppressed:
+        notice += f" {suppressed} turned in-app notifications off or are disabled."
+    return await _send_page(request, service, notice=notice)

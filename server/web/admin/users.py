@@ -1,0 +1,145 @@
+"""Users: create (with a sign-up link), invite again, make or remove admin, disable, enable."""
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from server.accounts import Accounts
+from server.api.schemas import CreateUserRequest
+from server.dependencies import AccountsDep, ServiceDep, actor_of
+from server.errors import Conflict
+from server.service import Service
+from server.web.admin.area import area_router
+from server.web.pages import validation_messages
+from server.web.rendering import render
+from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
+
+router = area_router("/admin/users")
+
+USERS_SHOWN = 500
+
+
+async def _users_page(
+    request: Request,
+    visitor: Visitor,
+    service: Service,
+    *,
+    notice: str | None = None,
+    invite_url: str | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = {
+        "notice": notice,
+        "invite_url": invite_url,
+        "errors": errors or [],
+        "users": await service.users(USERS_SHOWN),
+        "users_shown": USERS_SHOWN,
+        "me": visitor.user.user_id,
+    }
+    return render(request, "admin/users.html", context, status)
+
+
+@router.get("")
+async def users_page(request: Request, visitor: AdminVisitorDep, service: ServiceDep) -> Response:
+    return await _users_page(request, visitor, service)
+
+
+@router.post("")
+async def create_user(
+    request: Request,
+    visitor: AdminVisitorDep,
+    form: PostedFormDep,
+    service: ServiceDep,
+    accounts: AccountsDep,
+) -> Response:
+    try:
+        user = CreateUserRequest.model_validate(
+            {
+                "user_id": form.get("user_id", "").strip(),
+                "email": form.get("email", "").strip() or None,
+                "display_name": form.get("display_name", "").strip() or None,
+                "admin": "admin" in form,
+            }
+        )
+        await service.create_user(
+            user.user_id,
+            email=user.email,
+            display_name=user.display_name,
+            is_admin=user.admin,
+            actor=actor_of(request, visitor.user),
+            with_token=False,
+        )
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        return await _users_page(request, visitor, service, errors=errors, status=422)
+    except Conflict:
+        errors = [f"A user {form.get('user_id', '').strip()!r} exists already."]
+        return await _users_page(request, visitor, service, errors=errors, status=409)
+    return await _invite(request, visitor, service, accounts, user.user_id, created=True)
+
+
+@router.post("/{user_id}/invite")
+async def invite_user(
+    user_id: str,
+    request: Request,
+    visitor: AdminVisitorDep,
+    service: ServiceDep,
+    accounts: AccountsDep,
+) -> Response:
+    return await _invite(request, visitor, service, accounts, user_id, created=False)
+
+
+async def _invite(
+    request: Request,
+    visitor: Visitor,
+    service: Service,
+    accounts: Accounts,
+    user_id: str,
+    *,
+    created: bool,
+) -> Response:
+    invite_url, expires_at = await accounts.create_invite(user_id, actor_of(request, visitor.user))
+    notice = (
+        f"{'Created ' + user_id + '. ' if created else ''}Send them this sign-up link; it works "
+        f"once, until {expires_at:%d %b %Y}, and voids any older link."
+    )
+    return await _users_page(request, visitor, service, notice=notice, invite_url=invite_url)
+
+
+@router.post("/{user_id}/disable")
+async def disable_user(
+    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    if user_id == visitor.user.user_id:
+        errors = ["You cannot disable yourself; ask another admin."]
+        return await _users_page(request, visitor, service, errors=errors, status=409)
+    await service.set_disabled(user_id, True, actor_of(request, visitor.user))
+    notice = f"{user_id} is disabled: every device and session of theirs is signed out."
+    return await _users_page(request, visitor, service, notice=notice)
+
+
+@router.post("/{user_id}/enable")
+async def enable_user(
+    user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    await service.set_disabled(user_id, False, actor_of(request, visitor.user))
+    notice = f"{user_id} is enabled again; they sign in anew."
+    return await _users_page(request, visitor, service, notice=notice)
+
+
+@router.post("/{user_id}/admin")
+async def set_admin(
+    user_id: str,
+    request: Request,
+    visitor: AdminVisitorDep,
+    form: PostedFormDep,
+    service: ServiceDep,
+) -> Response:
+    make_admin = form.get("admin") == "1"
+    if user_id == visitor.user.user_id and not make_admin:
+        errors = ["You cannot remove your own admin rights; ask another admin."]
+        return await _users_page(request, visitor, service, errors=errors, status=409)
+    await service.set_admin(user_id, make_admin, actor_of(request, visitor.user))
+    verb = "is now an admin" if make_admin else "is no longer an admin"
+    return await _users_page(request, visitor, service, notice=f"{user_id} {verb}.")
