@@ -1,12 +1,5 @@
-"""The addresses of an audience (`user:<id>`, `team:<id>`, `topic:<name>`) and the channels a
-user may override per topic: the vocabulary the send and the audiences share."""
-
-from shared.models import ADDRESS_KINDS
-
-__all__ = ["ADDRESS_KINDS", "TOPIC_CHANNELS", "address_parts", "audience_topic"]
-
-#: Channels a user may override per topic, as the preference center names them.
-TOPIC_CHANNELS = ("in_app", "email", "push")
+"""The addresses of an audience (`user:<id>`, `team:<id>`, `topic:<name>`, shared/models.py)
+as the send reads them."""
 
 
 def address_parts(address: str) -> tuple[str, str]:

@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 
 from server import audit
-from server.addresses import TOPIC_CHANNELS
 from server.audit import Actor
 from server.db import fetch_all, queries
 from server.errors import ClosedTopic, Conflict, NotFound
+from shared.topics import preference_center
 
 #: Topics of received notifications the preference center lists at most.
 RECEIVED_TOPICS_SHOWN = 50
@@ -186,32 +186,11 @@ class Audiences:
     async def preference_center(
         self, user_id: str, overrides: Mapping[str, Mapping[str, bool | None]]
     ) -> list[dict[str, Any]]:
-        """The topics a user's settings show, by name: the declared ones they follow or may
-        join, the ones they received and the ones they set overrides for, each with its
-        overrides (`overrides`, as the preferences hold them) and whether they can `join` or
-        `leave` it themselves."""
-        shown: dict[str, dict[str, Any]] = {}
-        for topic in await self.topics(user_id):
-            if topic["subscribed"] or topic["open"]:
-                shown[topic["topic"]] = {**topic, "declared": True}
+        """The topics a user's settings show (shared/topics.py), from the declared topics,
+        the topics of their newest notifications and their overrides."""
         received = await fetch_all(
             queries.received_topics, self.pool, user_id=user_id, limit=RECEIVED_TOPICS_SHOWN
         )
-        for name in [r["topic"] for r in received] + list(overrides):
-            shown.setdefault(
-                name,
-                {
-                    "topic": name,
-                    "description": "",
-                    "open": False,
-                    "subscribed": False,
-                    "via_team": False,
-                    "declared": False,
-                },
-            )
-        for name, topic in shown.items():
-            own = topic["subscribed"] and not topic["via_team"]
-            topic["join"] = topic["open"] and not topic["subscribed"]
-            topic["leave"] = topic["open"] and own
-            topic["overrides"] = {c: overrides.get(name, {}).get(c) for c in TOPIC_CHANNELS}
-        return [shown[name] for name in sorted(shown)]
+        return preference_center(
+            await self.topics(user_id), [r["topic"] for r in received], overrides
+        )

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from server import audit, metrics
-from server.addresses import TOPIC_CHANNELS, audience_topic
+from server.addresses import audience_topic
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
@@ -21,6 +21,7 @@ from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.identity import Caller, hash_token, issue_token
 from server.sending import SendCoalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
+from shared.topics import TOPIC_CHANNELS
 
 MAX_VERSION = 2**63 - 1
 
@@ -399,13 +400,11 @@ class Service:
         row = await queries.count_recipients(self.pool, user_ids=recipients)
         return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
 
-    async def count_audience(self, to: list[str]) -> int:
-        """How many people a send to the audience `to` would reach now, each counted once;
-        UnknownAddresses when an address names nothing."""
+    async def count_audience(self, to: list[str]) -> RecipientCount:
+        """How many people a send to the audience `to` would reach now, each counted once (a
+        disabled user is no member of it), and the addresses that name nothing."""
         row = await queries.count_audience(self.pool, to=to)
-        if row["unknown"]:
-            raise UnknownAddresses(list(row["unknown"]))
-        return row["reached"]
+        return RecipientCount(row["reached"], row["reached"], list(row["unknown"]))
 
     # ------------------------------------------------------------------ reading
 

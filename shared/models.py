@@ -14,6 +14,20 @@ class Severity(StrEnum):
 ADDRESS_KINDS = ("user", "team", "topic")
 
 
+def is_address(value: str) -> bool:
+    """`team:payments`, `topic:deploys`, `user:bob`: an audience address, not a user id."""
+    kind, colon, _ = value.partition(":")
+    return bool(colon) and kind in ADDRESS_KINDS
+
+
+def as_audience(recipients: list[str]) -> list[str] | None:
+    """Recipients typed by a person (the command line, the console): with any address among
+    them, all of them as addresses (a plain user id as `user:<id>`); else None (user ids)."""
+    if not any(is_address(value) for value in recipients):
+        return None
+    return [value if is_address(value) else f"user:{value}" for value in recipients]
+
+
 def audience_label(audience: str | None) -> str | None:
     """What "to ..." shows for the address a notification reached its user through: the team
     or topic (`team:payments` -> "payments"); None for the user's own address or none."""

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
-from shared.models import ADDRESS_KINDS
+from shared.models import as_audience
 from shared.version import VERSION
 from traybell.extras import missing_packages
 
@@ -217,11 +217,6 @@ def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     return 0
 
 
-def _is_address(value: str) -> bool:
-    """`team:payments`, `topic:deploys`, `user:bob`: an audience address, not a user id."""
-    return value.partition(":")[0] in ADDRESS_KINDS and ":" in value
-
-
 @needs("desktop")
 def cmd_send(args: argparse.Namespace) -> int:
     from desktop.cli import send
@@ -229,9 +224,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
-    elif any(_is_address(value) for value in args.to):
-        # Plain user ids beside addresses are the users' own addresses.
-        payload["to"] = [value if _is_address(value) else f"user:{value}" for value in args.to]
+    elif to := as_audience(args.to):
+        payload["to"] = to
     elif len(args.to) == 1:
         payload["user_id"] = args.to[0]
     else:

@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from server.accounts import Throttled, WeakPassword
-from server.addresses import TOPIC_CHANNELS
 from server.api.schemas import PreferencesPatch
 from server.audiences import Audiences
 from server.channels.push_targets import PushTargetRefused
@@ -29,6 +28,7 @@ from server.web.session import (
     end_session_cookie,
     set_session_cookie,
 )
+from shared.topics import TOPIC_CHANNELS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -1,6 +1,7 @@
 """The preference center on the settings page, and the audience shown in the inbox and on a
 notification's page."""
 
+from tests.support.db import db_fetch
 from tests.support.web import PASSWORD
 
 
@@ -103,3 +104,76 @@ def test_inbox_and_notification_page_say_who_it_was_sent_to(live_server, person,
     assert inbox.count(" · to ") == 1
     page = web.get(f"/n/{sent.json()['results'][0]['id']}").text
     assert "to payments" in page
+
+
+def test_admin_console_shapes_teams_and_topics(live_server, person, browser):
+    """The console's Teams and Topics areas: create a team, add and remove members (an
+    unknown user is said so), declare a topic, subscribe the team, delete both; the same
+    service calls and audit events as the API."""
+    admin, admin_token = person(admin=True)
+    member, _ = person()
+    web = _signed_in(browser, admin)
+    console = web.get("/admin/send").text
+    assert "/admin/teams" in console and "/admin/topics" in console
+    created = web.post("/admin/teams", {"team_id": "payments", "display_name": "Payments"})
+    assert created.status_code == 303 and created.headers["location"] == "/admin/teams/payments"
+    refused = web.post("/admin/teams", {"team_id": "Not Valid"})
+    assert refused.status_code == 422 and "team id" in refused.text
+    added = web.post(
+        "/admin/teams/payments/members", {"user_id": member}, page="/admin/teams/payments"
+    )
+    assert added.status_code == 200 and f"{member} is a member now." in added.text
+    unknown = web.post(
+        "/admin/teams/payments/members", {"user_id": "ghost"}, page="/admin/teams/payments"
+    )
+    assert unknown.status_code == 404 and "No user &#39;ghost&#39;." in unknown.text
+    declared = web.post(
+        "/admin/topics", {"topic": "billing", "description": "Card failures"}, page="/admin/topics"
+    )
+    assert declared.status_code == 200 and "Topic billing is declared." in declared.text
+    subscribed = web.post(
+        "/admin/topics/billing/teams", {"team_id": "payments"}, page="/admin/topics"
+    )
+    assert "Team payments follows billing." in subscribed.text
+    with live_server.client(admin_token) as api:
+        assert api.get("/v1/admin/teams/payments").json()["team"]["member_ids"] == [member]
+        [topic] = api.get("/v1/topics").json()["topics"]
+        assert (topic["topic"], topic["open"]) == ("billing", False)
+    removed = web.post(
+        f"/admin/teams/payments/members/{member}/remove", {}, page="/admin/teams/payments"
+    )
+    assert f"{member} is no longer a member." in removed.text
+    assert web.post("/admin/topics/billing/delete", {}, page="/admin/topics").status_code == 303
+    assert (
+        web.post("/admin/teams/payments/delete", {}, page="/admin/teams/payments").status_code
+        == 303
+    )
+    assert "No teams yet." in web.get("/admin/teams").text
+    assert "No topics declared yet." in web.get("/admin/topics").text
+
+
+def test_console_send_takes_addresses_and_counts_the_audience_first(live_server, person, browser):
+    """The console's send form takes addresses: the review shows how many people the audience
+    reaches (each once) before anything is sent, an unknown address offers no send, and the
+    send stores the audience."""
+    admin, _ = person(admin=True)
+    first, _ = person()
+    second, _ = person()
+    _team(live_server, "payments", first, second)
+    web = _signed_in(browser, admin)
+    form = {"audience": "some", "title": "Cards fail", "severity": "warning"}
+    review = web.post("/admin/send", form | {"recipients": f"team:payments {first}"})
+    assert review.status_code == 200 and "Send to 2 people?" in review.text
+    unknown = web.post("/admin/send", form | {"recipients": "team:payments team:nope"})
+    assert "team:nope" in unknown.text and "Send now" not in unknown.text
+    sent = web.post(
+        "/admin/send",
+        form | {"recipients": f"team:payments {first}", "step": "send", "idempotency_key": "k1"},
+        page="/admin/send",
+    )
+    assert "Sent to 2 of 2 recipient(s)." in sent.text
+    rows = db_fetch(live_server.database_url, "SELECT user_id, audience FROM notifications")
+    assert {r["user_id"]: r["audience"] for r in rows} == {
+        first: "team:payments",
+        second: "team:payments",
+    }
