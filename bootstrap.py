@@ -2,7 +2,7 @@
 """Run Traybell from a fresh clone with nothing but Python 3.11+.
 
     python3 bootstrap.py demo        # the whole product on this machine
-    python3 bootstrap.py test        # lint and the whole test suite
+    python3 bootstrap.py test        # lint, types and the whole test suite
     python3 bootstrap.py bench       # the benchmarks (python -m bench)
     python3 bootstrap.py build       # the tray app as a one-folder PyInstaller build in dist/
     python3 bootstrap.py traybell …  # any traybell command
@@ -58,7 +58,9 @@ def main(argv: list[str]) -> int:
         steps = [
             [python, "-m", "ruff", "check", "."],
             [python, "-m", "ruff", "format", "--check", "."],
-            [python, "-m", "pytest", *rest],
+            [python, "-m", "mypy"],  # what it checks, and how strictly: pyproject.toml
+            # a file's tests stay on one worker, so its module-scoped fixtures are made once
+            [python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *rest],
         ]
     elif command == "bench":
         steps = [[python, "-m", "bench", *rest]]

@@ -20,6 +20,7 @@ from server.config import Settings
 from server.db import queries
 from server.errors import NotFound
 from server.identity import Caller, hash_token, issue_token
+from shared.models import DeviceAuthorization, DeviceGrant
 
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes whatever it is given; a cap keeps one request from costing seconds of CPU.
@@ -62,23 +63,6 @@ class DeviceGrantRefused(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code, self.message = code, message
-
-
-@dataclass(frozen=True)
-class DeviceAuthorization:
-    device_code: str
-    user_code: str  # as people read it: XXXX-XXXX
-    verification_uri: str
-    verification_uri_complete: str
-    expires_in: int
-    interval: int
-
-
-@dataclass(frozen=True)
-class DeviceGrant:
-    token: str
-    token_id: str
-    user_id: str
 
 
 @dataclass(frozen=True)
@@ -205,7 +189,7 @@ class Accounts:
                     "login.success",
                     target_user_id=account["user_id"],
                 )
-                if _hasher.check_needs_rehash(hashed):
+                if _hasher.check_needs_rehash(account["password_hash"]):
                     await queries.rehash_password(
                         conn, user_id=account["user_id"], password_hash=await _hash(password)
                     )
@@ -379,7 +363,9 @@ class Accounts:
         """Step 2, the page: the device waiting for this code, if any. Each look-up counts
         toward the session's code entries (Throttled past MAX_CODE_ENTRIES a minute)."""
         code = await self._entered_code(session_id, typed_code)
-        row = code and await queries.pending_device_code(self.pool, user_code=code)
+        if code is None:
+            return None
+        row = await queries.pending_device_code(self.pool, user_code=code)
         return PendingDevice(user_code_for_people(code), row["client_name"]) if row else None
 
     async def decide_device(

@@ -1,5 +1,7 @@
-"""Coalesced sends: the sends waiting in this process at one moment go to the database together,
-as one transaction with one commit, and each request is answered only after that commit.
+"""Coalesced round trips: the sends (or token lookups) waiting in this process at one moment go
+to the database together, and each request is answered only after that round trip.
+
+Sends: one transaction with one commit for the batch, each request answered after the commit.
 
 A send to one user holds that user's row lock until its commit is on disk, so one user's sends
 otherwise run one commit (one fsync) at a time; in a batch, the sends waiting behind that lock
@@ -7,6 +9,10 @@ share a single commit instead. There is no timer: a send that finds a batch slot
 batch at once (a lone send on an idle server waits for nothing), and the sends that arrive
 while every slot is busy wait for the next batch, which takes up to `max_batch` of them. The
 window of a batch is therefore the time the batches before it take, and grows with the load.
+
+Token lookups: one statement looks up every token waiting. A request joins only a batch that
+has not started, so its lookup always runs after the request arrived: it sees every revocation
+committed before, exactly as a lookup of its own would.
 
 What a batch does is the caller's `run_batch` (the service's rules); this module only gathers,
 runs and answers. A batch that raises (the database went away) gives its exception to every
@@ -27,7 +33,7 @@ class SendsClosed(RuntimeError):
     """The server is stopping and takes no more sends."""
 
 
-class SendCoalescer(Generic[Item, Result]):
+class Coalescer(Generic[Item, Result]):
     def __init__(
         self,
         run_batch: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
@@ -54,7 +60,7 @@ class SendCoalescer(Generic[Item, Result]):
 
     def _start_batches(self) -> None:
         while self._waiting and len(self._in_flight) < self._max_in_flight:
-            batch = []
+            batch: list[tuple[Item, asyncio.Future[Result]]] = []
             while self._waiting and len(batch) < self._max_batch:
                 item, future = self._waiting.popleft()
                 if not future.done():  # a request that went away before its batch: not sent

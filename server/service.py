@@ -19,8 +19,10 @@ from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
 from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.identity import Caller, hash_token, issue_token
-from server.sending import SendCoalescer
+from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
+from server.wire import notification_object, sync_page
+from shared.models import Notification, SyncPage
 from shared.topics import TOPIC_CHANNELS
 
 MAX_VERSION = 2**63 - 1
@@ -31,6 +33,8 @@ COALESCED_RECIPIENTS = 100
 #: At most this many sends in one batch. Each is a subtransaction, and past 64 in one
 #: transaction PostgreSQL stops caching them in shared memory: every snapshot then gets slower.
 MAX_BATCH_SENDS = 48
+#: At most this many token lookups in one statement.
+MAX_BATCH_LOOKUPS = 64
 #: Batches of one server process at once: while one waits for its commit, the next one runs.
 MAX_BATCHES_IN_FLIGHT = 2
 
@@ -66,25 +70,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def notification_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as the API's notification object."""
-    return {
-        "id": str(row["id"]),
-        "user_id": row["user_id"],
-        "event_name": row["event_name"],
-        "title": row["title"],
-        "summary": row["summary"],
-        "body": row["body"],
-        "target_url": row["target_url"],
-        "severity": row["severity"],
-        "data": row["data"],
-        "batch_key": row["batch_key"],
-        "topic": row["topic"],
-        "audience": row["audience"],
-        "read_at": _iso(row["read_at"]),
-        "archived_at": _iso(row["archived_at"]),
-        "created_at": _iso(row["created_at"]),
-    }
+async def _keep_an_admin(conn: asyncpg.Connection, user_id: str, actor: Actor, act: str) -> None:
+    """The rule that keeps Traybell administrable, for the API, the pages and the command line
+    alike: nobody disables or demotes themselves (another admin does; a slip cannot lock them
+    out), and the last admin who is not disabled stays one. Conflict otherwise."""
+    if actor.user_id == user_id:
+        raise Conflict(f"you cannot {act}; ask another admin")
+    admins = [row["user_id"] for row in await fetch_all(queries.lock_active_admins, conn)]
+    if admins == [user_id]:
+        raise Conflict(f"{user_id} is the last admin; make another admin first")
 
 
 def user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,8 +168,14 @@ class Service:
         self.pool = pool
         self.settings = settings
         self.wakeups = wakeups
-        self._sends = SendCoalescer(
+        self._sends = Coalescer(
             self._send_batch, max_batch=MAX_BATCH_SENDS, max_in_flight=MAX_BATCHES_IN_FLIGHT
+        )
+        # A round trip per request was a seventh of a send's server time under load.
+        self._lookups = Coalescer(
+            self._authenticate_batch,
+            max_batch=MAX_BATCH_LOOKUPS,
+            max_in_flight=MAX_BATCHES_IN_FLIGHT,
         )
 
     def _changed(self, users: Users) -> None:
@@ -186,8 +186,19 @@ class Service:
     # ------------------------------------------------------------------ users and tokens
 
     async def authenticate(self, token: str) -> Caller | None:
-        row = await queries.authenticate(self.pool, token_hash=hash_token(token))
-        return Caller(row["user_id"], row["is_admin"], str(row["token_id"])) if row else None
+        """The caller the token names, looked up after this call began (never from memory: a
+        token revoked before stops at once), together with the lookups waiting beside it."""
+        return await self._lookups.submit(hash_token(token))
+
+    async def _authenticate_batch(self, token_hashes: Sequence[bytes]) -> list[Caller | None]:
+        rows = await fetch_all(
+            queries.authenticate, self.pool, token_hashes=list(dict.fromkeys(token_hashes))
+        )
+        found = {
+            bytes(r["token_hash"]): Caller(r["user_id"], r["is_admin"], str(r["token_id"]))
+            for r in rows
+        }
+        return [found.get(token_hash) for token_hash in token_hashes]
 
     async def create_user(
         self,
@@ -234,7 +245,10 @@ class Service:
         return [{**user_dict(r), "has_password": r["has_password"]} for r in rows]
 
     async def set_admin(self, user_id: str, is_admin: bool, actor: Actor) -> dict[str, Any]:
+        """Removing admin rights keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if not is_admin:
+                await _keep_an_admin(conn, user_id, actor, "remove your own admin rights")
             row = await queries.set_admin(conn, user_id=user_id, is_admin=is_admin)
             if row is None:
                 raise NotFound(f"no user {user_id!r}")
@@ -270,8 +284,11 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none."""
+        """Disabling ends every token and session of the user at once; enabling revives none.
+        Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            if disabled:
+                await _keep_an_admin(conn, user_id, actor, "disable yourself")
             row = await queries.set_user_disabled(conn, user_id=user_id, disabled=disabled)
             if row is None:
                 raise NotFound(f"no user {user_id!r}")
@@ -408,16 +425,16 @@ class Service:
 
     # ------------------------------------------------------------------ reading
 
-    async def get(self, caller: Caller, notification_id: str) -> dict[str, Any]:
+    async def get(self, caller: Caller, notification_id: str) -> Notification:
         ids = _uuids([notification_id])
         row = ids and await queries.get_notification(self.pool, user_id=caller.user_id, id=ids[0])
         if not row:
             raise NotFound("no such notification")
-        return notification_dict(row)
+        return notification_object(row)
 
     async def list_notifications(
         self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Notification], str | None]:
         before_version = (
             PageCursor.decode(before).before_version if before is not None else MAX_VERSION
         )
@@ -433,7 +450,7 @@ class Service:
         next_before = (
             PageCursor(rows[limit - 1]["created_version"]).encode() if len(rows) > limit else None
         )
-        return [notification_dict(r) for r in rows[:limit]], next_before
+        return [notification_object(r) for r in rows[:limit]], next_before
 
     async def unread_count(self, caller: Caller) -> int:
         return await queries.unread_count(self.pool, user_id=caller.user_id)
@@ -448,7 +465,7 @@ class Service:
             raise ResyncRequired()
         return start
 
-    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
         """The caller's changes after `cursor`, in commit order (see sync_version)."""
         after = await self.sync_start(caller, cursor)
         rows = await fetch_all(
@@ -459,21 +476,12 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
-        unread = rows[0]["unread"]
-        changes = [r for r in rows if r["id"] is not None]
-        has_more = len(changes) > limit
-        changes = changes[:limit]
-        last = SyncCursor(changes[-1]["version"], changes[-1]["id"]) if changes else after
-        return {
-            "changes": [notification_dict(r) for r in changes],
-            "cursor": last.encode(),
-            "has_more": has_more,
-            "unread": unread,
-        }
+        page, _ = sync_page(rows, after, limit)
+        return page
 
     # ------------------------------------------------------------------ changing state
 
-    async def change_one(self, caller: Caller, notification_id: str, action: str) -> dict[str, Any]:
+    async def change_one(self, caller: Caller, notification_id: str, action: str) -> Notification:
         """read, unread or archive one notification; idempotent, 404 when not the caller's."""
         change = {
             "read": queries.mark_read,

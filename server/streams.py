@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
@@ -33,8 +33,9 @@ from server.config import Settings
 from server.cursors import SyncCursor
 from server.db import UNAVAILABLE_ERRORS, fetch_all, queries
 from server.identity import Caller
-from server.service import notification_dict
 from server.wakeups import ALL_USERS, Users
+from server.wire import sync_page
+from shared.models import EventPage
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,15 @@ class Stream:
         return event
 
 
-def event_text(page: dict[str, Any]) -> str:
-    """A page as one SSE event; its id is the page's cursor (JSON holds no raw line breaks)."""
-    data = json.dumps(page, separators=(",", ":"))
+def event_text(page: EventPage) -> str:
+    """A page as one SSE event; its id is the page's cursor (JSON holds no raw line breaks).
+    Only the event's fields go out: a sync page's `has_more` means nothing on a stream."""
+    event: EventPage = {
+        "changes": page["changes"],
+        "cursor": page["cursor"],
+        "unread": page["unread"],
+    }
+    data = json.dumps(event, separators=(",", ":"))
     return f"event: sync\nid: {page['cursor']}\ndata: {data}\n\n"
 
 
@@ -273,18 +280,11 @@ class Hub:
             self.close(streams[key])
 
     def _hand_out(self, stream: Stream, rows: list[asyncpg.Record]) -> None:
-        changes = [r for r in rows if r["id"] is not None]
-        has_more = len(changes) > PAGE_LIMIT
-        changes = changes[:PAGE_LIMIT]
-        if changes:
-            stream.position = SyncCursor(changes[-1]["version"], changes[-1]["id"])
-            page = {
-                "changes": [notification_dict(r) for r in changes],
-                "cursor": stream.position.encode(),
-                "unread": rows[0]["unread"],
-            }
+        page, position = sync_page(rows, stream.position, PAGE_LIMIT)
+        if page["changes"]:
+            stream.position = position
             stream.push(event_text(page))
-        if not has_more:
+        if not page["has_more"]:
             stream.known_version = max(stream.known_version, rows[0]["sync_version"])
             self._due.discard(stream)
 

@@ -50,25 +50,13 @@ def needs(extra: str) -> Callable[[C], C]:
     return mark
 
 
-def _database_url(settings: "Settings") -> str:
+def _migrated_database(settings: "Settings") -> tuple[str, list[str]]:
+    """The database to use, brought to the current schema, and the migrations applied now."""
+    from server.db.migrate import migrate_or_exit
     from server.embedded import resolve_database_url
 
-    return resolve_database_url(settings.database_url)
-
-
-def migrate_or_exit(database_url: str, settings: "Settings") -> list[str]:
-    """Apply pending migrations (on the direct connection when `settings` name one); returns
-    their names. One that was applied and has changed since stops whichever command this is,
-    with exit 2 and the file's name."""
-    import asyncio
-
-    from server.db.migrate import MigrationChanged, migrate_url
-
-    try:
-        return asyncio.run(migrate_url(settings.session_url(database_url)))
-    except MigrationChanged as exc:
-        print(f"traybell: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    database_url = resolve_database_url(settings.database_url)
+    return database_url, migrate_or_exit(settings.session_url(database_url))
 
 
 # ---------------------------------------------------------------- server side
@@ -76,7 +64,7 @@ def migrate_or_exit(database_url: str, settings: "Settings") -> list[str]:
 
 @needs("server")
 def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
-    applied = migrate_or_exit(_database_url(settings), settings)
+    _, applied = _migrated_database(settings)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -86,8 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     from server.app import create_app
     from server.serving import serve
 
-    database_url = _database_url(settings)
-    applied = migrate_or_exit(database_url, settings)
+    database_url, applied = _migrated_database(settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     log.info("serving on http://%s:%d", args.host, args.port)
@@ -113,8 +100,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_worker(args: argparse.Namespace, settings: "Settings") -> int:
     from server.worker import run_worker
 
-    database_url = _database_url(settings)
-    migrate_or_exit(database_url, settings)
+    database_url, _ = _migrated_database(settings)
     return run_worker(database_url, settings, metrics_port=args.metrics_port)
 
 
@@ -124,8 +110,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
     from server.db import create_pool
     from server.service import Service
 
-    database_url = _database_url(settings)
-    migrate_or_exit(database_url, settings)
+    database_url, _ = _migrated_database(settings)
 
     async def run() -> T:
         pool = await create_pool(

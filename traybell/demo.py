@@ -16,10 +16,10 @@ from server.accounts import Accounts
 from server.audit import CLI
 from server.config import Settings
 from server.db import create_pool
+from server.db.migrate import migrate_or_exit
 from server.embedded import resolve_database_url
 from server.errors import Conflict
 from server.service import Service
-from traybell.cli import migrate_or_exit
 
 DEMO_ADMIN = "demo-admin"
 DEMO_USER = "demo"
@@ -129,7 +129,7 @@ def run_demo(settings: Settings, *, port: int, tray: bool) -> int:
     if not settings.database_url:
         _say("starting the embedded PostgreSQL (DATABASE_URL is unset) …")
     database_url = resolve_database_url(settings.database_url)
-    applied = migrate_or_exit(database_url, settings)
+    applied = migrate_or_exit(settings.session_url(database_url))
     _say(f"database ready ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(_demo_accounts(database_url, settings))
     tokens = {user_id: account.token for user_id, account in demo.items()}

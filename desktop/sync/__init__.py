@@ -2,7 +2,6 @@
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._device import (
-    DeviceCode,
     DeviceSignIn,
     SignedIn,
     SignInCancelled,
@@ -18,7 +17,6 @@ from desktop.sync._events import EventStream
 __all__ = [
     "ApiClient",
     "ApiError",
-    "DeviceCode",
     "DeviceSignIn",
     "EventStream",
     "Offline",

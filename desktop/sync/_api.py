@@ -105,25 +105,26 @@ class ApiClient:
             return self._client
 
     def _new_client(self) -> "httpx.Client":
-        httpx = _httpx()
+        http = _httpx()
         verify = ssl_context(self._ca_bundle)
         headers = {"User-Agent": "traybell-desktop"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        return httpx.Client(
+        client: httpx.Client = http.Client(
             base_url=self._server_url,
             headers=headers,
-            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+            timeout=http.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             # trust_env: the proxy from the environment, and on Windows and macOS from the
             # system settings (httpx reads them through urllib's getproxies()).
             trust_env=True,
             # One retry of a failed connect covers a pooled keep-alive connection the server
             # closed while it restarted.
             transport=self._transport
-            or httpx.HTTPTransport(verify=verify, retries=1, trust_env=True),
+            or http.HTTPTransport(verify=verify, retries=1, trust_env=True),
             # Also given here: httpx builds the proxy transports from the client's own verify.
             verify=verify,
         )
+        return client
 
     def close(self) -> None:
         with self._client_lock:

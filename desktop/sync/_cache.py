@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from desktop.files import private_file
-from shared.models import NOTIFICATION_FIELDS
+from shared.models import NOTIFICATION_FIELDS, Notification
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _migration_1(db: "sqlite_utils.Database") -> None:
-    db["notifications"].create(
+    db.table("notifications").create(
         {
             "id": str,
             "user_id": str,
@@ -45,34 +45,27 @@ def _migration_1(db: "sqlite_utils.Database") -> None:
         },
         pk="id",
     )
-    db["notifications"].create_index(["created_at"])
-    db["notifications"].create_index(["read_at"])
+    db.table("notifications").create_index(["created_at"])
+    db.table("notifications").create_index(["read_at"])
     # Changes made here that the server has not confirmed yet, in the order they were made.
-    db["outbox"].create({"seq": int, "op": str, "arg": str, "queued_at": str}, pk="seq")
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("outbox").create({"seq": int, "op": str, "arg": str, "queued_at": str}, pk="seq")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
 def _migration_2(db: "sqlite_utils.Database") -> None:
     """Notifications carry their topic and the audience that reached the user. The rows cached
     so far were stored without them, so the next sync starts from the beginning and brings
     every notification again (read marks still queued in the outbox are kept)."""
-    db["notifications"].add_column("topic", str)
-    db["notifications"].add_column("audience", str)
-    db["notifications"].create_index(["topic"])
+    db.table("notifications").add_column("topic", str)
+    db.table("notifications").add_column("audience", str)
+    db.table("notifications").create_index(["topic"])
     db.execute("DELETE FROM meta WHERE key = 'cursor'")
 
-
-_UPSERT = (
-    f"INSERT INTO notifications ({', '.join(NOTIFICATION_FIELDS)}) "
-    f"VALUES ({', '.join('?' * len(NOTIFICATION_FIELDS))}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{f} = excluded.{f}" for f in NOTIFICATION_FIELDS if f != "id")
-)
 
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_DATA = NOTIFICATION_FIELDS.index("data")
 #: What the center's search looks in.
 _SEARCHED = ("title", "summary", "body")
 
@@ -110,6 +103,16 @@ class Cache:
         # still commit together, so a lost page is simply fetched again.
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+        # The wire fields this cache has a column for: a field the server added since (see
+        # shared/models.py) is kept once a migration step above gives it one.
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(notifications)")}
+        self._fields = tuple(field for field in NOTIFICATION_FIELDS if field in columns)
+        self._data_index = self._fields.index("data")
+        self._upsert = (
+            f"INSERT INTO notifications ({', '.join(self._fields)}) "
+            f"VALUES ({', '.join('?' * len(self._fields))}) ON CONFLICT(id) DO UPDATE SET "
+            + ", ".join(f"{f} = excluded.{f}" for f in self._fields if f != "id")
+        )
 
     def _migrate(self) -> None:
         with self._lock, self._conn:
@@ -211,13 +214,13 @@ class Cache:
             )
             return [row[0] for row in rows]
 
-    def put(self, notification: dict[str, Any]) -> None:
+    def put(self, notification: Notification) -> None:
         """Store one notification as the server sent it outside a sync page (opened by its id):
         the cursor stays, so the next sync still brings every later change of it."""
-        row = [notification.get(field) for field in NOTIFICATION_FIELDS]
-        row[_DATA] = json.dumps(notification.get("data") or {})
+        row = [notification.get(field) for field in self._fields]
+        row[self._data_index] = json.dumps(notification.get("data") or {})
         with self.transaction() as conn:
-            conn.execute(_UPSERT, row)
+            conn.execute(self._upsert, row)
 
     def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """The cached notifications with these ids, newest first."""
@@ -228,7 +231,7 @@ class Cache:
                 found += [_decode(row) for row in self._query(sql, chunk)]
         return sorted(found, key=lambda n: (n["created_at"], n["id"]), reverse=True)
 
-    def apply_page(self, changes: list[dict[str, Any]], cursor: str, now: str) -> list[Applied]:
+    def apply_page(self, changes: list[Notification], cursor: str, now: str) -> list[Applied]:
         """Apply one sync page and its cursor atomically; say what became of each change.
 
         A change saying "unread" for a notification with a read mark still in the outbox keeps
@@ -247,7 +250,7 @@ class Cache:
             )
             # id -> local read_at, for the page's notifications already cached: one query.
             cached = self._read_states([str(change["id"]) for change in changes])
-            upserts: list[tuple[Any, ...]] = []
+            upserts: list[list[Any]] = []
             archived: list[str] = []
             for change in changes:
                 nid = str(change["id"])
@@ -257,7 +260,7 @@ class Cache:
                     continue
                 # One pass over the fields builds both the stored row and the returned dict;
                 # the dict keeps `data` as the server sent it, so nothing is decoded again.
-                stored = {field: change.get(field) for field in NOTIFICATION_FIELDS}
+                stored = {field: change.get(field) for field in self._fields}
                 stored["id"] = nid
                 if stored["data"] is None:
                     stored["data"] = {}
@@ -269,7 +272,7 @@ class Cache:
                 elif nid in pending["unread"]:
                     stored["read_at"] = None
                 row = list(stored.values())
-                row[_DATA] = json.dumps(stored["data"])
+                row[self._data_index] = json.dumps(stored["data"])
                 upserts.append(row)
                 applied.append(Applied(nid, stored, nid not in cached))
             for chunk in _chunks(archived):
@@ -279,7 +282,7 @@ class Cache:
             if upserts:
                 # One prepared upsert for the page: sqlite-utils' upsert_all costs about five
                 # times as much here (a savepoint and two statements per chunk of rows).
-                conn.executemany(_UPSERT, upserts)
+                conn.executemany(self._upsert, upserts)
             _set_meta(conn, "cursor", cursor)
         return applied
 

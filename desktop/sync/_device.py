@@ -8,11 +8,12 @@ it blocks, so the tray runs `wait()` off the GUI thread, and both stop it with a
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from desktop.links import is_web_url
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+from shared.models import DeviceAuthorization
 
 if TYPE_CHECKING:
     import httpx
@@ -40,18 +41,6 @@ class SignInCancelled(SignInError):
 
 
 @dataclass(frozen=True)
-class DeviceCode:
-    """The server's answer to authorize: what to show the person, and how to poll."""
-
-    device_code: str
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str
-    expires_in: int
-    interval: int
-
-
-@dataclass(frozen=True)
 class SignedIn:
     """A working token and whose it is."""
 
@@ -76,14 +65,14 @@ class DeviceSignIn:
         self.client_name = client_name
         self._ca_bundle, self._transport = ca_bundle, transport
         self._api = ApiClient(self.server_url, None, ca_bundle=ca_bundle, transport=transport)
-        self.code: DeviceCode | None = None
+        self.code: DeviceAuthorization | None = None
         #: Seconds between polls: the server's interval, plus SLOW_DOWN_SECONDS per slow_down.
         self.interval = 0
 
     def close(self) -> None:
         self._api.close()
 
-    def start(self) -> DeviceCode:
+    def start(self) -> DeviceAuthorization:
         """Ask for a code to show; raises SignInError when the server cannot give one."""
         try:
             reply = self._api.call(
@@ -99,7 +88,7 @@ class DeviceSignIn:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
         except ApiError as exc:
             raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
-        code = DeviceCode(**{field: reply[field] for field in DeviceCode.__dataclass_fields__})
+        code = DeviceAuthorization(**{f.name: reply[f.name] for f in fields(DeviceAuthorization)})
         if not (is_web_url(code.verification_uri) and is_web_url(code.verification_uri_complete)):
             # Shown as a link, opened in the browser, drawn as a QR code: web pages only.
             raise SignInError(f"{self.server_url} gave an approval page that is not a web page")

@@ -17,6 +17,7 @@ from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._cache import Cache
 from desktop.sync._device import revoke_own_token
 from desktop.sync._events import EventStream
+from shared.models import EventPage, Notification, SyncPage
 from shared.topics import preference_center
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class SyncEngine:
         """Where the cache stands in the server's changes (the cursor last applied)."""
         return self._cache.get_meta("cursor")
 
-    def apply_events_page(self, page: dict[str, Any], after: str | None) -> SyncResult:
+    def apply_events_page(self, page: EventPage, after: str | None) -> SyncResult:
         """An event's page, which follows the position `after`, taken in as a sync page is.
 
         When a sync moved the cache since `after`, the event may be older or newer than what
@@ -206,11 +207,11 @@ class SyncEngine:
     def signed_out_result(self) -> SyncResult:
         return SyncResult(online=False, signed_out=True, unread=self.unread_count())
 
-    def fetch(self, notification_id: str) -> dict[str, Any]:
+    def fetch(self, notification_id: str) -> Notification:
         """One notification from the server (one not cached yet, say opened from a link); kept
         in the cache unless archived. Raises `Refused` (404: unknown or another user's) or
         another `ApiError`."""
-        notification = self._api.call("GET", f"/v1/notifications/{notification_id}")
+        notification: Notification = self._api.call("GET", f"/v1/notifications/{notification_id}")
         if not notification.get("archived_at"):
             self._cache.put(notification)
         return notification
@@ -225,13 +226,13 @@ class SyncEngine:
             return revoked
 
     def fetch_preferences(self) -> dict[str, Any]:
-        prefs = self._api.call("GET", "/v1/preferences")
+        prefs: dict[str, Any] = self._api.call("GET", "/v1/preferences")
         self._cache.set_meta("preferences", json.dumps(prefs))
         self._prefs_fetched_at = time.monotonic()
         return prefs
 
     def update_preferences(self, changes: dict[str, Any]) -> dict[str, Any]:
-        prefs = self._api.call("PATCH", "/v1/preferences", json=changes)
+        prefs: dict[str, Any] = self._api.call("PATCH", "/v1/preferences", json=changes)
         self._cache.set_meta("preferences", json.dumps(prefs))
         return prefs
 
@@ -276,7 +277,7 @@ class SyncEngine:
         while True:
             params = {"limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {})
             try:
-                page = self._api.call("GET", "/v1/sync", params=params)
+                page: SyncPage = self._api.call("GET", "/v1/sync", params=params)
             except Refused as exc:
                 if cursor is None or not exc.cursor_unknown:
                     raise
@@ -284,10 +285,10 @@ class SyncEngine:
                 # what it holds may no longer exist there, so it is rebuilt from the beginning.
                 # What it held is not announced again, only what is new to this client.
                 log.warning(
-                    "the server cannot continue from this cache's cursor (%s): its database was"
-                    " restored or rebuilt; dropping the cached notifications and syncing from"
-                    " the beginning",
-                    exc,
+                    "the server's database was restored or rebuilt (%s %s): dropping the cached"
+                    " notifications and syncing from the beginning",
+                    exc.status,
+                    exc.code,
                 )
                 known_before_rebuild |= self._cache.forget_notifications()
                 cursor = None
@@ -299,7 +300,7 @@ class SyncEngine:
                     first_seen.pop(nid, None)
                 return first_seen
 
-    def _apply(self, page: dict[str, Any], first_seen: dict[str, dict[str, Any]]) -> None:
+    def _apply(self, page: EventPage, first_seen: dict[str, dict[str, Any]]) -> None:
         """One page into the cache; `first_seen` gets the notifications new to it."""
         for applied in self._cache.apply_page(page["changes"], page["cursor"], _now()):
             if applied.stored is None:

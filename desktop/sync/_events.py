@@ -14,9 +14,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut, _httpx
+from shared.models import EventPage
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +30,7 @@ BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 
 
-def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, EventPage]]:
     """(id, page) of each `sync` event; comments (keepalives) and other events are skipped."""
     fields: dict[str, str] = {}
     for line in lines:
@@ -121,7 +122,7 @@ class EventStream:
 
     def _delay(self, failures: int) -> float:
         # Jittered, so thousands of trays dropped by one restart do not return as one.
-        delay = min(BACKOFF_MAX_SECONDS, self._backoff_first * 2 ** max(0, failures - 1))
+        delay: float = min(BACKOFF_MAX_SECONDS, self._backoff_first * 2 ** max(0, failures - 1))
         return delay * random.uniform(0.5, 1.0)
 
 

@@ -30,7 +30,6 @@ from desktop.platform import credentials
 from desktop.settings import Settings
 from desktop.signin import default_client_name, remember_server
 from desktop.sync import (
-    DeviceCode,
     DeviceSignIn,
     SignedIn,
     SignInCancelled,
@@ -39,6 +38,7 @@ from desktop.sync import (
 )
 from desktop.ui.browser import open_web_link
 from desktop.ui.tasks import TaskRunner
+from shared.models import DeviceAuthorization
 
 log = logging.getLogger("traybell.desktop.sign_in")
 
@@ -230,7 +230,9 @@ class SignInWindow(QDialog):
         self.cancel()
         super().reject()
 
-    def _wait(self, flow: DeviceSignIn, code: DeviceCode, attempt: threading.Event) -> None:
+    def _wait(
+        self, flow: DeviceSignIn, code: DeviceAuthorization, attempt: threading.Event
+    ) -> None:
         if attempt is not self._attempt:  # cancelled while the code was being fetched
             flow.close()
             return

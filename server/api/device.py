@@ -1,31 +1,25 @@
 """/v1/device: sign-in without a pasted token (RFC 8628). No token is needed for these calls:
 the person approves on the /device page, and the client polls for its token."""
 
-import dataclasses
-
 from fastapi import APIRouter
 
 from server.accounts import DeviceGrantRefused
 from server.api.errors import ApiError
-from server.api.schemas import (
-    DeviceAuthorization,
-    DeviceAuthorizeRequest,
-    DeviceTokenReply,
-    DeviceTokenRequest,
-)
+from server.api.schemas import DeviceAuthorizeRequest, DeviceTokenRequest
 from server.dependencies import AccountsDep, IpDep
+from shared.models import DeviceAuthorization, DeviceGrant
 
 router = APIRouter(prefix="/v1/device", tags=["device sign-in"])
 
 
 @router.post("/authorize", response_model=DeviceAuthorization)
-async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> dict:
-    return dataclasses.asdict(await accounts.authorize_device(request.client_name))
+async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> DeviceAuthorization:
+    return await accounts.authorize_device(request.client_name)
 
 
 @router.post(
     "/token",
-    response_model=DeviceTokenReply,
+    response_model=DeviceGrant,
     responses={
         400: {
             "description": "No token (yet): `error.code` is authorization_pending, slow_down, "
@@ -33,9 +27,9 @@ async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> d
         }
     },
 )
-async def token(request: DeviceTokenRequest, accounts: AccountsDep, ip: IpDep) -> dict:
+async def token(request: DeviceTokenRequest, accounts: AccountsDep, ip: IpDep) -> DeviceGrant:
     try:
         grant = await accounts.poll_device(request.device_code, ip=ip)
     except DeviceGrantRefused as refused:
         raise ApiError(400, refused.code, refused.message) from None
-    return dataclasses.asdict(grant)
+    return grant

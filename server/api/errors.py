@@ -1,7 +1,7 @@
 """Every error leaves as {"error": {"code", "message", ...}}; no client input yields a 500."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}

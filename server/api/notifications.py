@@ -10,7 +10,6 @@ from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     RESYNC_REQUIRED,
     IdsRequest,
-    Notification,
     NotificationList,
     NotificationReply,
     PageCursorText,
@@ -21,6 +20,7 @@ from server.api.schemas import (
     UpdatedReply,
 )
 from server.dependencies import ServiceDep
+from shared.models import Notification
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -75,7 +75,9 @@ async def read_all(
     response_model=Notification,
     responses=replies_with(notification_links("/id")),
 )
-async def get_notification(notification_id: str, service: ServiceDep, caller: CallerDep) -> dict:
+async def get_notification(
+    notification_id: str, service: ServiceDep, caller: CallerDep
+) -> Notification:
     return await service.get(caller, notification_id)
 
 

@@ -31,7 +31,7 @@ from typing_extensions import TypeAliasType
 
 from server.cursors import PAGE_CURSOR_PATTERN, SYNC_CURSOR_PATTERN
 from server.service import Outgoing
-from shared.models import Severity
+from shared.models import Notification, Severity
 
 MAX_RECIPIENTS = 10_000
 MAX_ADDRESSES = 100
@@ -129,16 +129,12 @@ class _StorableKeys:
         return schema
 
 
-#: Any JSON whose strings and keys PostgreSQL can store.
+#: Any JSON whose strings and keys PostgreSQL can store. The value is one string, read by
+#: pydantic when it builds the model: mypy follows a recursive alias only in that form.
 JsonValue = TypeAliasType(
     "JsonValue",
-    Text
-    | StrictInt
-    | StrictFloat
-    | StrictBool
-    | list["JsonValue"]
-    | Annotated[dict[Text, "JsonValue"], _StorableKeys()]
-    | None,
+    "Text | StrictInt | StrictFloat | StrictBool | list[JsonValue]"
+    " | Annotated[dict[Text, JsonValue], _StorableKeys()] | None",
 )
 JsonObject = Annotated[dict[Text, JsonValue], _StorableKeys()]
 
@@ -181,7 +177,7 @@ def _absent(name: str) -> dict[str, Any]:
     return {"const": False} if name == "all_users" else {"type": "null"}
 
 
-_RECIPIENT_FORMS = {
+_RECIPIENT_FORMS: dict[str, dict[str, Any]] = {
     "user_id": {"type": "string"},
     "user_ids": {"type": "array"},
     "all_users": {"const": True},
@@ -325,11 +321,14 @@ class PreferencesPatch(RequestModel):
     """Any subset. `email` and `quiet_hours` may be cleared with null; the others always have
     a value, so null is refused for them (absent leaves them as they are)."""
 
-    in_app_enabled: StrictBool = None
-    email_enabled: StrictBool = None
-    push_enabled: StrictBool = None
+    # Hence a None default under a type without None: pydantic gives the default to an absent
+    # field and checks only what was sent; mypy sees a wrong default (the ignores below).
+
+    in_app_enabled: StrictBool = None  # type: ignore[assignment]
+    email_enabled: StrictBool = None  # type: ignore[assignment]
+    push_enabled: StrictBool = None  # type: ignore[assignment]
     # The bounds before the validator, so that they are the document's minimum and maximum.
-    digest_seconds: Annotated[int, Field(ge=0, le=86_400), BeforeValidator(json_integer)] = None
+    digest_seconds: Annotated[int, Field(ge=0, le=86_400), BeforeValidator(json_integer)] = None  # type: ignore[assignment]
     email: EmailAddress | None = None
     push_urls: Annotated[
         list[Annotated[PushUrl, AfterValidator(storable)]],
@@ -338,7 +337,7 @@ class PreferencesPatch(RequestModel):
             description="Apprise URLs. Each may only reach public addresses, unless the "
             "server's TRAYBELL_PUSH_ALLOWED_HOSTS lists its host (422 push_url_not_allowed).",
         ),
-    ] = None
+    ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
     topics: Annotated[
         dict[TopicName, TopicOverrides],
@@ -346,7 +345,7 @@ class PreferencesPatch(RequestModel):
             max_length=MAX_TOPIC_PREFERENCES,
             description="Merged per topic and channel: a channel left out keeps its value.",
         ),
-    ] = None
+    ] = None  # type: ignore[assignment]
 
 
 class CreateUserRequest(RequestModel):
@@ -375,24 +374,6 @@ class DeviceTokenRequest(RequestModel):
 
 
 # ------------------------------------------------------------ replies (for the OpenAPI document)
-
-
-class Notification(BaseModel):
-    id: str
-    user_id: str
-    event_name: str
-    title: str
-    summary: str | None
-    body: str
-    target_url: str | None
-    severity: Severity
-    data: dict[str, Any]
-    batch_key: str | None
-    topic: str | None
-    audience: str | None = Field(description="the address of `to` that reached this user")
-    read_at: str | None
-    archived_at: str | None
-    created_at: str
 
 
 class SendResult(BaseModel):
@@ -425,13 +406,6 @@ class UpdatedReply(BaseModel):
     updated: int
 
 
-class SyncReply(BaseModel):
-    changes: list[Notification]
-    cursor: str
-    has_more: bool
-    unread: int
-
-
 class User(BaseModel):
     user_id: str
     email: str | None
@@ -460,21 +434,6 @@ class OwnToken(BaseModel):
 
 class OwnTokenList(BaseModel):
     tokens: list[OwnToken]
-
-
-class DeviceAuthorization(BaseModel):
-    device_code: str
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str
-    expires_in: int
-    interval: int
-
-
-class DeviceTokenReply(BaseModel):
-    token: str
-    token_id: str
-    user_id: str
 
 
 class CreateUserReply(BaseModel):

@@ -11,13 +11,23 @@
 
 Everything pending is applied in one transaction: a database is upgraded entirely or not at all,
 and servers still running the old code never see the rules half replaced.
+
+Each row of `schema_migrations` records the release that applied it. A release older than one
+recorded refuses to run (`DatabaseNewer`) instead of putting its older rules back over the newer
+ones while a rolling upgrade is under way (docs/DEPLOY.md, "Upgrading"). The column is NOT NULL,
+so a process of 0.1.0, which recorded no release, fails at its first write there and changes
+nothing either.
 """
 
+import asyncio
 import hashlib
 import logging
+import sys
 from pathlib import Path
 
 import asyncpg
+
+from shared.version import VERSION, release_key
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,8 @@ MIGRATIONS_DIR = DB_DIR / "migrations"
 FUNCTIONS_DIR = DB_DIR / "functions"
 # Any number of servers and workers may start at once; one of them migrates, the others wait.
 _LOCK_ID = 0x7472_6179_6265_6C6C & 0x7FFF_FFFF_FFFF_FFFF
+#: The release of the rows recorded before releases were (the only one that recorded none).
+_FIRST_RELEASE = "0.1.0"
 
 
 class MigrationChanged(Exception):
@@ -36,6 +48,18 @@ class MigrationChanged(Exception):
         super().__init__(
             f"migration {', '.join(names)} was changed after it was applied to this database; "
             "restore it as it was and put the change in a new numbered migration"
+        )
+
+
+class DatabaseNewer(Exception):
+    """This database was migrated by a newer release than this one."""
+
+    def __init__(self, release: str):
+        self.release = release
+        super().__init__(
+            f"the database is newer than this release: its rules were applied by release "
+            f"{release}, this is {VERSION}; run release {release} or later (to go back to "
+            "this release, restore the backup taken before the upgrade: docs/DEPLOY.md)"
         )
 
 
@@ -66,12 +90,18 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        # Databases migrated before checksums were kept get the column in place.
-        await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")
-        recorded = {
-            r["name"]: r["checksum"]
-            for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")
-        }
+        # Databases migrated before checksums or releases were kept get the columns in place.
+        await conn.execute(
+            "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text,"
+            " ADD COLUMN IF NOT EXISTS release text"
+        )
+        await conn.execute(
+            "UPDATE schema_migrations SET release = $1 WHERE release IS NULL", _FIRST_RELEASE
+        )
+        await conn.execute("ALTER TABLE schema_migrations ALTER COLUMN release SET NOT NULL")
+        rows = await conn.fetch("SELECT name, checksum, release FROM schema_migrations")
+        _refuse_newer([r["release"] for r in rows])
+        recorded = {r["name"]: r["checksum"] for r in rows}
         numbered = [(path.name, path, checksum(path)) for path in available_migrations()]
         _refuse_changed(numbered, recorded)
         _warn_unknown(numbered, recorded)
@@ -89,6 +119,12 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                 await _apply(conn, name, path, digest)
                 applied_now.append(name)
     return applied_now
+
+
+def _refuse_newer(releases: list[str]) -> None:
+    newest = max(releases, key=release_key, default=VERSION)
+    if release_key(newest) > release_key(VERSION):
+        raise DatabaseNewer(newest)
 
 
 def _refuse_changed(numbered: list[tuple[str, Path, str]], recorded: dict[str, str | None]) -> None:
@@ -131,10 +167,12 @@ async def _apply(conn: asyncpg.Connection, name: str, path: Path, digest: str) -
     log.info("applying %s", name)
     await conn.execute(path.read_text(encoding="utf-8"))
     await conn.execute(
-        "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)"
-        " ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
+        "INSERT INTO schema_migrations (name, checksum, release) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO UPDATE"
+        " SET checksum = excluded.checksum, release = excluded.release, applied_at = now()",
         name,
         digest,
+        VERSION,
     )
 
 
@@ -144,3 +182,14 @@ async def migrate_url(dsn: str) -> list[str]:
         return await migrate(conn)
     finally:
         await conn.close()
+
+
+def migrate_or_exit(database_url: str) -> list[str]:
+    """`migrate` for the commands (serve, worker, migrate, admin): returns the names applied
+    now; a changed migration or a newer database stops the command with one line and exit 2,
+    which no restart can fix."""
+    try:
+        return asyncio.run(migrate_url(database_url))
+    except (MigrationChanged, DatabaseNewer) as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

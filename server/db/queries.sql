@@ -57,20 +57,21 @@ SELECT token_id, name, kind, created_at, last_used_at
 FROM api_tokens WHERE user_id = :user_id
 ORDER BY created_at DESC;
 
--- name: authenticate^
--- The caller a token names, unless the user is disabled. Marks the token used, to the minute:
--- the update matches (and writes) only on the first request of each minute.
+-- name: authenticate
+-- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
+-- their user is disabled: a row per token found. Marks each token used, to the minute: the
+-- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.last_used_at, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
-    WHERE t.token_hash = :token_hash AND u.disabled_at IS NULL
+    WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
     UPDATE api_tokens t SET last_used_at = date_trunc('minute', now())
     FROM found f
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_id, user_id, is_admin FROM found;
+SELECT token_hash, token_id, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -171,6 +172,11 @@ SELECT u.user_id, u.display_name, u.is_admin, u.created_at, u.disabled_at, p.ema
 FROM users u JOIN preferences p ON p.user_id = u.user_id
 ORDER BY u.user_id
 LIMIT :limit;
+
+-- name: lock_active_admins
+-- The admins who are not disabled, locked (in one order) until the transaction ends, so that
+-- two admins demoting or disabling each other at once cannot both pass the last-admin rule.
+SELECT user_id FROM users WHERE is_admin AND disabled_at IS NULL ORDER BY user_id FOR UPDATE;
 
 -- name: set_admin^
 UPDATE users u SET is_admin = :is_admin

@@ -10,7 +10,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from server.worker.queue import Job
 
@@ -20,7 +21,7 @@ log = logging.getLogger("traybell.worker")
 class Pipeline:
     def __init__(
         self,
-        deliver: Callable[[Job], Awaitable[None]],
+        deliver: Callable[[Job], Coroutine[Any, Any, None]],
         concurrency: int,
         *,
         stopping: asyncio.Event,

@@ -20,7 +20,9 @@ import pytest
 
 from server.db import connect, fetch_all, queries
 from server.db import migrate as migrations
-from server.db.migrate import MigrationChanged, checksum, migrate, migrate_url
+from server.db.migrate import DatabaseNewer, MigrationChanged, checksum, migrate, migrate_url
+from shared.version import VERSION
+from tests.support.db import db_fetch
 
 SCHEMA_AT = Path(__file__).with_name("schema_at")
 RELEASE = "29b2c26"
@@ -160,3 +162,56 @@ def test_a_changed_function_file_is_applied_again_alone(database_url, tmp_path, 
     path.write_text(path.read_text().replace("A user's sync versions", "The sync versions"))
     assert asyncio.run(migrate_url(database_url)) == ["functions/sync_versions.sql"]
     assert asyncio.run(migrate_url(database_url)) == []
+
+
+def test_every_applied_file_records_this_release(database_url):
+    """Releases: each row of schema_migrations names the release that applied it."""
+    releases = db_fetch(database_url, "SELECT DISTINCT release FROM schema_migrations")
+    assert releases == [{"release": VERSION}]
+
+
+def test_an_older_release_refuses_a_database_a_newer_one_migrated(database_url):
+    """No silent downgrade: when a newer release applied the function files, migrate raises
+    DatabaseNewer naming that release and applies nothing, though the older release's files
+    differ from what is recorded."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(
+                "UPDATE schema_migrations SET release = '99.0.0', checksum = 'of a newer release'"
+                " WHERE name = 'functions/claim_deliveries.sql'"
+            )
+            with pytest.raises(DatabaseNewer, match=r"99\.0\.0"):
+                await migrate(conn)
+            row = await conn.fetchrow(
+                "SELECT checksum, release FROM schema_migrations"
+                " WHERE name = 'functions/claim_deliveries.sql'"
+            )
+            assert dict(row) == {"checksum": "of a newer release", "release": "99.0.0"}
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_process_of_the_first_release_cannot_put_its_rules_back(database_url):
+    """No silent downgrade from 0.1.0, which records no release: its write to
+    schema_migrations (its own statement, verbatim) fails, so its transaction, and the older
+    function file it applied in it, roll back."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            with pytest.raises(asyncpg.NotNullViolationError):
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)"
+                    " ON CONFLICT (name) DO UPDATE"
+                    " SET checksum = excluded.checksum, applied_at = now()",
+                    "functions/claim_deliveries.sql",
+                    "of the first release",
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(run())

@@ -74,6 +74,7 @@ def test_quiet_hours_this_machine_cannot_read_are_no_quiet_hours():
     assert plan_toasts([notification()], now=NOW, public_url="http://h", quiet_hours=all_day)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's; Windows uses ACLs")
 def test_without_a_keyring_the_token_goes_to_a_user_only_file(private_home):
     """Rule: no keyring backend → the token is kept in a file readable by the user alone, and
     the store says so (the settings dialog shows that text)."""

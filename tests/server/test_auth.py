@@ -1,5 +1,8 @@
 """Auth: bearer tokens, scopes, revocation, and never revealing another user's data."""
 
+import asyncio
+
+import httpx
 import pytest
 
 from tests.support.db import db_fetch
@@ -95,6 +98,37 @@ def test_revoked_token_stops_at_once(live_server):
         assert client.get("/v1/notifications/unread-count").status_code == 401
     with live_server.client(token) as first:  # the user's other token still works
         assert first.get("/v1/notifications/unread-count").status_code == 200
+
+
+def test_lookups_made_together_answer_each_token_for_itself(live_server):
+    """Token lookups waiting at one moment share one statement (server/sending.py): each
+    request still gets its own caller, a revoked token and a disabled user's token are 401
+    within the same burst, and a token repeated in the burst is the same caller each time."""
+    users = [live_server.create_user() for _ in range(6)]
+    revoked_user, revoked = users[0]
+    disabled_user, disabled = users[1]
+    with live_server.client(live_server.admin_token) as admin:
+        second = admin.post(f"/v1/admin/users/{revoked_user}/tokens").json()
+        assert admin.delete(f"/v1/admin/tokens/{second['token_id']}").status_code == 204
+        assert admin.post(f"/v1/admin/users/{disabled_user}/disable").status_code == 200
+    calls = [(user, token) for user, token in users[2:]] * 5
+    calls += [(None, second["token"]), (None, disabled), (revoked_user, revoked)] * 5
+
+    async def burst() -> list[tuple[int, dict]]:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as client:
+            replies = await asyncio.gather(
+                *(
+                    client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+                    for _, token in calls
+                )
+            )
+        return [(reply.status_code, reply.json()) for reply in replies]
+
+    for (user, _), (status, body) in zip(calls, asyncio.run(burst()), strict=True):
+        if user is None:
+            assert status == 401
+        else:
+            assert (status, body["user"]["user_id"]) == (200, user)
 
 
 def test_tokens_are_stored_only_as_hashes(live_server, database_url):

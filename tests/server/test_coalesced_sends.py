@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from server.audit import CLI
 from server.db import create_pool
-from server.sending import SendCoalescer, SendsClosed
+from server.sending import Coalescer, SendsClosed
 from server.service import Service
 from tests.support import live
 from tests.support.db import db_fetch, db_value
@@ -182,7 +182,7 @@ def test_sends_waiting_behind_a_batch_go_together_in_the_next(database_url):
             await release.wait()
             return [item * 10 for item in items]
 
-        sends = SendCoalescer(run_batch, max_batch=10, max_in_flight=1)
+        sends = Coalescer(run_batch, max_batch=10, max_in_flight=1)
         lone = asyncio.ensure_future(sends.submit(1))
         while not batches:  # the first batch is under way, with the lone send
             await asyncio.sleep(0)
@@ -205,7 +205,7 @@ def test_closing_finishes_what_was_taken_and_refuses_the_rest():
             await release.wait()
             return [f"stored {item}" for item in items]
 
-        sends = SendCoalescer(run_batch, max_batch=2, max_in_flight=1)
+        sends = Coalescer(run_batch, max_batch=2, max_in_flight=1)
         taken = [asyncio.ensure_future(sends.submit(n)) for n in range(5)]
         await asyncio.sleep(0)
         closing = asyncio.ensure_future(sends.close())
@@ -233,7 +233,7 @@ def test_a_batch_the_database_cannot_run_fails_every_request_with_its_error():
             await asyncio.sleep(0)
             raise ConnectionRefusedError("database gone")
 
-        sends = SendCoalescer(run_batch, max_batch=10, max_in_flight=1)
+        sends = Coalescer(run_batch, max_batch=10, max_in_flight=1)
         return await asyncio.gather(*(sends.submit(n) for n in range(3)), return_exceptions=True)
 
     assert all(isinstance(e, ConnectionRefusedError) for e in asyncio.run(scenario()))

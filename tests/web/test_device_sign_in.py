@@ -181,7 +181,8 @@ def test_disable_ends_every_token_and_session_and_enable_revives_none(live_serve
 
 
 def test_admin_console_disables_and_enables(live_server, person, browser):
-    """The console's Disable and Enable buttons; an admin cannot disable themselves."""
+    """The console's Disable and Enable buttons; an admin cannot disable themselves (the
+    service's rule, shown on the page)."""
     admin, _ = person(admin=True)
     user, token = person()
     web = _signed_in(browser, admin)
@@ -189,7 +190,9 @@ def test_admin_console_disables_and_enables(live_server, person, browser):
     with live_server.client(token) as as_user:
         assert as_user.get("/v1/me").status_code == 401
     assert "enabled again" in web.post(f"/admin/users/{user}/enable", {}, page="/admin/users").text
-    assert web.post(f"/admin/users/{admin}/disable", {}, page="/admin/users").status_code == 409
+    refused = web.post(f"/admin/users/{admin}/disable", {}, page="/admin/users")
+    assert refused.status_code == 409 and "You cannot disable yourself" in refused.text
+    assert web.get("/admin/users").status_code == 200  # still signed in: nothing changed
 
 
 def test_sends_skip_a_disabled_user_and_all_users_leaves_them_out(live_server, person):

@@ -299,6 +299,7 @@ def test_admin_creates_a_user_with_an_invite_and_makes_an_admin(live_server, per
     assert taken.status_code == 409 and "exists already" in taken.text
     self_demotion = web.post(f"/admin/users/{admin}/admin", {"admin": "0"}, page="/admin/users")
     assert self_demotion.status_code == 409
+    assert "You cannot remove your own admin rights; ask another admin." in self_demotion.text
 
 
 def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_stays_json(browser):

@@ -111,10 +111,10 @@ async def _invite(
 async def disable_user(
     user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
-    if user_id == visitor.user.user_id:
-        errors = ["You cannot disable yourself; ask another admin."]
-        return await _users_page(request, visitor, service, errors=errors, status=409)
-    await service.set_disabled(user_id, True, actor_of(request, visitor.user))
+    try:
+        await service.set_disabled(user_id, True, actor_of(request, visitor.user))
+    except Conflict as exc:
+        return await _refused(request, visitor, service, exc)
     notice = f"{user_id} is disabled: every device and session of theirs is signed out."
     return await _users_page(request, visitor, service, notice=notice)
 
@@ -137,9 +137,15 @@ async def set_admin(
     service: ServiceDep,
 ) -> Response:
     make_admin = form.get("admin") == "1"
-    if user_id == visitor.user.user_id and not make_admin:
-        errors = ["You cannot remove your own admin rights; ask another admin."]
-        return await _users_page(request, visitor, service, errors=errors, status=409)
-    await service.set_admin(user_id, make_admin, actor_of(request, visitor.user))
+    try:
+        await service.set_admin(user_id, make_admin, actor_of(request, visitor.user))
+    except Conflict as exc:
+        return await _refused(request, visitor, service, exc)
     verb = "is now an admin" if make_admin else "is no longer an admin"
     return await _users_page(request, visitor, service, notice=f"{user_id} {verb}.")
+
+
+async def _refused(request: Request, visitor: Visitor, service: Service, exc: Conflict) -> Response:
+    """The users page with the rule that refused the change (the service's, for API and page)."""
+    errors = [f"{str(exc)[:1].upper()}{str(exc)[1:]}."]
+    return await _users_page(request, visitor, service, errors=errors, status=409)
