@@ -139,6 +139,9 @@ class SettingsDialog(QDialog):
         self.topics_state.setWordWrap(True)
         self.topics_grid.addWidget(self.topics_state, 0, 0, 1, 5)
         self._topics_loaded: list[dict[str, Any]] | None = None
+        # The topics may arrive after the dialog closed (and its widgets are gone).
+        self._closed = False
+        self.finished.connect(self._close_topics)
         #: topic -> channel -> its switch
         self.topic_switches: dict[str, dict[str, QComboBox]] = {}
         #: topic -> its Join or Leave button
@@ -171,13 +174,20 @@ class SettingsDialog(QDialog):
         if not self._controller.fetch_topic_center(self._show_topics, self._topics_failed):
             self.topics_state.setText("Sign in to choose how each topic reaches you.")
 
+    def _close_topics(self) -> None:
+        self._closed = True
+
     def _topics_failed(self, exc: BaseException) -> None:
+        if self._closed:
+            return
         self.topics_state.setText(f"The server did not answer: {exc}")
         self.topics_state.show()
 
     def _show_topics(self, topics: list[dict[str, Any]]) -> None:
         """One row per topic: its name and state, a switch per channel ("As set above" is
         the channel's own setting), and Join or Leave where the user may."""
+        if self._closed:
+            return
         self._topics_loaded = topics
         for widget in [*self._topic_widgets()]:
             self.topics_grid.removeWidget(widget)

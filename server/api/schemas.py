@@ -341,6 +341,7 @@ class PreferencesPatch(RequestModel):
     quiet_hours: QuietHours | None = None
     topics: Annotated[
         dict[TopicName, TopicOverrides],
+        _StorableKeys(),
         Field(
             max_length=MAX_TOPIC_PREFERENCES,
             description="Merged per topic and channel: a channel left out keeps its value.",
