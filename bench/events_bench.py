@@ -1,6 +1,6 @@
 """Real-time streams (GET /v1/events): send-to-event latency on one server and across two,
-memory per idle stream, the send rate with streams open, and one send to everyone reaching
-1,000 streams (with the statements the hub ran for it).
+memory and database statements per idle stream, the send rate with streams open, and one send
+to everyone reaching 1,000 streams (with the statements the hub ran for it).
 
 The streams are read by a small asyncio client in this process (one socket each, chunked
 HTTP/1.1 parsed by hand: an httpx client per stream would measure httpx). It shares the
@@ -37,6 +37,10 @@ from bench.common import (
 )
 
 CONNECTIONS = 16
+#: The servers' TRAYBELL_EVENTS_RECHECK_SECONDS (the default), and how many of its periods the
+#: idle streams' statements are counted over.
+RECHECK_SECONDS = 5
+IDLE_RECHECKS = 4
 
 
 @dataclass(frozen=True)
@@ -162,9 +166,11 @@ def _stream_users(url: str, count: int) -> dict[str, str]:
     return tokens
 
 
-async def _memory_per_stream(url: str, tokens: dict[str, str]) -> dict[str, Any]:
+async def _idle_streams(url: str, tokens: dict[str, str], admin: str) -> list[dict[str, Any]]:
     """On a fresh server: its resident memory with the streams open and idle, less before
-    them (after one stream has run every code path once), per stream."""
+    them (after one stream has run every code path once), per stream; then the database
+    statements the idle streams cost (the hub's rechecks: keepalives need none), counted by
+    the server over IDLE_RECHECKS recheck periods, per stream and second."""
     with servers(url, 1) as (fresh,):
         await close_streams(await _open_many(fresh.url, dict(list(tokens.items())[:1])))
         await asyncio.sleep(1)
@@ -172,16 +178,32 @@ async def _memory_per_stream(url: str, tokens: dict[str, str]) -> dict[str, Any]
         streams = await _open_many(fresh.url, tokens)
         await asyncio.sleep(2)  # settled: every (empty) backlog read
         after = _rss(fresh)
+        counted, began = _statements(fresh.url, admin), time.monotonic()
+        await asyncio.sleep(IDLE_RECHECKS * RECHECK_SECONDS)
+        statements = _statements(fresh.url, admin) - counted
+        idle_seconds = time.monotonic() - began
         await close_streams(streams)
-    return row(
-        f"memory per idle stream, {len(streams):,} streams",
-        (after - before) / len(streams) / 1024,
-        "KiB",
-        None,
-        None,
-        "value <= 20",
-        server_rss_mib=after / 2**20,
-    )
+    return [
+        row(
+            f"memory per idle stream, {len(streams):,} streams",
+            (after - before) / len(streams) / 1024,
+            "KiB",
+            None,
+            None,
+            "value <= 20",
+            server_rss_mib=after / 2**20,
+        ),
+        row(
+            f"database statements per idle stream, {len(streams):,} streams",
+            statements / len(streams) / idle_seconds,
+            "tx/s",
+            None,
+            None,
+            "value <= 0.05",
+            statements=statements,
+            seconds=idle_seconds,
+        ),
+    ]
 
 
 def _rss(server: Any) -> int:
@@ -321,7 +343,7 @@ async def _figures(
             )
         )
         await close_streams(streams)
-    results.append(await _memory_per_stream(url, tokens))
+    results += await _idle_streams(url, tokens, admin)
     if any(r["value"] is None for r in results):
         print("bench: an events figure is missing", file=sys.stderr)
     return results

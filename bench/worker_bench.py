@@ -143,14 +143,14 @@ def _worker_process(database_url: str, smtp_url: str | None, connections: int | 
     """A worker process of its own: with `smtp_url`, its real email transport (held to
     `connections` if given), else the no-op transport on both channels."""
     logging.getLogger("traybell.worker").setLevel(logging.WARNING)
-    settings = test_settings(smtp_url=smtp_url)
+    settings = test_settings(smtp_url=smtp_url, worker_concurrency=CONCURRENCY)
     transports = None
     if smtp_url is None:
         noop = NoopTransport()
         transports = {"email": noop, "push": noop}
     elif connections is not None:
         transports = {"email": EmailTransport(smtp_url, SENDER, connections=connections)}
-    worker = Worker(database_url, settings, transports=transports, concurrency=CONCURRENCY)
+    worker = Worker(database_url, settings, transports=transports)
     asyncio.run(worker.run())
 
 
@@ -413,7 +413,7 @@ def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
     from server.db.migrate import migrate_url
     from tests.support.pg import PostgresCluster
 
-    cluster = PostgresCluster()
+    cluster = PostgresCluster(durable=True)  # what users run: fsync and full-page writes on
     cluster.start()
     try:
         asyncio.run(migrate_url(cluster.url()))

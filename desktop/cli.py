@@ -87,9 +87,10 @@ def send(server: str | None, token: str | None, payload: dict[str, Any]) -> int:
     return 0 if reply.is_success else 1
 
 
-def login(server: str | None, name: str | None) -> int:
+def login(server: str | None, name: str | None, admin: bool = False) -> int:
     """Sign this computer in with the browser (device sign-in) and store the token where the
-    tray keeps it; exit 1 when denied, expired or the server cannot be reached.
+    tray keeps it; exit 1 when denied, expired or the server cannot be reached. `admin` asks
+    for a token that may act as an admin, which only an admin can approve.
 
     Ctrl-C cancels the wait rather than interrupting whatever runs: the token is either
     stored with its server or not at all, and one issued while cancelling is revoked.
@@ -101,6 +102,7 @@ def login(server: str | None, name: str | None) -> int:
     sign_in = DeviceSignIn(
         client_server(server, settings),
         name or default_client_name(),
+        admin=admin,
         ca_bundle=settings.ca_bundle,
     )
     cancel = threading.Event()

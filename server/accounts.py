@@ -19,7 +19,7 @@ from server.audit import Actor
 from server.config import Settings
 from server.db import queries
 from server.errors import NotFound
-from server.identity import Caller, hash_token, issue_token
+from server.identity import Caller, TokenScope, hash_token, issue_token
 from shared.models import DeviceAuthorization, DeviceGrant
 
 MIN_PASSWORD_LENGTH = 10
@@ -57,6 +57,10 @@ class Throttled(Exception):
         self.retry_at = retry_at
 
 
+class AdminApprovalNeeded(Exception):
+    """A device that asks for the admin scope, approved by someone who is not an admin."""
+
+
 class DeviceGrantRefused(Exception):
     """A device poll that gets no token (yet); `code` is the error code the API answers."""
 
@@ -69,6 +73,7 @@ class DeviceGrantRefused(Exception):
 class PendingDevice:
     user_code: str  # as people read it
     client_name: str
+    scope: TokenScope  # `admin`: the device will act as an admin (only an admin approves)
 
 
 def user_code_for_people(code: str) -> str:
@@ -284,8 +289,11 @@ class Accounts:
 
     # ------------------------------------------------------------------ device sign-in
 
-    async def authorize_device(self, client_name: str) -> DeviceAuthorization:
-        """Step 1: a device code for the client, a user code for the person."""
+    async def authorize_device(
+        self, client_name: str, scope: TokenScope = "user"
+    ) -> DeviceAuthorization:
+        """Step 1: a device code for the client, a user code for the person; the token it
+        leads to will have `scope` (`user` or `admin`)."""
         device_code = secrets.token_urlsafe(32)
         while True:  # a user code still held by another request: draw again
             user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
@@ -294,6 +302,7 @@ class Accounts:
                 device_code_hash=hash_token(device_code),
                 user_code=user_code,
                 client_name=client_name,
+                scope=scope,
                 expires_in=DEVICE_CODE_SECONDS,
             )
             if stored is not None:
@@ -323,7 +332,7 @@ class Accounts:
                 raise DeviceGrantRefused(
                     "expired_token", "This sign-in has expired or was used; start a new one."
                 )
-            if found["status"] == "denied":
+            if found["status"] == "denied" or found["user_disabled"]:
                 raise DeviceGrantRefused("access_denied", "The sign-in was denied.")
             approved = found["status"] == "approved"
             too_soon = bool(found["too_soon"]) and not approved
@@ -337,7 +346,11 @@ class Accounts:
             )
             if approved:
                 token, token_id = await issue_token(
-                    conn, found["user_id"], name=found["client_name"], kind="device"
+                    conn,
+                    found["user_id"],
+                    scope=found["scope"],
+                    name=found["client_name"],
+                    kind="device",
                 )
                 await audit.record(
                     conn,
@@ -345,7 +358,7 @@ class Accounts:
                     "token.create",
                     target_user_id=found["user_id"],
                     target=token_id,
-                    details={"kind": "device"},
+                    details={"kind": "device", "scope": found["scope"]},
                 )
             elif too_soon:
                 refused = DeviceGrantRefused(
@@ -366,32 +379,39 @@ class Accounts:
         if code is None:
             return None
         row = await queries.pending_device_code(self.pool, user_code=code)
-        return PendingDevice(user_code_for_people(code), row["client_name"]) if row else None
+        if row is None:
+            return None
+        return PendingDevice(user_code_for_people(code), row["client_name"], row["scope"])
 
     async def decide_device(
         self, caller: Caller, session_id: str, typed_code: str, *, approve: bool, actor: Actor
     ) -> str | None:
         """Step 2, the decision: the approved or denied client's name; None when the code names
-        no waiting device."""
+        no waiting device; AdminApprovalNeeded when someone who is not an admin approves a
+        device that asks for the admin scope."""
         code = await self._entered_code(session_id, typed_code)
         if code is None:
             return None
         async with self.pool.acquire() as conn, conn.transaction():
-            client_name = await queries.decide_device_code(
+            decided = await queries.decide_device_code(
                 conn,
                 user_code=code,
                 status="approved" if approve else "denied",
                 user_id=caller.user_id,
+                approver_is_admin=caller.is_admin,
             )
-            if client_name is not None:
-                await audit.record(
-                    conn,
-                    actor,
-                    "device.approve" if approve else "device.deny",
-                    target_user_id=caller.user_id,
-                    details={"client_name": client_name},
-                )
-        return client_name
+            if decided is None:
+                if await queries.pending_device_code(conn, user_code=code) is not None:
+                    raise AdminApprovalNeeded()
+                return None
+            await audit.record(
+                conn,
+                actor,
+                "device.approve" if approve else "device.deny",
+                target_user_id=caller.user_id,
+                details={"client_name": decided["client_name"], "scope": decided["scope"]},
+            )
+        return decided["client_name"]
 
     async def _entered_code(self, session_id: str, typed_code: str) -> str | None:
         async with self.pool.acquire() as conn:

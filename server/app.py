@@ -48,7 +48,10 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The API never sets session state, listens or takes advisory locks on its pool.
         pool = await create_pool(
-            database_url, reset_sessions=False, statement_cache=settings.statement_cache
+            database_url,
+            max_size=settings.pool_size,
+            reset_sessions=False,
+            statement_cache=settings.statement_cache,
         )
         streams = Hub(pool, settings)
         wakeups = Wakeups(settings.session_url(database_url), streams.wake)

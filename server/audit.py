@@ -29,6 +29,7 @@ ACTIONS = (
     "logout",
     "notification.send",
     "delivery.retry",
+    "delivery.dismiss",
     "preferences.update",
     "team.create",
     "team.delete",

@@ -81,6 +81,17 @@ class Settings:
     # wake-up was lost (it also bounds how long a revoked token keeps a stream).
     events_keepalive_seconds: int = 15
     events_recheck_seconds: int = 5
+    # Connections each process's pool keeps at most (a server's, a worker's); each process has
+    # one more of its own for LISTEN (docs/DEPLOY.md sizes max_connections by it).
+    pool_size: int = 10
+    # The worker: sends at once; how often an idle one polls although nothing woke it (the
+    # contract's at most once a second); how long sends in flight get on SIGTERM.
+    worker_concurrency: int = 32
+    worker_poll_seconds: int = 1
+    worker_shutdown_grace_seconds: int = 10
+    # A new user's email and push switches (the contract's default: off).
+    default_email: bool = False
+    default_push: bool = False
     # PostgreSQL itself (or a session-mode pooler), when DATABASE_URL is PgBouncer in
     # transaction mode: LISTEN and the migrations need a session of their own, which such a
     # pooler does not keep.
@@ -98,6 +109,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        _check_metrics_directory()
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             smtp_url=os.environ.get("TRAYBELL_SMTP_URL") or None,
@@ -117,5 +129,22 @@ class Settings:
             delivery_retention_days=_int("TRAYBELL_DELIVERY_RETENTION_DAYS", 30, minimum=1),
             events_keepalive_seconds=_events_seconds("TRAYBELL_EVENTS_KEEPALIVE_SECONDS", 15),
             events_recheck_seconds=_events_seconds("TRAYBELL_EVENTS_RECHECK_SECONDS", 5),
+            pool_size=_int("TRAYBELL_POOL_SIZE", 10, minimum=2),
+            worker_concurrency=_int("TRAYBELL_WORKER_CONCURRENCY", 32, minimum=1),
+            worker_poll_seconds=_int("TRAYBELL_WORKER_POLL_SECONDS", 1, minimum=1),
+            worker_shutdown_grace_seconds=_int("TRAYBELL_WORKER_SHUTDOWN_GRACE_SECONDS", 10),
+            default_email=_choice("TRAYBELL_DEFAULT_EMAIL", "off", ("on", "off")) == "on",
+            default_push=_choice("TRAYBELL_DEFAULT_PUSH", "off", ("on", "off")) == "on",
             direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
+        )
+
+
+def _check_metrics_directory() -> None:
+    """prometheus_client writes under PROMETHEUS_MULTIPROC_DIR from the first metric on, and
+    fails there with a traceback when the folder is not there."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError(
+            f"PROMETHEUS_MULTIPROC_DIR={folder} is not a folder this user can write: create it"
+            " (under systemd, RuntimeDirectory=: docs/DEPLOY.md) or unset the variable"
         )

@@ -18,7 +18,7 @@ from server.config import Settings
 from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
 from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
-from server.identity import Caller, hash_token, issue_token
+from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 from server.wire import notification_object, sync_page
@@ -97,8 +97,23 @@ def token_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": str(row["token_id"]),
         "name": row["name"],
         "kind": row["kind"],
+        "scope": row["scope"],
         "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]),
+    }
+
+
+def delivery_report_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One external channel of a notification: what became of it, and why (delivery_report())."""
+    return {
+        "channel": row["channel"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "at": _iso(row["at"]),
+        "delivery_id": str(row["delivery_id"]) if row["delivery_id"] else None,
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "dismissed": row["dismissed"],
     }
 
 
@@ -162,6 +177,12 @@ def _uuids(ids: list[str]) -> list[uuid.UUID]:
     return parsed
 
 
+def _sync_position(cursor: str | None) -> SyncCursor:
+    """Where a sync from `cursor` starts (the beginning without one); InvalidCursor when it is
+    damaged."""
+    return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+
+
 class Service:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, wakeups: Wakeups | None = None):
         """Without `wakeups` (the command line) open streams find changes at their recheck."""
@@ -194,10 +215,7 @@ class Service:
         rows = await fetch_all(
             queries.authenticate, self.pool, token_hashes=list(dict.fromkeys(token_hashes))
         )
-        found = {
-            bytes(r["token_hash"]): Caller(r["user_id"], r["is_admin"], str(r["token_id"]))
-            for r in rows
-        }
+        found = {bytes(r["token_hash"]): Caller.of_token(r) for r in rows}
         return [found.get(token_hash) for token_hash in token_hashes]
 
     async def create_user(
@@ -209,12 +227,20 @@ class Service:
         is_admin: bool,
         actor: Actor,
         with_token: bool = True,
+        token_scope: TokenScope = "user",
     ) -> tuple[dict[str, Any], str | None, str | None]:
-        """Create a user, with a first token unless `with_token` is false (someone who signs in
-        on the web needs none); returns (user, token, token_id). Conflict when the id is taken."""
+        """Create a user, with a first token of `token_scope` unless `with_token` is false
+        (someone who signs in on the web needs none); returns (user, token, token_id). Conflict
+        when the id is taken."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await queries.create_user(
-                conn, user_id=user_id, display_name=display_name, is_admin=is_admin, email=email
+                conn,
+                user_id=user_id,
+                display_name=display_name,
+                is_admin=is_admin,
+                email=email,
+                email_enabled=self.settings.default_email,
+                push_enabled=self.settings.default_push,
             )
             if row is None:
                 raise Conflict(f"user {user_id!r} already exists")
@@ -223,20 +249,24 @@ class Service:
             )
             token, token_id = (None, None)
             if with_token:
-                token, token_id = await self._issue_audited_token(conn, user_id, actor)
+                token, token_id = await self._issue_audited_token(conn, user_id, token_scope, actor)
         return user_dict(row), token, token_id
 
     async def _issue_audited_token(
-        self, conn: asyncpg.Connection, user_id: str, actor: Actor
+        self, conn: asyncpg.Connection, user_id: str, scope: TokenScope, actor: Actor
     ) -> tuple[str, str]:
-        token, token_id = await issue_token(conn, user_id)
+        if scope == "admin":
+            user = await queries.get_user(conn, user_id=user_id)
+            if user is not None and not user["is_admin"]:
+                raise Conflict(f"user {user_id!r} is not an admin; an admin token needs one")
+        token, token_id = await issue_token(conn, user_id, scope=scope)
         await audit.record(
             conn,
             actor,
             "token.create",
             target_user_id=user_id,
             target=token_id,
-            details={"kind": "api"},
+            details={"kind": "api", "scope": scope},
         )
         return token, token_id
 
@@ -257,9 +287,12 @@ class Service:
             )
         return user_dict(row)
 
-    async def create_token(self, user_id: str, actor: Actor) -> tuple[str, str]:
+    async def create_token(
+        self, user_id: str, actor: Actor, scope: TokenScope = "user"
+    ) -> tuple[str, str]:
+        """An API token; Conflict for an `admin` one of a user who is not an admin."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self._issue_audited_token(conn, user_id, actor)
+            return await self._issue_audited_token(conn, user_id, scope, actor)
 
     async def revoke_token(self, token_id: str, actor: Actor) -> None:
         await self._revoke_token(token_id, None, actor)
@@ -284,8 +317,8 @@ class Service:
         return user_dict(row)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> dict[str, Any]:
-        """Disabling ends every token and session of the user at once; enabling revives none.
-        Disabling keeps an admin (see _keep_an_admin)."""
+        """Disabling ends every token, session, invite and device sign-in of the user at once;
+        enabling revives none. Disabling keeps an admin (see _keep_an_admin)."""
         async with self.pool.acquire() as conn, conn.transaction():
             if disabled:
                 await _keep_an_admin(conn, user_id, actor, "disable yourself")
@@ -297,8 +330,13 @@ class Service:
         return user_dict(row)
 
     async def own_tokens(self, caller: Caller) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_user_tokens, self.pool, user_id=caller.user_id)
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=caller.user_id, limit=None)
         return [token_dict(r) for r in rows]
+
+    async def tokens(self, user_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every token (an admin's view, for rotation), or one user's; newest first."""
+        rows = await fetch_all(queries.list_tokens, self.pool, user_id=user_id, limit=limit)
+        return [{"user_id": r["user_id"]} | token_dict(r) for r in rows]
 
     async def revoke_own_token(self, caller: Caller, token_id: str, actor: Actor) -> None:
         """Another user's token is as unknown as one that never existed."""
@@ -458,7 +496,7 @@ class Service:
     async def sync_start(self, caller: Caller, cursor: str | None) -> SyncCursor:
         """Where a sync or an event stream from `cursor` starts. InvalidCursor for a damaged
         one, ResyncRequired for one this database cannot have issued (see sync_cursor_issued)."""
-        start = SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+        start = _sync_position(cursor)
         if start != SyncCursor() and not await queries.sync_cursor_issued(
             self.pool, user_id=caller.user_id, after_version=start.version, after_id=start.id
         ):
@@ -466,8 +504,10 @@ class Service:
         return start
 
     async def sync(self, caller: Caller, cursor: str | None, limit: int) -> SyncPage:
-        """The caller's changes after `cursor`, in commit order (see sync_version)."""
-        after = await self.sync_start(caller, cursor)
+        """The caller's changes after `cursor`, in commit order (see sync_version). The cursor
+        is checked as sync_start() checks it, by the statement that reads the page: a poll is
+        one round trip after its authentication."""
+        after = _sync_position(cursor)
         rows = await fetch_all(
             queries.sync_page,
             self.pool,
@@ -476,6 +516,8 @@ class Service:
             after_id=after.id,
             limit=limit + 1,
         )
+        if not rows[0]["cursor_issued"]:
+            raise ResyncRequired()
         page, _ = sync_page(rows, after, limit)
         return page
 
@@ -588,22 +630,42 @@ class Service:
 
     # ------------------------------------------------------------------ deliveries (admin)
 
-    async def deliveries(self, status: str, limit: int) -> list[dict[str, Any]]:
-        rows = await fetch_all(queries.list_deliveries, self.pool, status=status, limit=limit)
+    async def deliveries(
+        self, status: str, limit: int, user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Jobs in `status`, newest change first; of one user when `user_id` is given."""
+        rows = await fetch_all(
+            queries.list_deliveries, self.pool, status=status, limit=limit, user_id=user_id
+        )
         return [delivery_dict(r) for r in rows]
 
     async def retry_delivery(self, delivery_id: str, actor: Actor) -> dict[str, Any]:
+        """A failed job back to the queue, its attempts at 0."""
+        return await self._change_failed_delivery(
+            queries.retry_delivery, "delivery.retry", "retried", delivery_id, actor
+        )
+
+    async def dismiss_delivery(self, delivery_id: str, actor: Actor) -> dict[str, Any]:
+        """A failed job seen to: out of the failed list and the failed gauge, kept otherwise."""
+        return await self._change_failed_delivery(
+            queries.dismiss_delivery, "delivery.dismiss", "dismissed", delivery_id, actor
+        )
+
+    async def _change_failed_delivery(
+        self, query: Any, action: str, done: str, delivery_id: str, actor: Actor
+    ) -> dict[str, Any]:
+        """Only a failed job changes: NotFound for no such job, Conflict for one not failed."""
         ids = _uuids([delivery_id])
         if not ids:
             raise NotFound("no such delivery")
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                row = await queries.retry_delivery(conn, id=ids[0])
+                row = await query(conn, id=ids[0])
                 if row is not None:
                     await audit.record(
                         conn,
                         actor,
-                        "delivery.retry",
+                        action,
                         target_user_id=row["user_id"],
                         target=str(row["id"]),
                         details={"channel": row["channel"]},
@@ -612,4 +674,37 @@ class Service:
             status = await queries.delivery_status(conn, id=ids[0])
         if status is None:
             raise NotFound("no such delivery")
-        raise Conflict(f"only a failed delivery can be retried; this one is {status}")
+        raise Conflict(f"only a failed delivery can be {done}; this one is {status}")
+
+    async def notification_deliveries(self, notification_id: str) -> list[dict[str, Any]]:
+        """Why a notification went out on each external channel or not (any user's; the
+        delivery rules: server/db/functions/delivery_rules.sql). NotFound for an unknown id."""
+        ids = _uuids([notification_id])
+        user_id = await queries.notification_owner(self.pool, id=ids[0]) if ids else None
+        if user_id is None:
+            raise NotFound("no such notification")
+        rows = await fetch_all(
+            queries.notification_deliveries, self.pool, user_id=user_id, id=ids[0]
+        )
+        return [delivery_report_dict(row) for row in rows]
+
+    async def recent_deliveries(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """A user's newest notifications, each with `deliveries` as notification_deliveries()
+        gives them (empty for one stored before the reasons were kept)."""
+        recent: dict[str, dict[str, Any]] = {}
+        for row in await fetch_all(
+            queries.recent_deliveries, self.pool, user_id=user_id, limit=limit
+        ):
+            notification = recent.setdefault(
+                str(row["notification_id"]),
+                {
+                    "id": str(row["notification_id"]),
+                    "title": row["title"],
+                    "severity": row["severity"],
+                    "created_at": _iso(row["created_at"]),
+                    "deliveries": [],
+                },
+            )
+            if row["channel"] is not None:
+                notification["deliveries"].append(delivery_report_dict(row))
+        return list(recent.values())

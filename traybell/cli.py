@@ -50,13 +50,16 @@ def needs(extra: str) -> Callable[[C], C]:
     return mark
 
 
-def _migrated_database(settings: "Settings") -> tuple[str, list[str]]:
-    """The database to use, brought to the current schema, and the migrations applied now."""
+def _migrated_database(settings: "Settings", *, create: bool = True) -> tuple[str, list[str]]:
+    """The database to use, brought to the current schema, and the migrations applied now.
+    `create`: whether an embedded database may be made when there is none (not for the admin
+    commands: a new, empty database is never the one meant)."""
     from server.db.migrate import migrate_or_exit
     from server.embedded import resolve_database_url
 
-    database_url = resolve_database_url(settings.database_url)
-    return database_url, migrate_or_exit(settings.session_url(database_url))
+    database_url = resolve_database_url(settings.database_url, create=create)
+    setting = "TRAYBELL_DIRECT_DATABASE_URL" if settings.direct_database_url else "DATABASE_URL"
+    return database_url, migrate_or_exit(settings.session_url(database_url), setting)
 
 
 # ---------------------------------------------------------------- server side
@@ -72,8 +75,9 @@ def cmd_migrate(args: argparse.Namespace, settings: "Settings") -> int:
 @needs("server")
 def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     from server.app import create_app
-    from server.serving import serve
+    from server.serving import listening_socket, serve
 
+    listening = listening_socket(args.host, args.port)
     database_url, applied = _migrated_database(settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
@@ -84,8 +88,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     started = serve(
         create_app(database_url, settings),
-        host=args.host,
-        port=args.port,
+        listening,
         log_level="warning",
         access_log=False,
         log_config=None,  # uvicorn's lines go through ours (one JSON object per line)
@@ -93,7 +96,7 @@ def cmd_serve(args: argparse.Namespace, settings: "Settings") -> int:
         # TRAYBELL_TRUSTED_PROXIES (server/client_address.py), not a second time here.
         proxy_headers=False,
     )
-    return 0 if started else 3  # uvicorn's exit status for a server that could not start
+    return 0 if started else 1  # the lines above say why (the database went away, say)
 
 
 @needs("server")
@@ -110,7 +113,7 @@ def _with_services(settings: "Settings", work: Callable[[Any, Any], Awaitable[T]
     from server.db import create_pool
     from server.service import Service
 
-    database_url, _ = _migrated_database(settings)
+    database_url, _ = _migrated_database(settings, create=False)
 
     async def run() -> T:
         pool = await create_pool(
@@ -148,12 +151,53 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
                 display_name=request.display_name,
                 is_admin=request.admin,
                 actor=CLI,
+                with_token=args.token,
+                token_scope="admin" if request.admin else "user",
             ),
         )
     except Conflict:
         print(f"traybell: user {args.user_id!r} already exists", file=sys.stderr)
         return 1
-    print(json.dumps({"user_id": user["user_id"], "token": token}))
+    # A live token nobody asked for would sit in a terminal's scrollback: only with --token.
+    print(json.dumps({"user_id": user["user_id"]} | ({"token": token} if args.token else {})))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_list(args: argparse.Namespace, settings: "Settings") -> int:
+    tokens = _with_services(settings, lambda service, _: service.tokens(args.user))
+    for token in tokens:
+        print(json.dumps(token))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_create(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import Conflict, NotFound
+
+    try:
+        token, token_id = _with_services(
+            settings, lambda service, _: service.create_token(args.user_id, CLI, args.scope)
+        )
+    except (Conflict, NotFound) as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"user_id": args.user_id, "token_id": token_id, "token": token}))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_revoke(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import NotFound
+
+    try:
+        _with_services(settings, lambda service, _: service.revoke_token(args.token_id, CLI))
+    except NotFound:
+        print(f"traybell: no token {args.token_id!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.token_id} revoked; its event streams end within seconds", file=sys.stderr)
     return 0
 
 
@@ -243,7 +287,7 @@ def cmd_tray(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     from desktop.cli import login
 
-    return login(server=args.server, name=args.name)
+    return login(server=args.server, name=args.name, admin=args.admin)
 
 
 @needs("all")
@@ -291,12 +335,41 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True, metavar="ADMIN_COMMAND"
     )
-    create_user = admin.add_parser("create-user", help="create a user and print its first token")
+    create_user = admin.add_parser(
+        "create-user", help="create a user; prints {user_id} (and a first API token with --token)"
+    )
     create_user.add_argument("user_id")
     create_user.add_argument("--email")
     create_user.add_argument("--display-name")
-    create_user.add_argument("--admin", action="store_true", help="give the user the admin scope")
+    create_user.add_argument(
+        "--admin",
+        action="store_true",
+        help="make the user an admin (and its --token an admin token)",
+    )
+    create_user.add_argument(
+        "--token", action="store_true", help="also create and print a first API token"
+    )
     create_user.set_defaults(func=cmd_create_user)
+    tokens = admin.add_parser("tokens", help="API tokens: list, create, revoke").add_subparsers(
+        dest="tokens_command", required=True, metavar="TOKENS_COMMAND"
+    )
+    tokens_list = tokens.add_parser(
+        "list", help="one JSON line per token (never the token itself), newest first"
+    )
+    tokens_list.add_argument("--user", metavar="USER_ID", help="only this user's tokens")
+    tokens_list.set_defaults(func=cmd_tokens_list)
+    tokens_create = tokens.add_parser("create", help="create and print an API token for a user")
+    tokens_create.add_argument("user_id")
+    tokens_create.add_argument(
+        "--scope",
+        choices=["user", "admin", "ingest"],
+        default="user",
+        help="what the token may do, as POST /v1/admin/users/{user_id}/tokens (default user)",
+    )
+    tokens_create.set_defaults(func=cmd_tokens_create)
+    tokens_revoke = tokens.add_parser("revoke", help="revoke a token by its token_id")
+    tokens_revoke.add_argument("token_id")
+    tokens_revoke.set_defaults(func=cmd_tokens_revoke)
     set_password = admin.add_parser(
         "set-password",
         help="set a user's web password from standard input (one line); ends their web sessions",
@@ -354,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--name", help='what your devices list calls it (default "Traybell on <hostname>")'
     )
+    login.add_argument(
+        "--admin",
+        action="store_true",
+        help="ask for a token that may act as an admin (only an admin can approve it)",
+    )
     login.set_defaults(func=cmd_login)
     return parser
 
@@ -370,15 +448,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra == "desktop":
         _configure_logging("text", args.verbose)
         return args.func(args)
+    from server import exits
     from server.config import ConfigError, Settings
 
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"traybell: {exc}", file=sys.stderr)
-        return 2
+        return exits.CONFIGURATION
     _configure_logging(settings.log_format, args.verbose)
-    return args.func(args, settings)
+    try:
+        return args.func(args, settings)
+    except exits.StartupFailure as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ async def _demo_accounts(database_url: str, settings: Settings) -> dict[str, Dem
     found = {}
     try:
         for user_id, is_admin in ((DEMO_ADMIN, True), (DEMO_USER, False)):
+            scope = "admin" if is_admin else "user"
             try:
                 _, token, _ = await service.create_user(
                     user_id,
@@ -75,9 +76,10 @@ async def _demo_accounts(database_url: str, settings: Settings) -> dict[str, Dem
                     display_name=user_id.title(),
                     is_admin=is_admin,
                     actor=CLI,
+                    token_scope=scope,
                 )
             except Conflict:
-                token, _ = await service.create_token(user_id, CLI)
+                token, _ = await service.create_token(user_id, CLI, scope)
             password = secrets.token_urlsafe(9)
             await accounts.set_password(user_id, password, CLI)
             found[user_id] = DemoAccount(str(token), password)

@@ -58,11 +58,14 @@ class DeviceSignIn:
         server_url: str,
         client_name: str,
         *,
+        admin: bool = False,
         ca_bundle: str | None = None,
         transport: "httpx.BaseTransport | None" = None,
     ) -> None:
+        """`admin`: ask for a token that may act as an admin (only an admin can approve it)."""
         self.server_url = server_url.rstrip("/")
         self.client_name = client_name
+        self.scope = "admin" if admin else "user"
         self._ca_bundle, self._transport = ca_bundle, transport
         self._api = ApiClient(self.server_url, None, ca_bundle=ca_bundle, transport=transport)
         self.code: DeviceAuthorization | None = None
@@ -76,7 +79,9 @@ class DeviceSignIn:
         """Ask for a code to show; raises SignInError when the server cannot give one."""
         try:
             reply = self._api.call(
-                "POST", "/v1/device/authorize", json={"client_name": self.client_name}
+                "POST",
+                "/v1/device/authorize",
+                json={"client_name": self.client_name, "scope": self.scope},
             )
         except Offline as exc:
             raise SignInError(f"Cannot reach {self.server_url}: {exc}") from exc

@@ -9,10 +9,12 @@ from server.api.deps import AdminActorDep
 from server.api.links import TOKEN_LINKS, USER_LINKS, delivery_links, replies_with
 from server.api.schemas import (
     AuditList,
+    CreateTokenRequest,
     CreateUserReply,
     CreateUserRequest,
     DeliveryList,
     DeliveryReply,
+    DeliveryReportList,
     InviteReply,
     PageCursorText,
     Text,
@@ -52,8 +54,15 @@ async def create_user(
     status_code=201,
     responses=replies_with(TOKEN_LINKS, status=201),
 )
-async def create_token(user_id: Text, service: ServiceDep, actor: AdminActorDep) -> dict:
-    token, token_id = await service.create_token(user_id, actor)
+async def create_token(
+    user_id: Text,
+    service: ServiceDep,
+    actor: AdminActorDep,
+    request: CreateTokenRequest | None = None,
+) -> dict:
+    """A `user` token unless `{"scope": "admin"}` (409 when the user is not an admin)."""
+    scope = request.scope if request is not None else "user"
+    token, token_id = await service.create_token(user_id, actor, scope)
     return {"token": token, "token_id": token_id}
 
 
@@ -89,8 +98,13 @@ async def list_deliveries(
     _: AdminActorDep,
     status: Literal["pending", "sending", "sent", "failed"] = "failed",
     limit: Annotated[int, Query(ge=1)] = 50,
+    user_id: Annotated[Text | None, Query()] = None,
 ) -> dict:
-    return {"deliveries": await service.deliveries(status, min(limit, DELIVERY_LIMIT_MAX))}
+    return {
+        "deliveries": await service.deliveries(
+            status, min(limit, DELIVERY_LIMIT_MAX), user_id=user_id
+        )
+    }
 
 
 @router.post(
@@ -100,6 +114,25 @@ async def list_deliveries(
 )
 async def retry_delivery(delivery_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
     return {"delivery": await service.retry_delivery(delivery_id, actor)}
+
+
+@router.post(
+    "/deliveries/{delivery_id}/dismiss",
+    response_model=DeliveryReply,
+    responses=replies_with(delivery_links("/delivery/id")),
+)
+async def dismiss_delivery(delivery_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
+    """A failed delivery seen to: it leaves the failed list and the failed gauge (a retry
+    brings it back to the queue)."""
+    return {"delivery": await service.dismiss_delivery(delivery_id, actor)}
+
+
+@router.get("/notifications/{notification_id}/deliveries", response_model=DeliveryReportList)
+async def notification_deliveries(
+    notification_id: str, service: ServiceDep, _: AdminActorDep
+) -> dict:
+    """Why a notification went out on each external channel, or did not."""
+    return {"deliveries": await service.notification_deliveries(notification_id)}
 
 
 @router.get("/audit", response_model=AuditList)

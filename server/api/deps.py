@@ -16,10 +16,11 @@ _bearer = HTTPBearer(
 )
 
 
-async def caller(
+async def token_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
+    """Whoever the bearer token names, of any scope: each route says which scope it takes."""
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <token>'.")
     found = await service_of(request).authenticate(credentials.credentials)
@@ -28,9 +29,16 @@ async def caller(
     return found
 
 
+async def caller(caller_: Annotated[Caller, Depends(token_caller)]) -> Caller:
+    """A `user` or `admin` token: an integration's `ingest` token acts as nobody here."""
+    if caller_.scope == "ingest":
+        raise ApiError(401, "unauthorized", "An ingest token is only good for sending events in.")
+    return caller_
+
+
 async def admin(caller_: Annotated[Caller, Depends(caller)]) -> Caller:
     if not caller_.is_admin:
-        raise ApiError(403, "forbidden", "This call needs an admin token.")
+        raise ApiError(403, "forbidden", "This call needs an admin token (of the admin scope).")
     return caller_
 
 

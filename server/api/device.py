@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/device", tags=["device sign-in"])
 
 @router.post("/authorize", response_model=DeviceAuthorization)
 async def authorize(request: DeviceAuthorizeRequest, accounts: AccountsDep) -> DeviceAuthorization:
-    return await accounts.authorize_device(request.client_name)
+    return await accounts.authorize_device(request.client_name, request.scope)
 
 
 @router.post(

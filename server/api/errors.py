@@ -1,8 +1,11 @@
-"""Every error leaves as {"error": {"code", "message", ...}}; no client input yields a 500."""
+"""Every error is answered in one of two ways from one table (DOMAIN_ERRORS): to the API as
+{"error": {"code", "message", ...}}, to a person as an error page. No client input yields a
+500."""
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -53,28 +56,156 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-#: Paths whose errors are JSON bodies; every other path is a page for people.
+#: Paths whose errors are JSON bodies when no route answered them (an unknown path or method);
+#: every other such path is a page for people.
 _API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
 
 PageError = Callable[[Request, int, str], Response]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A domain error as an answer, before it is a JSON body or a page."""
+
+    status: int
+    code: str
+    message: str  # a sentence for people, in the JSON body and on the page alike
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _data_error(request: Request, exc: Exception) -> Refusal:
+    # A safety net behind validation: the database refused a value the client sent (NaN in
+    # `data`, say). Only the message is logged: the detail may quote the notification's data.
+    assert isinstance(exc, asyncpg.DataError)
+    log.warning(
+        "%s: the database refused a value: %s (SQLSTATE %s)",
+        _described(request),
+        exc.message,
+        exc.sqlstate,
+    )
+    return Refusal(
+        422,
+        "invalid_value",
+        "A value in the request cannot be stored (for example NaN or Infinity in data).",
+    )
+
+
+def _unavailable(request: Request, exc: Exception) -> Refusal:
+    log.warning("%s: database unavailable: %s", _described(request), exc)
+    return Refusal(503, "database_unavailable", "The database is not answering; try again shortly.")
+
+
+def _unknown_users(_: Request, exc: Exception) -> Refusal:
+    assert isinstance(exc, UnknownUsers)
+    return Refusal(
+        422,
+        "unknown_users",
+        f"{len(exc.user_ids)} recipient(s) do not exist ({', '.join(exc.user_ids[:20])}); "
+        "nothing was stored.",
+        {"unknown_user_ids": exc.user_ids},
+    )
+
+
+def _unknown_addresses(_: Request, exc: Exception) -> Refusal:
+    assert isinstance(exc, UnknownAddresses)
+    return Refusal(
+        422,
+        "unknown_addresses",
+        f"{len(exc.addresses)} address(es) name no user, team or topic "
+        f"({', '.join(exc.addresses[:20])}); nothing was stored.",
+        {"unknown_addresses": exc.addresses},
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> Refusal:
+    log.error("%s: unexpected error", _described(request), exc_info=exc)
+    return Refusal(500, "internal_error", "Something went wrong on the server.")
+
+
+# every one of them is an Exception; the database module's tuple is typed for `except`
+_UNAVAILABLE = cast(
+    tuple[type[Exception], ...], (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError)
+)
+
+#: Every domain error the rule layers raise, and how it is answered: the one table for the API
+#: (a JSON body) and the pages (an error page), chosen by where the request came from
+#: (`_wants_page`). The most specific class of an error that is listed wins; what is not
+#: listed is a bug (500). What the database or its driver says never goes to a client: it
+#: names tables, columns and types, and sometimes quotes a value; it goes to the log.
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = {
+    InvalidCursor: lambda _, exc: Refusal(
+        400, "invalid_cursor", f"The cursor is not valid: {exc}."
+    ),
+    ResyncRequired: lambda _, exc: Refusal(
+        410,
+        "resync_required",
+        "The server's database does not hold the change this cursor names (it was restored"
+        " or rebuilt): drop what you keep of it and sync from the beginning, without a cursor.",
+    ),
+    NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
+    Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
+    UnknownUsers: _unknown_users,
+    UnknownAddresses: _unknown_addresses,
+    ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
+    PushTargetRefused: lambda _, exc: Refusal(
+        422,
+        "push_url_not_allowed",
+        f"{exc}. Push URLs may only reach public addresses, unless the server's "
+        "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
+    ),
+    SendsClosed: lambda _, exc: Refusal(
+        503, "server_stopping", "The server is stopping; nothing was stored. Try again."
+    ),
+    asyncpg.DataError: _data_error,
+    **dict.fromkeys(_UNAVAILABLE, _unavailable),
+    Exception: _unexpected,
+}
+
+
+def refusal_for(request: Request, exc: Exception) -> Refusal:
+    """The answer to `exc` by the table: its own class's entry, else its nearest listed base."""
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind](request, exc)
+    return _unexpected(request, exc)
+
+
+def _wants_page(request: Request) -> bool:
+    """A request a page route took (server.web.routing.PageRoute says so) is answered with a
+    page; one no route took, by its path: outside the API's paths it is a person's."""
+    route = request.scope.get("route")
+    if route is not None:
+        return getattr(route, "answers_with_pages", False)
+    return not request.url.path.startswith(_API_PATHS)
+
+
 def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
-    """`page_error` answers an unknown path or method outside the API with a page."""
+    """`page_error` renders an error page for a request that came from a page."""
+
+    def answer(request: Request, refusal: Refusal) -> Response:
+        if page_error is not None and _wants_page(request):
+            return page_error(request, refusal.status, refusal.message)
+        return error_response(refusal.status, refusal.code, refusal.message, **refusal.extra)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         if any(e["type"] == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "The request body is not valid JSON.")
         fields = _describe(errors)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return error_response(
-            422, "validation_failed", f"Invalid request: {summary}", fields=fields
+        return answer(
+            request,
+            Refusal(422, "validation_failed", f"Invalid request: {summary}", {"fields": fields}),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -82,7 +213,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         if isinstance(exc.__cause__, ApiError):  # FastAPI wraps errors raised while reading a body
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
-        if page_error is not None and not request.url.path.startswith(_API_PATHS):
+        if page_error is not None and _wants_page(request):
             return page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = exc.headers
@@ -91,96 +222,11 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             headers = {**(headers or {}), "Allow": ", ".join(documented)}
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
-    @app.exception_handler(InvalidCursor)
-    async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
-        return error_response(400, "invalid_cursor", f"The cursor is not valid: {exc}.")
+    async def _domain_error(request: Request, exc: Exception) -> Response:
+        return answer(request, refusal_for(request, exc))
 
-    @app.exception_handler(ResyncRequired)
-    async def _resync(_: Request, exc: ResyncRequired) -> JSONResponse:
-        return error_response(
-            410,
-            "resync_required",
-            "The server's database does not hold the change this cursor names (it was restored"
-            " or rebuilt): drop what you keep of it and sync from the beginning, without a cursor.",
-        )
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "not_found", str(exc).capitalize() + ".")
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return error_response(409, "conflict", str(exc).capitalize() + ".")
-
-    @app.exception_handler(UnknownUsers)
-    async def _unknown(_: Request, exc: UnknownUsers) -> JSONResponse:
-        return error_response(
-            422,
-            "unknown_users",
-            f"{len(exc.user_ids)} recipient(s) do not exist; nothing was stored.",
-            unknown_user_ids=exc.user_ids,
-        )
-
-    @app.exception_handler(UnknownAddresses)
-    async def _unknown_addresses(_: Request, exc: UnknownAddresses) -> JSONResponse:
-        return error_response(
-            422,
-            "unknown_addresses",
-            f"{len(exc.addresses)} address(es) name no user, team or topic; nothing was stored.",
-            unknown_addresses=exc.addresses,
-        )
-
-    @app.exception_handler(ClosedTopic)
-    async def _closed_topic(_: Request, exc: ClosedTopic) -> JSONResponse:
-        return error_response(403, "topic_closed", str(exc).capitalize() + ".")
-
-    @app.exception_handler(PushTargetRefused)
-    async def _push_target(_: Request, exc: PushTargetRefused) -> JSONResponse:
-        return error_response(
-            422,
-            "push_url_not_allowed",
-            f"{exc}. Push URLs may only reach public addresses, unless the server's "
-            "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
-        )
-
-    @app.exception_handler(SendsClosed)
-    async def _stopping(_: Request, exc: SendsClosed) -> JSONResponse:
-        return error_response(
-            503, "server_stopping", "The server is stopping; nothing was stored. Try again."
-        )
-
-    # What the database or its driver says never goes to a client: it names tables, columns
-    # and types, and sometimes quotes a value. It goes to the log, with the request.
-
-    @app.exception_handler(asyncpg.DataError)
-    async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # A safety net behind validation: the database refused a value the client sent (NaN in
-        # `data`, say). Only the message is logged: the detail may quote the notification's data.
-        log.warning(
-            "%s: the database refused a value: %s (SQLSTATE %s)",
-            _described(request),
-            exc.message,
-            exc.sqlstate,
-        )
-        return error_response(
-            422,
-            "invalid_value",
-            "A value in the request cannot be stored (for example NaN or Infinity in data).",
-        )
-
-    for error_type in (*UNAVAILABLE_ERRORS, asyncpg.PostgresConnectionError):
-
-        @app.exception_handler(error_type)
-        async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-            log.warning("%s: database unavailable: %s", _described(request), exc)
-            return error_response(
-                503, "database_unavailable", "The database is not answering; try again shortly."
-            )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s: unexpected error", _described(request))
-        return error_response(500, "internal_error", "Something went wrong on the server.")
+    for error_type in DOMAIN_ERRORS:
+        app.add_exception_handler(error_type, _domain_error)
 
 
 def _documented_methods(request: Request) -> list[str]:

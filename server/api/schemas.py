@@ -146,14 +146,16 @@ email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
 
 
 def email_address(value: str) -> str:
-    """Every syntactically valid address (RFC 5321), in its normalized form."""
+    """Every syntactically valid address (RFC 5321) with a domain name, in its normalized form:
+    a domain literal (`root@[127.0.0.1]`) would let anyone aim the server's mail at an address
+    of its own network."""
     try:
         parts = email_validator.validate_email(
             value,
             check_deliverability=False,
             globally_deliverable=False,
             allow_quoted_local=True,
-            allow_domain_literal=True,
+            allow_domain_literal=False,
         )
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"must be an email address: {exc}") from None
@@ -368,6 +370,15 @@ class DeclareTopicRequest(RequestModel):
 
 class DeviceAuthorizeRequest(RequestModel):
     client_name: Annotated[Text, Field(min_length=1, max_length=100)]
+    scope: Literal["user", "admin"] = Field(
+        "user", description="`admin`: the device may act as an admin; only an admin can approve"
+    )
+
+
+class CreateTokenRequest(RequestModel):
+    scope: Literal["user", "admin"] = Field(
+        "user", description="`admin` makes admin calls; only an admin user may hold one"
+    )
 
 
 class DeviceTokenRequest(RequestModel):
@@ -429,6 +440,7 @@ class OwnToken(BaseModel):
     token_id: str
     name: str
     kind: Literal["device", "api"]
+    scope: Literal["admin", "user", "ingest"]
     created_at: str
     last_used_at: str | None
 
@@ -466,6 +478,37 @@ class Delivery(BaseModel):
 
 class DeliveryList(BaseModel):
     deliveries: list[Delivery]
+
+
+class DeliveryReport(BaseModel):
+    """One external channel of a notification: what became of it and why (the delivery rules:
+    server/db/functions/delivery_rules.sql)."""
+
+    channel: Literal["email", "push"]
+    status: Literal["queued", "sent", "failed", "skipped"]
+    reason: (
+        Literal[
+            "preference_off",
+            "no_address",
+            "below_severity",
+            "topic_muted",
+            "user_disabled",
+            "duplicate",
+            "digested",
+            "quiet_hours",
+            "rate_folded",
+        ]
+        | None
+    )
+    at: str | None
+    delivery_id: str | None
+    attempts: int | None
+    last_error: str | None
+    dismissed: bool | None
+
+
+class DeliveryReportList(BaseModel):
+    deliveries: list[DeliveryReport]
 
 
 class DeliveryReply(BaseModel):

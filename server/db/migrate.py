@@ -22,11 +22,13 @@ nothing either.
 import asyncio
 import hashlib
 import logging
-import sys
+import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
+from server import exits
 from shared.version import VERSION, release_key
 
 log = logging.getLogger(__name__)
@@ -184,12 +186,38 @@ async def migrate_url(dsn: str) -> list[str]:
         await conn.close()
 
 
-def migrate_or_exit(database_url: str) -> list[str]:
-    """`migrate` for the commands (serve, worker, migrate, admin): returns the names applied
-    now; a changed migration or a newer database stops the command with one line and exit 2,
-    which no restart can fix."""
+def migrate_or_exit(dsn: str, setting: str = "DATABASE_URL") -> list[str]:
+    """`migrate` for the commands (serve, worker, migrate, admin, demo) on `dsn`, the value of
+    `setting`: returns the names applied now. What keeps the command from starting is a
+    StartupFailure naming the setting: a changed migration or a newer database (no restart
+    can fix those), a sign-in or TLS setting the database refuses, or a database that does not
+    answer."""
     try:
-        return asyncio.run(migrate_url(database_url))
+        return asyncio.run(migrate_url(dsn))
     except (MigrationChanged, DatabaseNewer) as exc:
-        print(f"traybell: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise exits.StartupFailure(str(exc)) from None
+    except asyncpg.ClientConfigurationError as exc:  # sslmode, sslrootcert and the like
+        first_line = str(exc).splitlines()[0]
+        raise exits.StartupFailure(
+            f"{setting}: {first_line}; with sslmode=verify-ca or verify-full name the CA's"
+            f" certificate in {setting} (sslrootcert=/path/to/ca.crt): docs/DEPLOY.md"
+        ) from None
+    except (
+        asyncpg.InvalidAuthorizationSpecificationError,
+        asyncpg.InvalidPasswordError,
+        asyncpg.InvalidCatalogNameError,
+    ) as exc:
+        raise exits.StartupFailure(f"{setting}: the database refused it: {exc}") from None
+    except ssl.SSLError as exc:  # an OSError, but a setting is wrong: no restart helps
+        raise exits.StartupFailure(
+            f"{setting}: the TLS connection to the database failed ({exc}); check sslmode and"
+            f" sslrootcert in {setting}: docs/DEPLOY.md"
+        ) from None
+    except (OSError, asyncpg.CannotConnectNowError) as exc:
+        where = urlsplit(dsn)
+        raise exits.StartupFailure(
+            f"{setting}: the database at {where.hostname or 'the local socket'}:"
+            f"{where.port or 5432} does not answer ({exc or type(exc).__name__}): start"
+            f" PostgreSQL there or correct {setting}",
+            exits.DATABASE_UNREACHABLE,
+        ) from None

@@ -8,14 +8,16 @@ SELECT 1;
 -- ---------------------------------------------------------------- users and tokens
 
 -- name: create_user^
+-- The new user's email and push switches are the server's defaults (TRAYBELL_DEFAULT_EMAIL,
+-- TRAYBELL_DEFAULT_PUSH).
 WITH created AS (
     INSERT INTO users (user_id, display_name, is_admin)
     VALUES (:user_id, :display_name, :is_admin)
     ON CONFLICT (user_id) DO NOTHING
     RETURNING user_id, display_name, is_admin, created_at, disabled_at
 ), prefs AS (
-    INSERT INTO preferences (user_id, email)
-    SELECT user_id, :email FROM created
+    INSERT INTO preferences (user_id, email, email_enabled, push_enabled)
+    SELECT user_id, :email, :email_enabled, :push_enabled FROM created
 )
 SELECT user_id, display_name, is_admin, created_at, disabled_at, :email::text AS email
 FROM created;
@@ -26,8 +28,8 @@ FROM users u JOIN preferences p ON p.user_id = u.user_id
 WHERE u.user_id = :user_id;
 
 -- name: set_user_disabled^
--- Disabling ends every token and web session of the user at once (enabling revives none);
--- their notifications and preferences stay.
+-- Disabling ends every token, web session, invite and device sign-in they approved or denied
+-- at once (enabling revives none); their notifications and preferences stay.
 WITH changed AS (
     UPDATE users
     SET disabled_at = CASE WHEN :disabled THEN COALESCE(disabled_at, now()) END
@@ -37,13 +39,17 @@ WITH changed AS (
     DELETE FROM api_tokens t USING changed c WHERE :disabled AND t.user_id = c.user_id
 ), ended_sessions AS (
     DELETE FROM web_sessions s USING changed c WHERE :disabled AND s.user_id = c.user_id
+), ended_invites AS (
+    DELETE FROM invites i USING changed c WHERE :disabled AND i.user_id = c.user_id
+), ended_device_codes AS (
+    DELETE FROM device_codes d USING changed c WHERE :disabled AND d.user_id = c.user_id
 )
 SELECT c.user_id, c.display_name, c.is_admin, c.created_at, c.disabled_at, p.email
 FROM changed c JOIN preferences p ON p.user_id = c.user_id;
 
 -- name: create_token$
-INSERT INTO api_tokens (user_id, token_hash, name, kind)
-SELECT user_id, :token_hash, :name, :kind FROM users WHERE user_id = :user_id
+INSERT INTO api_tokens (user_id, token_hash, name, kind, scope)
+SELECT user_id, :token_hash, :name, :kind, :scope FROM users WHERE user_id = :user_id
 RETURNING token_id;
 
 -- name: delete_token$
@@ -52,17 +58,19 @@ DELETE FROM api_tokens
 WHERE token_id = :token_id AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id)
 RETURNING user_id;
 
--- name: list_user_tokens
-SELECT token_id, name, kind, created_at, last_used_at
-FROM api_tokens WHERE user_id = :user_id
-ORDER BY created_at DESC;
+-- name: list_tokens
+-- One user's tokens, or with a null user_id everyone's (never the token: only its hash is kept).
+SELECT token_id, user_id, name, kind, scope, created_at, last_used_at
+FROM api_tokens WHERE CAST(:user_id AS text) IS NULL OR user_id = :user_id
+ORDER BY created_at DESC
+LIMIT :limit;
 
 -- name: authenticate
 -- The callers the tokens name (by hash, the lookups waiting at one moment together), unless
 -- their user is disabled: a row per token found. Marks each token used, to the minute: the
 -- update matches (and writes) only on the first request of each minute.
 WITH found AS (
-    SELECT t.token_id, t.token_hash, t.last_used_at, u.user_id, u.is_admin
+    SELECT t.token_id, t.token_hash, t.last_used_at, t.scope, u.user_id, u.is_admin
     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
     WHERE t.token_hash = ANY (:token_hashes) AND u.disabled_at IS NULL
 ), touched AS (
@@ -71,7 +79,7 @@ WITH found AS (
     WHERE t.token_id = f.token_id
       AND (f.last_used_at IS NULL OR f.last_used_at < date_trunc('minute', now()))
 )
-SELECT token_hash, token_id, user_id, is_admin FROM found;
+SELECT token_hash, token_id, scope, user_id, is_admin FROM found;
 
 -- ---------------------------------------------------------------- web sign-in
 
@@ -149,12 +157,17 @@ SET token_hash = excluded.token_hash, created_at = now(), expires_at = excluded.
 RETURNING expires_at;
 
 -- name: invite_user$
-SELECT user_id FROM invites WHERE token_hash = :token_hash AND expires_at > now();
+-- A disabled user's invite (made after the disable) is no invite while they are disabled.
+SELECT i.user_id FROM invites i JOIN users u ON u.user_id = i.user_id
+WHERE i.token_hash = :token_hash AND i.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: accept_invite^
 -- Uses the invite up: the password is set, the invite is gone, older sessions end.
 WITH used AS (
-    DELETE FROM invites WHERE token_hash = :token_hash AND expires_at > now() RETURNING user_id
+    DELETE FROM invites i USING users u
+    WHERE i.token_hash = :token_hash AND i.expires_at > now()
+      AND u.user_id = i.user_id AND u.disabled_at IS NULL
+    RETURNING i.user_id
 ), changed AS (
     UPDATE users u SET password_hash = :password_hash FROM used
     WHERE u.user_id = used.user_id
@@ -204,20 +217,24 @@ SELECT unknown_addresses(:to) AS unknown,
 
 -- name: create_device_code$
 -- Nothing when the user code is taken (the caller draws another).
-INSERT INTO device_codes (device_code_hash, user_code, client_name, expires_at)
-VALUES (:device_code_hash, :user_code, :client_name,
+INSERT INTO device_codes (device_code_hash, user_code, client_name, scope, expires_at)
+VALUES (:device_code_hash, :user_code, :client_name, :scope,
         now() + make_interval(secs => :expires_in))
 ON CONFLICT (user_code) DO NOTHING
 RETURNING expires_at;
 
 -- name: lock_device_code^
 -- A client's poll: the code's state, locked until the poll's transaction ends, so that two
--- polls of an approved code cannot both be given a token.
-SELECT status, user_id, client_name, interval_seconds, expires_at <= now() AS expired,
-       last_polled_at > now() - make_interval(secs => interval_seconds - :tolerance_seconds)
-           AS too_soon
-FROM device_codes WHERE device_code_hash = :device_code_hash
-FOR UPDATE;
+-- polls of an approved code cannot both be given a token. `user_disabled`: whoever decided
+-- it is disabled now.
+SELECT d.status, d.user_id, d.client_name, d.scope, d.interval_seconds,
+       d.expires_at <= now() AS expired,
+       d.last_polled_at > now() - make_interval(secs => d.interval_seconds - :tolerance_seconds)
+           AS too_soon,
+       u.disabled_at IS NOT NULL AS user_disabled
+FROM device_codes d LEFT JOIN users u ON u.user_id = d.user_id
+WHERE d.device_code_hash = :device_code_hash
+FOR UPDATE OF d;
 
 -- name: record_device_poll!
 UPDATE device_codes
@@ -227,13 +244,15 @@ WHERE device_code_hash = :device_code_hash;
 
 -- name: pending_device_code^
 -- What the sign-in page shows for a code a person typed: only a live, undecided one.
-SELECT client_name, expires_at FROM device_codes
+SELECT client_name, scope, expires_at FROM device_codes
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now();
 
--- name: decide_device_code$
+-- name: decide_device_code^
+-- Only an admin approves a code that asks for the admin scope; anyone may deny one.
 UPDATE device_codes SET status = :status, user_id = :user_id
 WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
-RETURNING client_name;
+  AND (:status = 'denied' OR scope = 'user' OR :approver_is_admin)
+RETURNING client_name, scope;
 
 -- ---------------------------------------------------------------- teams and topics
 -- Who a send to `team:...` or `topic:...` reaches is functions/audiences.sql.
@@ -452,25 +471,18 @@ SELECT count(*) FROM notifications
 WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL;
 
 -- name: sync_cursor_issued$
--- Whether this database can have issued the cursor (version, id): a sync cursor names a change
--- it returned, one of the user's notifications at that version, and a row's version only grows
--- (rows go only with their user). A cursor that names no change (read-all's) needs a version
--- the user has reached. A database restored to an earlier state, rebuilt or replaced fails this
--- for a client that saw changes it does not hold.
-SELECT CASE
-    WHEN :after_id = '00000000-0000-0000-0000-000000000000'::uuid
-        THEN :after_version <= (SELECT sync_version FROM users WHERE user_id = :user_id)
-    ELSE EXISTS (SELECT 1 FROM notifications
-                 WHERE user_id = :user_id AND id = :after_id AND version >= :after_version)
-END;
+-- Whether this database can have issued the cursor (db/functions/sync_versions.sql).
+SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 
 -- name: sync_page
--- Changes after the cursor in version order, with the unread count from the same snapshot.
--- Always one row at least: an empty page has null columns beside the count.
+-- Changes after the cursor in version order, with the unread count and whether this database
+-- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
+-- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.topic, n.audience, n.read_at, n.archived_at, n.created_at,
        n.version,
-       unread.count AS unread
+       unread.count AS unread,
+       sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
       WHERE user_id = :user_id AND read_at IS NULL AND archived_at IS NULL) AS unread
 LEFT JOIN LATERAL (
@@ -625,18 +637,31 @@ RETURNING p.user_id;
 -- ---------------------------------------------------------------- deliveries (admin view)
 
 -- name: list_deliveries
+-- Of one user when `user_id` is given; dismissed failures are not listed.
 SELECT d.id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
               WHERE i.delivery_id = d.id) AS notification_id,
        d.user_id, d.channel, d.status, d.attempts, d.last_error, d.available_at
 FROM deliveries d
-WHERE d.status = :status
+WHERE d.status = :status AND d.dismissed_at IS NULL
+  AND (CAST(:user_id AS text) IS NULL OR d.user_id = :user_id)
 ORDER BY d.updated_at DESC
 LIMIT :limit;
 
 -- name: retry_delivery^
--- Only a failed job goes back to the queue; the caller tells "not failed" from "no such job".
+-- Only a failed job goes back to the queue (dismissed or not); the caller tells "not failed"
+-- from "no such job".
 UPDATE deliveries
-SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL, updated_at = now()
+SET status = 'pending', attempts = 0, available_at = now(), last_error = NULL,
+    dismissed_at = NULL, updated_at = now()
+WHERE id = :id AND status = 'failed'
+RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
+               WHERE i.delivery_id = deliveries.id) AS notification_id,
+          user_id, channel, status, attempts, last_error, available_at;
+
+-- name: dismiss_delivery^
+-- Only a failed job can be dismissed (again: it stays dismissed since the first time); it is
+-- kept, out of the failed list and the failed gauge.
+UPDATE deliveries SET dismissed_at = COALESCE(dismissed_at, now())
 WHERE id = :id AND status = 'failed'
 RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
                WHERE i.delivery_id = deliveries.id) AS notification_id,
@@ -644,6 +669,32 @@ RETURNING id, (SELECT min(i.notification_id::text)::uuid FROM delivery_items i
 
 -- name: delivery_status$
 SELECT status FROM deliveries WHERE id = :id;
+
+-- ---------------------------------------------------------------- why nothing went out (admin)
+-- What the send decided for each external channel and what became of it: delivery_report()
+-- (functions/delivery_rules.sql).
+
+-- name: notification_owner$
+-- Whose notification this is. By id alone there is no index to use (every index starts with
+-- the user): a scan, for an admin's occasional question, rather than one more index for every
+-- send to keep up.
+SELECT user_id FROM notifications WHERE id = :id;
+
+-- name: notification_deliveries
+SELECT r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n CROSS JOIN LATERAL delivery_report(n) AS r
+WHERE n.user_id = :user_id AND n.id = :id;
+
+-- name: recent_deliveries
+-- A user's newest notifications, each with its deliveries (a notification without any, stored
+-- before decisions were kept, has one row with null delivery columns).
+SELECT n.id AS notification_id, n.title, n.severity, n.created_at,
+       r.channel, r.status, r.reason, r.at, r.delivery_id, r.attempts, r.last_error, r.dismissed
+FROM notifications n LEFT JOIN LATERAL delivery_report(n) AS r ON true
+WHERE n.user_id = :user_id
+  AND n.id IN (SELECT id FROM notifications WHERE user_id = :user_id
+               ORDER BY created_version DESC LIMIT :limit)
+ORDER BY n.created_version DESC, r.channel;
 
 -- ---------------------------------------------------------------- housekeeping
 
@@ -700,10 +751,12 @@ SELECT (SELECT held FROM lock) AS held,
 
 -- name: queue_figures
 -- Jobs by channel and status, and how long the oldest due pending job has waited.
+-- Dismissed failures are not counted, so an alert on failed jobs clears once they are seen to.
 SELECT channel, status, count(*) AS jobs,
        extract(epoch FROM now() - min(available_at) FILTER (WHERE available_at <= now()))
            AS oldest_due_seconds
 FROM deliveries
+WHERE dismissed_at IS NULL
 GROUP BY channel, status;
 
 -- ---------------------------------------------------------------- audit
@@ -730,36 +783,40 @@ LIMIT :limit;
 -- was claimed again cannot record anything over the new holder's result.
 -- Every multi-row statement that waits for row locks takes them in id order (a locking CTE
 -- sorted by id), so two running at once, such as a heartbeat and a completion of the same jobs,
--- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.)
+-- wait for each other instead of deadlocking. (The claims skip locked rows and never wait.) The
+-- statements on the jobs a worker holds lock them with held_deliveries() (held_deliveries.sql).
 
--- name: worker_recover_stale
--- Jobs whose holder stopped refreshing the lock go back to the queue. One that has used all its
--- attempts this way (it keeps taking its workers down) fails instead of circling for ever.
+-- name: worker_claim
+-- The poll, one statement (all an idle worker runs, once a safety poll). First, jobs whose holder
+-- stopped refreshing the lock go back to the queue; one that has used all its attempts this way
+-- (it keeps taking its workers down) fails instead of circling for ever. They come back as rows
+-- with `recovered` set to their new status (and nothing else but id, user, channel and
+-- attempts), for the log; they can be claimed from the next poll on, which their NOTIFY wakes.
+-- (One locked meanwhile is its holder's, refreshing or finishing it, or another worker's
+-- recovery: it is skipped, so the poll never waits for a row.)
+-- Then due jobs on the channels this worker can send, oldest first, at most :limit (0: only
+-- the recovery), are row-locked (rows another worker is claiming are skipped, not waited for)
+-- and claimed at once as far as their users' per-minute limits allow (the others are folded
+-- into the overflow digest, see claim_deliveries.sql): an attempt counted, a fresh lock token,
+-- a digest closed to new items. Each claimed job comes with its recipients (empty when the
+-- user turned the channel off or removed the address) and the privacy-safe fields of its
+-- notifications, oldest first. A job quiet hours may hold (delivery_rules.sql) is not claimed
+-- here: it comes back with `quiet_hours` set and nothing else, for the caller to judge
+-- (zoneinfo) and then claim (worker_claim_judged) or hold.
 WITH stale AS (
     SELECT id FROM deliveries
     WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
     ORDER BY id
-    FOR UPDATE
-)
-UPDATE deliveries d
-SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
-    available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
-    last_error = 'lock expired: its worker stopped refreshing it'
-FROM stale
-WHERE d.id = stale.id
-RETURNING d.id, d.user_id, d.channel, d.status, d.attempts;
-
--- name: worker_claim
--- One round trip per batch: due jobs on the channels this worker can send, oldest first, are
--- row-locked (rows another worker is claiming are skipped, not waited for) and claimed at once
--- as far as their users' per-minute limits allow (the others are folded into the overflow
--- digest, see claim_deliveries.sql): an attempt counted, a fresh lock token, a digest closed to
--- new items. Each claimed job comes with its recipients (empty when the user turned the
--- channel off or removed the address) and the privacy-safe fields of its notifications, oldest
--- first. A non-critical job of a user who has quiet hours is not claimed here: it comes back
--- with `quiet_hours` set and nothing else, for the caller to judge (zoneinfo) and then claim
--- (worker_claim_judged) or hold.
-WITH due AS (
+    FOR UPDATE SKIP LOCKED
+), recovered AS (
+    UPDATE deliveries d
+    SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
+        available_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now(),
+        last_error = 'lock expired: its worker stopped refreshing it'
+    FROM stale
+    WHERE d.id = stale.id
+    RETURNING d.id, d.user_id, d.channel, d.status, d.attempts, d.available_at
+), due AS (
     SELECT d.id, d.available_at, p.quiet_hours,
            quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
@@ -769,13 +826,17 @@ WITH due AS (
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
-SELECT c.*, NULL::jsonb AS quiet_hours
+SELECT c.*, NULL::jsonb AS quiet_hours, NULL::text AS recovered
 FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
                       :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
-       quiet_hours
+       quiet_hours, NULL
 FROM due WHERE judge
+UNION ALL
+SELECT id, user_id, channel, NULL, NULL, attempts, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       available_at, NULL, status
+FROM recovered
 ORDER BY available_at, id;
 
 -- name: worker_claim_judged
@@ -800,36 +861,18 @@ GROUP BY h.until;
 
 -- name: worker_heartbeat
 -- Returns the jobs still held; a missing one was recovered and claimed by someone else.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET locked_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
 -- name: worker_complete
 -- Sent (it was counted toward its user's limit when claimed). Returns the jobs whose result was
 -- recorded.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'sent', sent_at = now(), locked_at = NULL, lock_token = NULL, updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
 
@@ -846,18 +889,9 @@ RETURNING status, attempts, available_at;
 
 -- name: worker_release
 -- Shutdown: jobs not finished in time go straight back to the queue for another worker.
-WITH held AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN unnest(:ids::uuid[], :lock_tokens::uuid[]) AS h(id, lock_token)
-      ON h.id = d.id AND h.lock_token = d.lock_token
-    WHERE d.status = 'sending'
-    ORDER BY d.id
-    FOR UPDATE OF d
-)
 UPDATE deliveries d
 SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NULL,
     updated_at = now()
-FROM held
+FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;

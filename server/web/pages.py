@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from server.accounts import Throttled, WeakPassword
+from server.accounts import AdminApprovalNeeded, Throttled, WeakPassword
 from server.api.schemas import PreferencesPatch
 from server.audiences import Audiences
 from server.channels.push_targets import PushTargetRefused
@@ -403,6 +403,9 @@ async def decide_device(
     except Throttled as exc:
         context["error"] = "Too many codes entered. Wait a minute and try again."
         return _throttled_page(request, "device.html", context, exc)
+    except AdminApprovalNeeded:
+        context["error"] = "That device asks to act as an admin; only an admin can approve it."
+        return render(request, "device.html", context, 403)
     if client_name is None:
         context["error"] = "No device is waiting for that code (it may have expired)."
         return render(request, "device.html", context, 404)

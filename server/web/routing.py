@@ -1,8 +1,7 @@
 """What every page route does around its handler: the CSRF and same-site check of every form
 post (a handler cannot forget it), and refusals answered with a page or a redirect for people,
-never a JSON body."""
+never a JSON body (domain errors by the one table in server/api/errors.py)."""
 
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -10,12 +9,9 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from server.db import UNAVAILABLE_ERRORS
-from server.errors import NotFound
 from server.web.rendering import render
+from server.web.security import add_page_headers
 from server.web.session import PageRefused, SignInRequired, check_posted_form, login_redirect
-
-log = logging.getLogger(__name__)
 
 NOT_FOUND_MESSAGE = "There is nothing here, or it is not yours to see."
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -31,13 +27,22 @@ def csrf_exempt(endpoint: Endpoint) -> Endpoint:
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    return render(request, "error.html", {"status": status, "message": message}, status)
+    """The page of any refusal (server.api.errors answers domain errors with it for pages).
+    Every 404 says the same, so a page never tells whether something exists for someone else."""
+    if status == 404:
+        message = NOT_FOUND_MESSAGE
+    response = render(request, "error.html", {"status": status, "message": message}, status)
+    add_page_headers(response.headers)
+    return response
 
 
 class PageRoute(APIRoute):
     """A route whose unsafe requests are refused (403) unless their form carries the visitor's
-    CSRF token and comes from this site, whose refusals become error pages and whose missing
-    session becomes a 303 to the sign-in page."""
+    CSRF token and comes from this site, whose missing session becomes a 303 to the sign-in
+    page, and whose errors are answered with pages (server.api.errors reads
+    `answers_with_pages`)."""
+
+    answers_with_pages = True
 
     @property
     def csrf_exempt(self) -> bool:
@@ -56,12 +61,5 @@ class PageRoute(APIRoute):
                 return RedirectResponse(login_redirect(exc.next_path), status_code=303)
             except PageRefused as exc:
                 return error_page(request, exc.status, exc.message)
-            except NotFound:
-                return error_page(request, 404, NOT_FOUND_MESSAGE)
-            except UNAVAILABLE_ERRORS as exc:
-                log.warning("database unavailable: %s", exc)
-                return error_page(
-                    request, 503, "Traybell cannot reach its database. Try again shortly."
-                )
 
         return page_handler

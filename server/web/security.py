@@ -41,12 +41,17 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _PAGE_HEADERS.items():
-                    headers.setdefault(name, value)
+                add_page_headers(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_page_headers(headers: MutableHeaders) -> None:
+    """The security headers, where a response does not set its own. The error page of a bug
+    needs them itself: it is answered outside this middleware."""
+    for name, value in _PAGE_HEADERS.items():
+        headers.setdefault(name, value)
 
 
 def csrf_token(secret: str) -> str:

@@ -90,6 +90,19 @@ def _job(row: asyncpg.Record, public_url: str) -> Job:
     )
 
 
+@dataclass
+class Claimed:
+    """What one poll of the queue did."""
+
+    #: The jobs this worker now holds, in queue order (oldest first).
+    jobs: list[Job]
+    #: How many due jobs quiet hours held instead.
+    held: int
+    #: Jobs whose holder stopped refreshing the lock, back in the queue (or failed): `id`,
+    #: `user_id`, `channel`, `attempts` and their new status as `recovered`.
+    recovered: list[asyncpg.Record]
+
+
 def _pairs(jobs: Sequence[Job]) -> dict[str, list[UUID]]:
     return {"ids": [job.id for job in jobs], "lock_tokens": [job.lock_token for job in jobs]}
 
@@ -98,16 +111,17 @@ class Queue:
     def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
         self.public_url = settings.public_url
+        self.lock_timeout_seconds = float(settings.lock_timeout_seconds)
         #: The per-minute limits, applied by the claim (claim_deliveries.sql).
         self.per_minute = {
             "email_per_minute": settings.email_per_minute,
             "push_per_minute": settings.push_per_minute,
         }
 
-    async def claim(self, channels: Sequence[str], limit: int) -> tuple[list[Job], int]:
-        """Claim up to `limit` due jobs; returns them and how many quiet hours held instead.
+    async def claim(self, channels: Sequence[str], limit: int) -> Claimed:
+        """Recover expired leases and claim up to `limit` due jobs (0: only recover).
 
-        One statement claims the batch. Only jobs of users with quiet hours (not critical) need
+        One statement does both: all an idle worker runs. Only jobs quiet hours may hold need
         a second look: those outside them are claimed by a second statement, the others held.
         Jobs beyond their user's per-minute limit are not returned: the claim folded them into
         the user's overflow digest.
@@ -117,12 +131,18 @@ class Queue:
             self.pool,
             channels=list(channels),
             limit=limit,
+            lock_timeout_seconds=self.lock_timeout_seconds,
             **self.per_minute,
         )
-        jobs = [_job(row, self.public_url) for row in rows if row["quiet_hours"] is None]
+        recovered = [row for row in rows if row["recovered"] is not None]
         judged = [row for row in rows if row["quiet_hours"] is not None]
+        jobs = [
+            _job(row, self.public_url)
+            for row in rows
+            if row["quiet_hours"] is None and row["recovered"] is None
+        ]
         if not judged:
-            return jobs, 0
+            return Claimed(jobs, 0, recovered)
         now = datetime.now(UTC)
         held: dict[UUID, datetime] = {}
         for row in judged:
@@ -140,7 +160,7 @@ class Queue:
             # Claim order is queue order (oldest first); keep it for the caller.
             order = {row["id"]: n for n, row in enumerate(rows)}
             jobs.sort(key=lambda job: order[job.id])
-        return jobs, len(held)
+        return Claimed(jobs, len(held), recovered)
 
     async def unsubscribe_token(self, user_id: str) -> str:
         """A new one-click unsubscribe token for one email to the user; only its hash is kept."""
@@ -178,11 +198,3 @@ class Queue:
         """Give unfinished jobs back to the queue at once (shutdown)."""
         rows = await fetch_all(queries.worker_release, self.pool, **_pairs(jobs))
         return {row["id"] for row in rows}
-
-    async def recover_stale(self, lock_timeout_seconds: float) -> list[asyncpg.Record]:
-        """Return jobs whose holder stopped refreshing the lock to the queue."""
-        return await fetch_all(
-            queries.worker_recover_stale,
-            self.pool,
-            lock_timeout_seconds=float(lock_timeout_seconds),
-        )

@@ -35,16 +35,15 @@ from server.worker.waker import Waker
 
 log = logging.getLogger("traybell.worker")
 
-#: The safety poll: how often an idle worker looks for due jobs without being woken.
-POLL_SECONDS = 1.0
-#: Jobs sent at once by one worker (email shares a few kept connections: channels/email.py).
-CONCURRENCY = 32
-#: On SIGTERM/SIGINT, sends in flight get this long to finish before they are given back.
-SHUTDOWN_GRACE_SECONDS = 10.0
-
 
 class Worker:
-    """One delivery worker; any number may run against the same database."""
+    """One delivery worker; any number may run against the same database.
+
+    Its sizes are settings (server/config.py): `worker_concurrency` jobs sent at once (email
+    shares a few kept connections: channels/email.py), the safety poll of an idle worker every
+    `worker_poll_seconds`, `worker_shutdown_grace_seconds` for the sends in flight on
+    SIGTERM/SIGINT before they are given back, and a pool of at most `pool_size` connections.
+    """
 
     def __init__(
         self,
@@ -52,13 +51,11 @@ class Worker:
         settings: Settings,
         *,
         transports: Mapping[str, Transport] | None = None,
-        concurrency: int = CONCURRENCY,
-        poll_seconds: float = POLL_SECONDS,
     ):
         self.database_url = database_url
         self.settings = settings
-        self.concurrency = concurrency
-        self.poll_seconds = poll_seconds
+        self.concurrency = settings.worker_concurrency
+        self.poll_seconds = settings.worker_poll_seconds
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         if transports is None:
             transports = {"push": PushTransport(settings.push_allowed_hosts)}
@@ -66,7 +63,7 @@ class Worker:
                 transports["email"] = EmailTransport(settings.smtp_url, settings.smtp_from)
         self.transports = dict(transports)
         self.channels = sorted(self.transports)
-        self.waker = Waker(settings.session_url(database_url), poll_seconds)
+        self.waker = Waker(settings.session_url(database_url), self.poll_seconds)
         self._stopping = asyncio.Event()
         self._forced = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,7 +100,8 @@ class Worker:
         pool = await create_pool(
             self.database_url,
             min_size=0,
-            max_size=min(10, self.concurrency + 2),
+            # The sends' results and the claim: never more than that at once.
+            max_size=min(self.settings.pool_size, self.concurrency + 2),
             reset_sessions=False,
             statement_cache=self.settings.statement_cache,
         )
@@ -128,7 +126,7 @@ class Worker:
             # flight get the grace period; what is still held after that goes back too; then
             # the transports let go of their connections (email says QUIT).
             await leases.give_back(pipeline.take_waiting())
-            await pipeline.finish(SHUTDOWN_GRACE_SECONDS, self._forced)
+            await pipeline.finish(self.settings.worker_shutdown_grace_seconds, self._forced)
             await leases.give_back(leases.held())
             for transport in self.transports.values():
                 await transport.close()
@@ -161,23 +159,25 @@ class Worker:
     # ---------------------------------------------------------------- the poll cycle
 
     async def _cycle(self, queue: Queue, leases: LeaseKeeper, pipeline: Pipeline) -> None:
-        last_recovery = 0.0
         unavailable_since: float | None = None
+        last_poll = 0.0
         while not self._stopping.is_set():
             self.waker.reset()
             busy = False
             try:
-                if time.monotonic() - last_recovery >= self.poll_seconds:
-                    await self._recover(queue)
-                    last_recovery = time.monotonic()
                 await self.waker.listen()
                 room = pipeline.room()
-                if room:
-                    jobs, held = await queue.claim(self.channels, room)
-                    leases.hold(jobs)
-                    pipeline.add(jobs)
+                # One statement recovers expired leases and claims what there is room for: all
+                # an idle poll costs. With no room (the pipeline is full) it only recovers, and
+                # only once a poll interval, not at every send that finishes meanwhile.
+                if room or time.monotonic() - last_poll >= self.poll_seconds:
+                    last_poll = time.monotonic()
+                    claimed = await queue.claim(self.channels, room)
+                    self._log_recovered(claimed.recovered)
+                    leases.hold(claimed.jobs)
+                    pipeline.add(claimed.jobs)
                     # A full batch means more may be due: claim again without waiting.
-                    busy = len(jobs) + held >= room
+                    busy = room > 0 and len(claimed.jobs) + claimed.held >= room
                 if unavailable_since is not None:
                     log.info("database reachable again")
                     unavailable_since = None
@@ -192,15 +192,15 @@ class Worker:
             if not busy:
                 await self.waker.sleep()
 
-    async def _recover(self, queue: Queue) -> None:
-        for row in await queue.recover_stale(self.settings.lock_timeout_seconds):
+    def _log_recovered(self, recovered: list[asyncpg.Record]) -> None:
+        for row in recovered:
             log.warning(
                 "%s delivery %s (user %s) lost its worker after attempt %d: now %s",
                 row["channel"],
                 row["id"],
                 row["user_id"],
                 row["attempts"],
-                row["status"],
+                row["recovered"],
             )
 
 

@@ -104,6 +104,7 @@ def test_an_earlier_database_upgrades_to_the_schema_of_a_fresh_one(
                 conn,
                 channels=["email"],
                 limit=10,
+                lock_timeout_seconds=300,
                 email_per_minute=5,
                 push_per_minute=20,
             )

@@ -11,7 +11,9 @@ import pytest
 
 from desktop.cli import run
 from desktop.sync import SyncEngine
+from desktop.sync import _cache as cache_module
 from desktop.sync._cache import SCHEMA_VERSION, Cache
+from shared.models import NOTIFICATION_FIELDS
 from tests.desktop.conftest import REPO
 
 
@@ -230,6 +232,31 @@ def test_cache_schema_is_created_and_migrated_forward(tmp_path):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
         Cache(path)
+
+
+def test_a_new_wire_field_is_cached_once_a_migration_gives_it_a_column(tmp_path, monkeypatch):
+    """Rule: a field added to the notification model (shared/models.py) never breaks the cache:
+    it is left out until a step of the cache's migrations adds a column of that name, and
+    stored from then on."""
+    monkeypatch.setattr(cache_module, "NOTIFICATION_FIELDS", (*NOTIFICATION_FIELDS, "topic"))
+    path = tmp_path / "c.sqlite3"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    cache = Cache(path)
+    cache.apply_page([_change(first, 1, topic="deploys")], "1", "now")
+    [stored] = cache.get([first])
+    assert "topic" not in stored and stored["title"] == "n1"
+    cache.close()
+
+    def add_topic(db) -> None:
+        db.table("notifications").add_column("topic", str)
+
+    migrations = [*cache_module.MIGRATIONS, add_topic]
+    monkeypatch.setattr(cache_module, "MIGRATIONS", migrations)
+    monkeypatch.setattr(cache_module, "SCHEMA_VERSION", len(migrations))
+    cache = Cache(path)
+    cache.apply_page([_change(second, 2, topic="builds")], "2", "now")
+    assert [n["topic"] for n in cache.get([first, second])] == ["builds", None]
+    cache.close()
 
 
 def test_cache_of_another_account_is_not_reused(live_server, engine_for):

@@ -153,3 +153,25 @@ def test_relative_time_reads_the_same_in_the_tray_and_on_the_web():
     for age, wording in ages.items():
         assert relative_time((now - age).isoformat(), now) == wording
     assert relative_time(now - timedelta(days=40), now) == "23 Oct 2026"
+
+
+def test_modules_imported_under_pyside_leave_no_source_behind(qapp, tmp_path, monkeypatch):
+    """Rule (memory): a module imported once the tray's Qt layer is loaded leaves no copy of
+    its source in memory (PySide6's `__feature__` hook reads each one; desktop/ui/__init__.py
+    keeps it from caching them in linecache), and the hook still learns which modules use
+    PySide6."""
+    import linecache
+
+    import desktop.ui  # noqa: F401
+
+    feature = sys.modules["shibokensupport.feature"]
+    (tmp_path / "uses_qt.py").write_text("import PySide6.QtCore\nVALUE = 1\n")
+    (tmp_path / "plain_module.py").write_text("VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("uses_qt", "plain_module"):
+        __import__(name)  # the import statement's way: PySide6 hooks builtins.__import__
+        monkeypatch.delitem(sys.modules, name)
+    assert str(tmp_path / "uses_qt.py") not in linecache.cache
+    assert str(tmp_path / "plain_module.py") not in linecache.cache
+    assert feature.pyside_feature_dict["uses_qt"] == 0
+    assert feature.pyside_feature_dict["plain_module"] == -1

@@ -48,10 +48,15 @@ def test_every_setting_is_in_the_readme():
 
 
 def test_create_user_prints_one_json_line_and_refuses_a_taken_id(database_url):
-    """`admin create-user` prints {"user_id", "token"}; an existing id exits 1 with a message."""
+    """`admin create-user` prints {"user_id"}, and {"user_id", "token"} only with --token (no
+    live token nobody asked for, and none made); an existing id exits 1 with a message."""
     env = {"DATABASE_URL": database_url}
+    created = traybell("admin", "create-user", "bo", env=env)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout) == {"user_id": "bo"}
+    assert db_fetch(database_url, "SELECT 1 FROM api_tokens WHERE user_id = 'bo'") == []
     created = traybell(
-        "admin", "create-user", "ana", "--email", "ana@example.com", "--admin", env=env
+        "admin", "create-user", "ana", "--email", "ana@example.com", "--admin", "--token", env=env
     )
     assert created.returncode == 0, created.stderr
     line = json.loads(created.stdout.strip())
@@ -209,15 +214,17 @@ def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
         "TRAYBELL_HOME": str(home)
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "traybell", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    log = home / f"serve-{port}.log"  # what it said, for the message of a failure
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "traybell", "serve", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
 
     def ready() -> bool:
-        assert server.poll() is None, "traybell serve exited early"
+        assert server.poll() is None, f"traybell serve exited early: {log.read_text()[-3000:]}"
         try:
             return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -230,13 +237,25 @@ def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
 @pytest.mark.timeout(240)
 def test_serve_stops_the_embedded_database_on_sigterm_even_after_a_crash(tmp_path):
     """SIGTERM stops `traybell serve` and its embedded PostgreSQL, also when an earlier server on
-    the same data directory was killed and never released it."""
+    the same data directory was killed and never released it; a command run meanwhile joins
+    the running database and logs "joining", not "starting"."""
     crashed = _serve_embedded(tmp_path, free_port())
     crashed.kill()
     crashed.wait(30)
     assert (tmp_path / "pgdata" / "postmaster.pid").exists()  # the killed one left it running
 
     server = _serve_embedded(tmp_path, free_port())
+    # A command on the running database joins it and says so (item: no "starting" when joining).
+    joined = subprocess.run(
+        [sys.executable, "-m", "traybell", "admin", "invite", "nobody"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        | {"TRAYBELL_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert joined.returncode == 1 and "joining the embedded PostgreSQL" in joined.stderr
+    assert "starting the embedded PostgreSQL" not in joined.stderr
     server.send_signal(signal.SIGTERM)
     assert server.wait(60) == 0
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"

@@ -26,9 +26,10 @@ def test_login_approved_on_the_web_then_send_and_tray_once_need_no_token(live_se
     """Rule: `traybell login` prints the address and the code, waits for the approval, stores
     the token where the tray keeps it (here the user-only file) with its server, and prints
     `signed in as USER_ID`; then `traybell send` and `traybell tray --once` run with neither
-    --server nor --token. The device is named "Traybell on <hostname>"."""
+    --server nor --token. The device is named "Traybell on <hostname>". `--admin` asks for
+    the admin scope, which the send needs."""
     admin = person(live_server, admin=True)
-    login = LoginProcess(tmp_path, "--server", live_server.url)
+    login = LoginProcess(tmp_path, "--server", live_server.url, "--admin")
     assert login.verification_uri == f"{live_server.url}/device"
     assert login.verification_uri_complete == f"{login.verification_uri}?code={login.user_code}"
     decide(live_server, admin, login.user_code)
@@ -44,7 +45,7 @@ def test_login_approved_on_the_web_then_send_and_tray_once_need_no_token(live_se
     assert settings["server_url"] == live_server.url and token not in json.dumps(settings)
     with live_server.client(token) as device:
         [mine] = [t for t in device.get("/v1/me/tokens").json()["tokens"] if t["kind"] == "device"]
-    assert mine["name"] == f"Traybell on {socket.gethostname()}"
+    assert (mine["name"], mine["scope"]) == (f"Traybell on {socket.gethostname()}", "admin")
 
     sent = traybell("send", "--to", admin, "--title", "Signed in once", home=tmp_path)
     assert sent.returncode == 0, sent.stderr

@@ -57,7 +57,12 @@ def create_users_directly(
         try:
             for user_id in user_ids:
                 _, token, _ = await service.create_user(
-                    user_id, email=None, display_name=None, is_admin=admin, actor=CLI
+                    user_id,
+                    email=None,
+                    display_name=None,
+                    is_admin=admin,
+                    actor=CLI,
+                    token_scope="admin" if admin else "user",
                 )
                 tokens.append(token)
                 if preferences_of is not None:
@@ -129,11 +134,17 @@ class LiveServer:
     def create_user(
         self, user_id: str | None = None, *, admin: bool = False, **preferences: Any
     ) -> tuple[str, str]:
-        """Create a user through the admin API, set its preferences; returns (user_id, token)."""
+        """Create a user through the admin API, set its preferences; returns (user_id, token).
+        An admin's token is made with the admin scope (a new user's first token has `user`)."""
         user_id = user_id or "user-" + uuid.uuid4().hex[:10]
         with self.client(self.admin_token) as admin_client:
             reply = admin_client.post("/v1/admin/users", json={"user_id": user_id, "admin": admin})
             reply.raise_for_status()
+            if admin:
+                reply = admin_client.post(
+                    f"/v1/admin/users/{user_id}/tokens", json={"scope": "admin"}
+                )
+                reply.raise_for_status()
         token = reply.json()["token"]
         self._token_ids[token] = reply.json()["token_id"]
         if preferences:

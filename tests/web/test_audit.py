@@ -266,12 +266,12 @@ def test_device_sign_in_and_own_changes_name_the_signed_in_user(live_server, bro
     approve = _only(live_server, "device.approve", user)
     deny = _only(live_server, "device.deny", user)
     assert (approve["actor_user_id"], approve["actor_token_id"]) == (user, None)
-    assert approve["details"] == {"client_name": "Traybell on laptop"}
-    assert deny["details"] == {"client_name": "Traybell on stranger"}
+    assert approve["details"] == {"client_name": "Traybell on laptop", "scope": "user"}
+    assert deny["details"] == {"client_name": "Traybell on stranger", "scope": "user"}
     device_token = next(
         e for e in _events(live_server, "token.create") if e["target"] == token.json()["token_id"]
     )
-    assert device_token["details"] == {"kind": "device", "via": "device sign-in"}
+    assert device_token["details"] == {"kind": "device", "scope": "user", "via": "device sign-in"}
 
     assert (
         web.post(

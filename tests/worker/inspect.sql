@@ -12,8 +12,9 @@ ORDER BY d.created_at, d.id;
 SELECT status, count(*) AS count FROM deliveries GROUP BY status;
 
 -- name: listener_pids
+-- The workers' LISTEN connections (not the servers', which listen on traybell_changes).
 SELECT pid FROM pg_stat_activity
-WHERE datname = current_database() AND query LIKE 'LISTEN%';
+WHERE datname = current_database() AND query = 'LISTEN "traybell_deliveries"';
 
 -- name: terminate_backend$
 SELECT pg_terminate_backend(:pid);

@@ -32,15 +32,15 @@ def test_late_completion_after_lease_loss_does_not_overwrite(live_server, databa
     async def scenario() -> None:
         pool = await create_pool(database_url, min_size=1, max_size=2)
         try:
-            queue = Queue(pool, worker_settings())
-            [old], _ = await queue.claim(["email"], 10)
+            queue = Queue(pool, worker_settings(lock_timeout_seconds=1))
+            [old] = (await queue.claim(["email"], 10)).jobs
 
             async def recovered():
-                while not await queue.recover_stale(1):
+                while not (await queue.claim(["email"], 0)).recovered:
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(recovered(), 10)
-            [new], _ = await queue.claim(["email"], 10)
+            [new] = (await queue.claim(["email"], 10)).jobs
             assert new.id == old.id and new.lock_token != old.lock_token
             assert new.attempts == 2
             assert await queue.complete([new]) == {new.id}
@@ -72,7 +72,7 @@ def test_heartbeat_and_completion_of_the_same_jobs_wait_for_each_other_without_d
         observer = await connect(database_url)
         try:
             queue = Queue(pool, worker_settings())
-            jobs, _ = await queue.claim(["email"], 10)
+            jobs = (await queue.claim(["email"], 10)).jobs
             # Each gate holds one job's row lock, so both statements stop at their first row.
             transactions = [gate.transaction() for gate in gates]
             for gate, transaction, job in zip(gates, transactions, jobs, strict=True):
@@ -276,7 +276,7 @@ def test_stop_gives_back_the_claimed_batch_that_has_not_started(live_server, dat
         live_server.send(user, title=f"job {n}", severity="warning")
     transport = GatedTransport()
     worker = ThreadWorker(
-        database_url, worker_settings(), transports={"push": transport}, concurrency=1
+        database_url, worker_settings(worker_concurrency=1), transports={"push": transport}
     ).start()
     try:
         # One sends, one waits as the next batch (claimed: an attempt spent), one stays queued.

@@ -60,7 +60,12 @@ async def _send(
 
 async def _claim(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, Any]]:
     rows = await fetch_all(
-        queries.worker_claim, conn, channels=["email"], limit=limit, **PER_MINUTE
+        queries.worker_claim,
+        conn,
+        channels=["email"],
+        limit=limit,
+        lock_timeout_seconds=300,
+        **PER_MINUTE,
     )
     return [dict(row) for row in rows]
 

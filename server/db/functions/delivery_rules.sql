@@ -11,7 +11,8 @@
 --   2. Queued on the channel? external_skip_reason() below is null: the channel's switch is on
 --      (else 'preference_off'), the user has an address for it (delivery_recipients(); else
 --      'no_address') and the severity may leave the server (severity_is_external(), warning
---      and critical; else 'below_severity').
+--      and critical; else 'below_severity'). The answer is kept on the notification
+--      (email_decision, push_decision: 'queued' or the reason) for delivery_report() below.
 --   3. As what? Critical, or no batch_key: a job of its own, due now. Otherwise the item joins
 --      the user's open digest for that channel and batch key, due digest_seconds after the
 --      digest's first item.
@@ -39,6 +40,11 @@
 --  10. A permanent refusal (SMTP 5xx): failed. A transient one (SMTP 4xx, a dropped
 --      connection): pending again after min(30 min, base x 2^attempts) less jitter
 --      (worker/queue.py retry_delay), until max_attempts; then failed.
+--
+-- What happened since, for the admin ("why did Bob get no email?", GET
+-- /v1/admin/notifications/{id}/deliveries and the console's user page), is delivery_report():
+-- the decision of step 2 and the job that carries the notification now (its status, and as the
+-- reason of a delay the digest it waits in: step 3, 5 or 6).
 --
 -- A topic's per-channel preference (topic_preferences.email / .push; true: that topic on this
 -- channel at every severity; false: not on this channel; null: the rules above) is
@@ -90,4 +96,50 @@ $$;
 CREATE OR REPLACE FUNCTION quiet_hours_may_hold(p_is_critical boolean, p preferences)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT NOT p_is_critical AND p.quiet_hours IS NOT NULL
+$$;
+
+-- Why a queued notification waits: the digest its job collects for (a batch of step 3, quiet
+-- hours of step 5, the per-minute overflow of step 6), or null for a message of its own.
+CREATE OR REPLACE FUNCTION delivery_delay_reason(p_group_key text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_group_key LIKE 'batch:%' THEN 'digested'
+                WHEN p_group_key = 'quiet' THEN 'quiet_hours'
+                WHEN p_group_key = 'overflow' THEN 'rate_folded'
+           END
+$$;
+
+-- One notification's external deliveries as the admin sees them, one row per channel:
+-- `status` 'skipped' (with the send's reason), 'queued' (pending or being sent; with a delay
+-- reason, if any), 'sent' or 'failed'; `at` when it was skipped (stored), is due, was sent or
+-- failed. A queued notification whose job is gone was sent: only sent jobs are pruned
+-- (TRAYBELL_DELIVERY_RETENTION_DAYS), and then `at` is unknown. A notification stored before
+-- decisions were kept has a row only for a channel a job still carries it on.
+CREATE OR REPLACE FUNCTION delivery_report(n notifications)
+RETURNS TABLE (channel text, status text, reason text, at timestamptz, delivery_id uuid,
+               attempts integer, last_error text, dismissed boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT c.channel,
+           CASE WHEN c.decision <> 'queued' THEN 'skipped'
+                WHEN d.id IS NULL OR d.status = 'sent' THEN 'sent'
+                WHEN d.status = 'failed' THEN 'failed'
+                ELSE 'queued'
+           END,
+           CASE WHEN c.decision <> 'queued' THEN c.decision
+                WHEN d.status IN ('pending', 'sending') THEN delivery_delay_reason(d.group_key)
+           END,
+           CASE WHEN c.decision <> 'queued' THEN n.created_at
+                WHEN d.status = 'sent' THEN d.sent_at
+                WHEN d.status = 'failed' THEN d.updated_at
+                ELSE d.available_at
+           END,
+           d.id, d.attempts, d.last_error, d.dismissed_at IS NOT NULL
+    FROM (VALUES ('email', n.email_decision), ('push', n.push_decision)) AS c(channel, decision)
+    LEFT JOIN LATERAL (
+        SELECT d.* FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
+        WHERE i.user_id = n.user_id AND i.notification_id = n.id AND d.channel = c.channel
+        ORDER BY d.created_at DESC
+        LIMIT 1
+    ) AS d ON true
+    WHERE c.decision IS NOT NULL OR d.id IS NOT NULL
+    ORDER BY c.channel
 $$;

@@ -91,8 +91,8 @@ BEGIN
                u.disabled_at IS NULL
                    AND (COALESCE(tp.in_app, p.in_app_enabled) OR p_severity = 'critical')
                    AS stores,
-               external_skip_reason('email', p_severity, p, tp.email) IS NULL AS wants_email,
-               external_skip_reason('push', p_severity, p, tp.push) IS NULL AS wants_push,
+               external_skip_reason('email', p_severity, p, tp.email) AS email_skipped,
+               external_skip_reason('push', p_severity, p, tp.push) AS push_skipped,
                p.digest_seconds
         FROM users u JOIN preferences p ON p.user_id = u.user_id
         LEFT JOIN topic_preferences tp ON tp.user_id = u.user_id AND tp.topic = p_topic
@@ -104,16 +104,18 @@ BEGIN
         UPDATE users u SET sync_version = u.sync_version + 1
         FROM recipients r
         WHERE u.user_id = r.user_id AND r.stores AND u.user_id = ANY (v_recipients)
-        RETURNING u.user_id, u.sync_version
+        RETURNING u.user_id, u.sync_version, r.email_skipped, r.push_skipped
     ),
     stored AS (
+        -- With what was decided for each external channel, for the admin's "why not?".
         INSERT INTO notifications AS n (user_id, event_name, title, summary, body, target_url,
-            severity, data, idempotency_key, batch_key, created_version, version, topic,
-            audience)
+            severity, data, idempotency_key, batch_key, created_version, version,
+            email_decision, push_decision, topic, audience)
         SELECT b.user_id, p_event_name, p_title, p_summary, p_body, p_target_url, p_severity,
                p_data, COALESCE(p_idempotency_key,
                                 derived_idempotency_key(b.user_id, p_event_name, p_resource_id)),
-               p_batch_key, b.sync_version, b.sync_version, p_topic,
+               p_batch_key, b.sync_version, b.sync_version,
+               COALESCE(b.email_skipped, 'queued'), COALESCE(b.push_skipped, 'queued'), p_topic,
                v_audience_of ->> b.user_id
         FROM bumped b
         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -124,7 +126,8 @@ BEGIN
         SELECT s.user_id, s.id AS notification_id, c.channel, r.digest_seconds
         FROM stored s
         JOIN recipients r ON r.user_id = s.user_id
-        CROSS JOIN LATERAL (VALUES ('email', r.wants_email), ('push', r.wants_push)) AS c(channel, wanted)
+        CROSS JOIN LATERAL (VALUES ('email', r.email_skipped IS NULL),
+                                   ('push', r.push_skipped IS NULL)) AS c(channel, wanted)
         WHERE c.wanted
     ),
     singles AS (

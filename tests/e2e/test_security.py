@@ -1,0 +1,259 @@
+"""The security review's findings, each as the attack it describes, against a live server:
+token scopes, what a disable ends, floods, stream caps, push and email targets, and what
+reaches logs. Each test fails on the code the review was run against."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from server.db.migrate import available_migrations, migrate
+from server.identity import issue_token
+from tests.support.db import db_fetch
+from tests.support.login import decide
+from tests.support.web import PASSWORD, WebClient, create_person
+
+#: The last migration before token scopes: a database at this state holds unscoped tokens.
+BEFORE_SCOPES = "0010_unsubscribe.sql"
+
+
+def _authorize(live_server, scope: str | None = None) -> dict:
+    body = {"client_name": "Traybell on laptop"} | ({"scope": scope} if scope else {})
+    with live_server.client() as anonymous:
+        reply = anonymous.post("/v1/device/authorize", json=body)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def _device_token(live_server, grant: dict) -> str:
+    with live_server.client() as anonymous:
+        reply = anonymous.post("/v1/device/token", json={"device_code": grant["device_code"]})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["token"]
+
+
+def _own_scope(live_server, token: str) -> str:
+    with live_server.client(token) as device:
+        tokens = device.get("/v1/me/tokens").json()["tokens"]
+        me = device.get("/v1/me").json()["token_id"]
+    return next(t["scope"] for t in tokens if t["token_id"] == me)
+
+
+def _makes_admin_calls(live_server, token: str) -> int:
+    with live_server.client(token) as client:
+        return client.get("/v1/admin/deliveries").status_code
+
+
+# ---------------------------------------------------------------- 1. token scopes
+
+
+def test_a_device_an_admin_approves_gets_a_user_token_unless_it_asked_for_admin(live_server):
+    """Scopes: a device sign-in asks for `user` by default, so an admin who approves a link an
+    attacker sent them hands over no admin power: the token is `user` and 403 on admin calls,
+    although its user is an admin."""
+    admin = create_person(live_server, admin=True)[0]
+    grant = _authorize(live_server)
+    decide(live_server, admin, grant["user_code"])
+    token = _device_token(live_server, grant)
+    assert _own_scope(live_server, token) == "user"
+    assert _makes_admin_calls(live_server, token) == 403
+
+
+def test_an_admin_device_sign_in_says_so_and_only_an_admin_approves_it(live_server):
+    """Scopes: a device that asks for `admin` is shown as acting as an admin on the approval
+    page; someone who is not an admin sees no Approve button and is refused (403) when they
+    post one; an admin's approval gives an `admin` token that makes admin calls."""
+    user = create_person(live_server)[0]
+    admin = create_person(live_server, admin=True)[0]
+    grant = _authorize(live_server, "admin")
+    page = f"/device?code={grant['user_code']}"
+    web = WebClient(live_server)
+    try:
+        assert web.sign_in(user, PASSWORD).status_code == 303
+        shown = web.get(page)
+        assert "as an admin" in shown.text and "Only an admin can approve" in shown.text
+        assert 'value="approve"' not in shown.text
+        refused = web.post(
+            "/device", {"user_code": grant["user_code"], "action": "approve"}, page=page
+        )
+        assert refused.status_code == 403
+    finally:
+        web.close()
+    decide(live_server, admin, grant["user_code"])
+    token = _device_token(live_server, grant)
+    assert _own_scope(live_server, token) == "admin"
+    assert _makes_admin_calls(live_server, token) == 200
+
+
+def test_admin_token_calls_take_a_scope(live_server):
+    """Scopes: POST /v1/admin/users/{id}/tokens makes a `user` token unless asked for `admin`,
+    which only an admin user may hold (409 otherwise); a token of a user who is no longer an
+    admin makes no admin calls, whatever its scope. The first token of a user created through
+    the API is `user`, whatever the user's admin flag."""
+    admin_id = f"boss-{uuid.uuid4().hex[:8]}"
+    user_id, _ = live_server.create_user()
+    with live_server.client(live_server.admin_token) as root:
+        created = root.post("/v1/admin/users", json={"user_id": admin_id, "admin": True})
+        plain = root.post(f"/v1/admin/users/{admin_id}/tokens")
+        scoped = root.post(f"/v1/admin/users/{admin_id}/tokens", json={"scope": "admin"})
+        refused = root.post(f"/v1/admin/users/{user_id}/tokens", json={"scope": "admin"})
+    assert (created.status_code, plain.status_code, scoped.status_code) == (201, 201, 201)
+    assert refused.status_code == 409
+    tokens = [reply.json()["token"] for reply in (created, plain, scoped)]
+    assert [_own_scope(live_server, token) for token in tokens] == ["user", "user", "admin"]
+    assert [_makes_admin_calls(live_server, token) for token in tokens] == [403, 403, 200]
+    # as the console's "Remove admin" does
+    db_fetch(
+        live_server.database_url, "UPDATE users SET is_admin = false WHERE user_id = $1", admin_id
+    )
+    assert _makes_admin_calls(live_server, tokens[2]) == 403
+
+
+def _issue_ingest_token(database_url: str, user_id: str) -> str:
+    async def issue() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            token, _ = await issue_token(conn, user_id, scope="ingest", name="Alertmanager")
+            return token
+        finally:
+            await conn.close()
+
+    return asyncio.run(issue())
+
+
+def test_an_ingest_token_is_401_on_every_v1_route(live_server):
+    """Scopes: an integration's `ingest` token acts as nobody on the API: every /v1 route that
+    takes a token answers it 401, the admin's routes included (its user is an admin)."""
+    admin_id, _ = live_server.create_user(admin=True)
+    token = _issue_ingest_token(live_server.database_url, admin_id)
+    with live_server.client() as anonymous:
+        paths = anonymous.get("/openapi.json").json()["paths"]
+    calls = [
+        (method.upper(), path.replace("{", "").replace("}", ""))
+        for path, operations in paths.items()
+        if path.startswith("/v1/") and not path.startswith("/v1/device/")
+        for method in operations
+    ]
+    assert len(calls) > 20
+    with live_server.client(token) as ingest:
+        answers = {call: ingest.request(*call, json={}).status_code for call in calls}
+    assert set(answers.values()) == {401}, answers
+
+
+def test_existing_tokens_upgrade_to_the_scope_they_had_in_effect(empty_database_url):
+    """Upgrade: in a database from before scopes, an admin's API tokens stay `admin`, an
+    admin's device tokens become `user`, and every token of a user who is not an admin is
+    `user`."""
+
+    async def upgrade() -> dict[str, str]:
+        conn = await asyncpg.connect(empty_database_url)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for path in available_migrations():
+                if path.name > BEFORE_SCOPES:
+                    break
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+            await conn.execute(
+                "INSERT INTO users (user_id, is_admin) VALUES ('boss', true), ('worker', false)"
+            )
+            await conn.execute(
+                "INSERT INTO api_tokens (user_id, token_hash, name, kind) VALUES"
+                " ('boss', '\\x01', 'boss api', 'api'), ('boss', '\\x02', 'boss tray', 'device'),"
+                " ('worker', '\\x03', 'worker api', 'api'),"
+                " ('worker', '\\x04', 'worker tray', 'device')"
+            )
+            await migrate(conn)
+            rows = await conn.fetch("SELECT name, scope FROM api_tokens")
+            return {row["name"]: row["scope"] for row in rows}
+        finally:
+            await conn.close()
+
+    assert asyncio.run(upgrade()) == {
+        "boss api": "admin",
+        "boss tray": "user",
+        "worker api": "user",
+        "worker tray": "user",
+    }
+
+
+# ---------------------------------------------------------------- 2. a disable ends what is pending
+
+
+def _poll(live_server, grant: dict):
+    with live_server.client() as anonymous:
+        return anonymous.post("/v1/device/token", json={"device_code": grant["device_code"]})
+
+
+def _set_disabled(live_server, user_id: str, disabled: bool) -> None:
+    action = "disable" if disabled else "enable"
+    with live_server.client(live_server.admin_token) as root:
+        root.post(f"/v1/admin/users/{user_id}/{action}").raise_for_status()
+
+
+def test_a_disable_ends_approved_device_sign_ins_and_invites_for_good(live_server):
+    """Disable: a device sign-in the user approved yields no token after the disable, not even
+    once they are enabled again; their invite neither shows nor sets a password then; and an
+    invite made while they are disabled is refused until they are enabled."""
+    user = create_person(live_server)[0]
+    grant = _authorize(live_server)
+    decide(live_server, user, grant["user_code"])
+    with live_server.client(live_server.admin_token) as root:
+        invite = root.post(f"/v1/admin/users/{user}/invite").json()["invite_url"]
+    invite_path = invite.removeprefix(live_server.settings.public_url)
+
+    _set_disabled(live_server, user, True)
+    assert _poll(live_server, grant).status_code == 400
+    with live_server.client(live_server.admin_token) as root:
+        while_disabled = root.post(f"/v1/admin/users/{user}/invite").json()["invite_url"]
+    while_disabled_path = while_disabled.removeprefix(live_server.settings.public_url)
+    web = WebClient(live_server)
+    try:
+        assert web.get(while_disabled_path).status_code == 404
+        _set_disabled(live_server, user, False)
+        assert _poll(live_server, grant).status_code == 400
+        assert web.get(invite_path).status_code == 404
+    finally:
+        web.close()
+    assert (
+        db_fetch(
+            live_server.database_url,
+            "SELECT 1 FROM api_tokens WHERE user_id = $1 AND kind = 'device'",
+            user,
+        )
+        == []
+    )
+
+
+def test_a_device_poll_is_refused_once_the_approver_is_disabled(live_server):
+    """Disable: a poll of a code approved by a user who is disabled at the poll gets no token,
+    even if the code itself outlived the disable."""
+    user = create_person(live_server)[0]
+    grant = _authorize(live_server)
+    decide(live_server, user, grant["user_code"])
+    db_fetch(
+        live_server.database_url, "UPDATE users SET disabled_at = now() WHERE user_id = $1", user
+    )
+    refused = _poll(live_server, grant)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "access_denied")
+
+
+# ---------------------------------------------------------------- 6. email domain literals
+
+
+@pytest.mark.parametrize("address", ["root@[127.0.0.1]", "a@[192.0.2.1]", "ops@[IPv6:::1]"])
+def test_an_email_address_with_a_domain_literal_is_422(live_server, address):
+    """Email targets: an address whose domain is an IP literal would aim the server's mail at an
+    address of the attacker's choosing (its own network included): refused, in preferences and
+    when an admin creates a user."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"email": address})
+        assert (reply.status_code, reply.json()["error"]["code"]) == (422, "validation_failed")
+    with live_server.client(live_server.admin_token) as root:
+        reply = root.post("/v1/admin/users", json={"user_id": "literal", "email": address})
+        assert reply.status_code == 422
