@@ -238,24 +238,24 @@ def test_a_new_wire_field_is_cached_once_a_migration_gives_it_a_column(tmp_path,
     """Rule: a field added to the notification model (shared/models.py) never breaks the cache:
     it is left out until a step of the cache's migrations adds a column of that name, and
     stored from then on."""
-    monkeypatch.setattr(cache_module, "NOTIFICATION_FIELDS", (*NOTIFICATION_FIELDS, "topic"))
+    monkeypatch.setattr(cache_module, "NOTIFICATION_FIELDS", (*NOTIFICATION_FIELDS, "pinned"))
     path = tmp_path / "c.sqlite3"
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     cache = Cache(path)
-    cache.apply_page([_change(first, 1, topic="deploys")], "1", "now")
+    cache.apply_page([_change(first, 1, pinned="yes")], "1", "now")
     [stored] = cache.get([first])
-    assert "topic" not in stored and stored["title"] == "n1"
+    assert "pinned" not in stored and stored["title"] == "n1"
     cache.close()
 
-    def add_topic(db) -> None:
-        db.table("notifications").add_column("topic", str)
+    def add_pinned(db) -> None:
+        db.table("notifications").add_column("pinned", str)
 
-    migrations = [*cache_module.MIGRATIONS, add_topic]
+    migrations = [*cache_module.MIGRATIONS, add_pinned]
     monkeypatch.setattr(cache_module, "MIGRATIONS", migrations)
     monkeypatch.setattr(cache_module, "SCHEMA_VERSION", len(migrations))
     cache = Cache(path)
-    cache.apply_page([_change(second, 2, topic="builds")], "2", "now")
-    assert [n["topic"] for n in cache.get([first, second])] == ["builds", None]
+    cache.apply_page([_change(second, 2, pinned="no")], "2", "now")
+    assert [n["pinned"] for n in cache.get([first, second])] == ["no", None]
     cache.close()
 
 

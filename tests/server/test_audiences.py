@@ -11,6 +11,8 @@ from server.audiences import Audiences
 from server.audit import CLI
 from server.db import create_pool
 from tests.support.db import db_fetch, db_value
+from tests.support.sse import StreamReader
+from tests.support.waiting import wait_until
 
 
 def _admin(live_server) -> httpx.Client:
@@ -390,3 +392,18 @@ def test_topic_email_on_needs_the_channel_and_an_address(live_server, database_u
         user.patch("/v1/preferences", json={"topics": {"deploys": {"email": True}}})
     live_server.send(alice, topic="deploys", severity="critical")
     assert db_value(database_url, "SELECT count(*) FROM deliveries") == 0
+
+
+def test_topic_and_audience_reach_the_event_stream(live_server):
+    """An open /v1/events stream carries a team send with its `topic` and `audience`."""
+    alice, token = live_server.create_user()
+    _team(live_server, "payments", alice)
+    stream = StreamReader(live_server.url, token)
+    try:
+        assert stream.status == 200
+        assert _send_to(live_server, ["team:payments"], topic="billing").status_code == 201
+        wait_until(lambda: any(e.page["changes"] for e in stream.events))
+        [change] = [c for e in stream.events for c in e.page["changes"]]
+        assert (change["topic"], change["audience"]) == ("billing", "team:payments")
+    finally:
+        stream.close()
