@@ -544,7 +544,8 @@ class Service:
         return len(changed)
 
     async def read_all_cursor(self, caller: Caller) -> str:
-        """A cursor for read-all that covers what the caller can see now and nothing later."""
+        """A cursor that covers what the caller can see now and nothing later: for read-all,
+        and where a live page's stream starts (server/web/live.py)."""
         version = await queries.sync_position(self.pool, user_id=caller.user_id)
         return SyncCursor(version or 0).encode()
 
@@ -688,9 +689,12 @@ class Service:
         )
         return [delivery_report_dict(row) for row in rows]
 
-    async def recent_deliveries(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        """A user's newest notifications, each with `deliveries` as notification_deliveries()
-        gives them (empty for one stored before the reasons were kept)."""
+    async def delivery_overview(self, user_id: str, limit: int) -> dict[str, Any]:
+        """Why a user gets what they get, for the console: the user, their preferences and
+        their `limit` newest notifications, each with `deliveries` as notification_deliveries()
+        gives them (none for one stored before the reasons were kept). NotFound for no user."""
+        user = await self.user(user_id)
+        preferences = await queries.get_preferences(self.pool, user_id=user_id)
         recent: dict[str, dict[str, Any]] = {}
         for row in await fetch_all(
             queries.recent_deliveries, self.pool, user_id=user_id, limit=limit
@@ -707,4 +711,4 @@ class Service:
             )
             if row["channel"] is not None:
                 notification["deliveries"].append(delivery_report_dict(row))
-        return list(recent.values())
+        return {"user": user, "preferences": dict(preferences), "recent": list(recent.values())}

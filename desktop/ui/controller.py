@@ -8,6 +8,7 @@ local marks happen here.
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from desktop.settings import Settings
 from desktop.sync import Refused, SyncEngine, SyncResult
 from desktop.toasts import plan_toasts
 from desktop.ui.browser import open_web_link
-from desktop.ui.live import LiveStream
+from desktop.ui.live import STREAM_END_SECONDS, LiveStream
 from desktop.ui.scheduler import PollScheduler
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
@@ -98,10 +99,10 @@ class TrayController(QObject):
 
     def set_engine(self, engine: SyncEngine | None) -> None:
         """Switch to another server or token; the old engine closes after its running task."""
-        self.live.stop()
+        stream_thread = self.live.stop()
         old, self._engine = self._engine, engine
         if old is not None:
-            self._runner.submit(old.close)
+            self._runner.submit(lambda: _close(old, stream_thread))
         self._online, self._signed_out = None, engine is None
         self._last_sync = engine.last_sync_at() if engine else None
         self.scheduler.forget_failures()
@@ -122,7 +123,7 @@ class TrayController(QObject):
         # At once on screen: no engine, so every widget shows nothing and nothing polls.
         self._engine = None
         self.scheduler.cancel()
-        self.live.stop()
+        stream_thread = self.live.stop()
         self._online, self._signed_out, self._last_sync = None, True, None
         self._sync_again = False
         self.account_changed.emit()
@@ -136,7 +137,7 @@ class TrayController(QObject):
                 return engine.sign_out()
             finally:
                 credentials.forget_token(engine.server_url)
-                engine.close()
+                _close(engine, stream_thread)
 
         def reason(revoked: bool) -> str:
             return "refused" if refused else "signed_out" if revoked else "not_revoked"
@@ -434,3 +435,11 @@ class TrayController(QObject):
 
     def _emit_status(self) -> None:
         self.status_changed.emit(self.status())
+
+
+def _close(engine: SyncEngine, stream_thread: threading.Thread | None) -> None:
+    """Close an engine no longer in use, on the runner: its event stream's thread (stopped, so
+    ending) first, so that nothing uses the engine once it is closed."""
+    if stream_thread is not None:
+        stream_thread.join(STREAM_END_SECONDS)
+    engine.close()

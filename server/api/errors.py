@@ -3,7 +3,7 @@
 500."""
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -60,7 +60,7 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 #: every other such path is a page for people.
 _API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
 
-PageError = Callable[[Request, int, str], Response]
+PageError = Callable[[Request, int, str], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,9 @@ def _wants_page(request: Request) -> bool:
 def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
     """`page_error` renders an error page for a request that came from a page."""
 
-    def answer(request: Request, refusal: Refusal) -> Response:
+    async def answer(request: Request, refusal: Refusal) -> Response:
         if page_error is not None and _wants_page(request):
-            return page_error(request, refusal.status, refusal.message)
+            return await page_error(request, refusal.status, refusal.message)
         return error_response(refusal.status, refusal.code, refusal.message, **refusal.extra)
 
     @app.exception_handler(ApiError)
@@ -203,7 +203,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             return error_response(400, "malformed_json", "The request body is not valid JSON.")
         fields = _describe(errors)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return answer(
+        return await answer(
             request,
             Refusal(422, "validation_failed", f"Invalid request: {summary}", {"fields": fields}),
         )
@@ -214,7 +214,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
         if page_error is not None and _wants_page(request):
-            return page_error(request, exc.status_code, str(exc.detail))
+            return await page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = exc.headers
         if exc.status_code == 405 and (documented := _documented_methods(request)):
@@ -223,7 +223,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     async def _domain_error(request: Request, exc: Exception) -> Response:
-        return answer(request, refusal_for(request, exc))
+        return await answer(request, refusal_for(request, exc))
 
     for error_type in DOMAIN_ERRORS:
         app.add_exception_handler(error_type, _domain_error)

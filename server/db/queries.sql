@@ -534,6 +534,14 @@ SELECT t.token_id
 FROM api_tokens t JOIN users u ON u.user_id = t.user_id
 WHERE t.token_id = ANY (:token_ids::uuid[]) AND u.disabled_at IS NULL;
 
+-- name: stream_sessions_valid
+-- Of the given web sessions (by hash), those that still sign in (not ended or expired, their
+-- user not disabled).
+SELECT s.session_hash
+FROM web_sessions s JOIN users u ON u.user_id = s.user_id
+WHERE s.session_hash = ANY (:session_hashes::bytea[]) AND s.expires_at > now()
+  AND u.disabled_at IS NULL;
+
 -- name: announce_changes!
 -- The wake-up for every server's streams, sent in a transaction of its own, never in the one
 -- of a change: a transaction that notifies takes PostgreSQL's global notify lock at commit.

@@ -21,7 +21,12 @@ _STATIC = {
     for path in STATIC_DIR.iterdir()
     if path.is_file()
 }
-_CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+_CONTENT_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 static_router = APIRouter(include_in_schema=False)
 
