@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
+from shared.models import as_audience
 from shared.version import VERSION
 from traybell.extras import missing_packages
 
@@ -252,11 +253,21 @@ def cmd_send(args: argparse.Namespace) -> int:
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
+    elif to := as_audience(args.to):
+        payload["to"] = to
     elif len(args.to) == 1:
         payload["user_id"] = args.to[0]
     else:
         payload["user_ids"] = args.to
-    for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
+    for field in (
+        "summary",
+        "body",
+        "resource_id",
+        "batch_key",
+        "target_url",
+        "idempotency_key",
+        "topic",
+    ):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
     return send(args.server, args.token, payload)
@@ -377,7 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="an admin token (default: TRAYBELL_TOKEN, else the stored sign-in)"
     )
     recipients = send.add_mutually_exclusive_group(required=True)
-    recipients.add_argument("--to", nargs="+", metavar="USER_ID", help="recipient user ids")
+    recipients.add_argument(
+        "--to",
+        nargs="+",
+        metavar="RECIPIENT",
+        help="user ids, or addresses: team:TEAM_ID, topic:TOPIC, user:USER_ID",
+    )
     recipients.add_argument("--all", action="store_true", help="every user")
     send.add_argument("--title", required=True)
     send.add_argument("--summary")
@@ -390,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--idempotency-key")
     send.add_argument("--batch-key")
     send.add_argument("--target-url")
+    send.add_argument("--topic", help="the topic the notification carries")
     send.set_defaults(func=cmd_send)
 
     tray = commands.add_parser("tray", help="run the system-tray client")

@@ -5,8 +5,9 @@
 --
 -- At send time, once per recipient (server/db/functions/send_notification.sql, one statement):
 --   1. Stored at all? Not for a disabled user, nor when in-app is off and the severity is not
---      critical (outcome 'suppressed'); a duplicate idempotency key stores nothing new. Nothing
---      that is not stored now is queued.
+--      critical (outcome 'suppressed'); in-app is the user's choice for the notification's
+--      topic where they made one (topic_preferences.in_app), else their in-app switch. A
+--      duplicate idempotency key stores nothing new. Nothing that is not stored now is queued.
 --   2. Queued on the channel? external_skip_reason() below is null: the channel's switch is on
 --      (else 'preference_off'), the user has an address for it (delivery_recipients(); else
 --      'no_address') and the severity may leave the server (severity_is_external(), warning
@@ -49,10 +50,10 @@
 -- the decision of step 2 and the job that carries the notification now (its status, and as the
 -- reason of a delay the digest it waits in: step 3, 5 or 6).
 --
--- A topic's per-channel preference (true: that topic on this channel at every severity;
--- false: not on this channel; null: the rules above) is p_topic_choice of
--- external_skip_reason(): the send passes the notification's topic's choice and nothing else
--- changes.
+-- A topic's per-channel preference (topic_preferences.email / .push; true: that topic on this
+-- channel at every severity; false: not on this channel; null: the rules above) is
+-- p_topic_choice of external_skip_reason(): the send passes the notification's topic's choice
+-- and nothing else changes.
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 
