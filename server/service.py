@@ -11,17 +11,19 @@ from typing import Any
 import asyncpg
 
 from server import audit, metrics
+from server.addresses import audience_topic
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import InvalidCursor, PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
-from server.errors import Conflict, NotFound, UnknownUsers, Unprocessable
+from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers, Unprocessable
 from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 from server.wire import notification_object, sync_page
 from shared.models import Notification, SyncPage
+from shared.topics import TOPIC_CHANNELS
 
 MAX_VERSION = 2**63 - 1
 #: How near and how far a snooze may end.
@@ -51,7 +53,7 @@ class RecipientCount:
 class Outgoing:
     """One notification to send: the already validated fields of a send request."""
 
-    recipients: list[str] | None  # None: every user
+    recipients: list[str] | None  # None: every user (or the audience `to`, when given)
     event_name: str
     title: str
     summary: str | None
@@ -62,6 +64,9 @@ class Outgoing:
     resource_id: str | None
     idempotency_key: str | None
     batch_key: str | None
+    #: `user:<id>`, `team:<id>`, `topic:<name>` addresses, resolved in the send's transaction.
+    to: list[str] | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,12 @@ def schedule_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         schedule["send_at"] = _iso(row["send_at"])
     else:
         schedule["send_at_local"] = row["send_at_local"].strftime("%Y-%m-%dT%H:%M")
-    if row["user_ids"] is None:
-        schedule["all_users"] = True
-    else:
+    if row["to_addresses"] is not None:
+        schedule["to"] = list(row["to_addresses"])
+    elif row["user_ids"] is not None:
         schedule["user_ids"] = list(row["user_ids"])
+    else:
+        schedule["all_users"] = True
     schedule |= {
         "event_name": row["event_name"],
         "title": row["title"],
@@ -180,6 +187,42 @@ def delivery_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "last_error": row["last_error"],
         "available_at": _iso(row["available_at"]),
+    }
+
+
+async def _topic_preferences(
+    conn: asyncpg.Connection, user_id: str
+) -> dict[str, dict[str, bool | None]]:
+    rows = await fetch_all(queries.get_topic_preferences, conn, user_id=user_id)
+    return {r["topic"]: {channel: r[channel] for channel in TOPIC_CHANNELS} for r in rows}
+
+
+async def _merge_topic_preferences(
+    conn: asyncpg.Connection,
+    user_id: str,
+    current: Mapping[str, Mapping[str, bool | None]],
+    patch: Mapping[str, Mapping[str, bool | None]],
+) -> dict[str, dict[str, bool | None]]:
+    """A patch merges per topic and channel: a channel it leaves out keeps its override, and
+    a topic left with no override at all is forgotten. Returns the overrides now."""
+    merged = {
+        topic: {
+            channel: changes.get(channel, current.get(topic, {}).get(channel))
+            for channel in TOPIC_CHANNELS
+        }
+        for topic, changes in patch.items()
+    }
+    await queries.set_topic_preferences(
+        conn,
+        user_id=user_id,
+        topics=list(merged),
+        **{channel: [m[channel] for m in merged.values()] for channel in TOPIC_CHANNELS},
+    )
+    await queries.forget_empty_topic_preferences(conn, user_id=user_id)
+    return {
+        topic: dict(overrides)
+        for topic, overrides in sorted({**current, **merged}.items())
+        if any(value is not None for value in overrides.values())
     }
 
 
@@ -372,11 +415,17 @@ class Service:
         that failed inside a batch, so that it fails exactly as it would have on its own.
         """
         rows = None
-        if outgoing.recipients is not None and len(outgoing.recipients) <= COALESCED_RECIPIENTS:
+        if (
+            outgoing.to is None
+            and outgoing.recipients is not None
+            and len(outgoing.recipients) <= COALESCED_RECIPIENTS
+        ):
             rows = await self._sends.submit((outgoing, actor))
         if rows is None:
             rows = await self._send_alone(outgoing, actor)
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
+        if unknown and outgoing.to is not None:
+            raise UnknownAddresses(unknown)
         if unknown:
             raise UnknownUsers(unknown)
         results = []
@@ -407,7 +456,11 @@ class Service:
             raise Unprocessable("the send time may be at most 366 days ahead")
         if when.is_past(now):
             return None
-        if outgoing.recipients is not None:
+        if outgoing.to is not None:
+            count = await self.count_audience(outgoing.to)
+            if count.unknown:
+                raise UnknownAddresses(count.unknown)
+        elif outgoing.recipients is not None:
             count = await self.count_recipients(outgoing.recipients)
             if count.unknown:
                 raise UnknownUsers(count.unknown)
@@ -421,6 +474,8 @@ class Service:
                 send_at_local=when.local,
                 schedule_key=key,
                 user_ids=outgoing.recipients,
+                to_addresses=outgoing.to,
+                topic=self._topic_of(outgoing),
                 event_name=outgoing.event_name,
                 title=outgoing.title,
                 summary=outgoing.summary,
@@ -487,6 +542,11 @@ class Service:
         if status == "sent":
             raise Conflict("this scheduled send has been sent")
 
+    @staticmethod
+    def _topic_of(outgoing: Outgoing) -> str | None:
+        """The notification's topic: the one given, else the first topic of its audience."""
+        return outgoing.topic or (outgoing.to and audience_topic(outgoing.to)) or None
+
     async def _send_alone(self, outgoing: Outgoing, actor: Actor) -> list[asyncpg.Record]:
         rows = await fetch_all(
             queries.send_notification,
@@ -503,9 +563,11 @@ class Service:
             resource_id=outgoing.resource_id,
             batch_key=outgoing.batch_key,
             max_attempts=self.settings.max_attempts,
+            to=outgoing.to,
+            topic=self._topic_of(outgoing),
             **actor.as_params(),
         )
-        self._sends_committed(rows, everyone=outgoing.recipients is None)
+        self._sends_committed(rows, everyone=outgoing.recipients is None and outgoing.to is None)
         return rows
 
     async def _send_batch(
@@ -535,6 +597,7 @@ class Service:
             actor_token_ids=[a.token_id for a in actors],
             ips=[a.ip for a in actors],
             vias=[a.via for a in actors],
+            topics=[o.topic for o in outgoings],
         )
         self._sends_committed(rows, everyone=False)
         per_send: list[list[asyncpg.Record]] = [[] for _ in sends]
@@ -558,6 +621,12 @@ class Service:
         """Who a send to `recipients` (None: every user) names and would reach."""
         row = await queries.count_recipients(self.pool, user_ids=recipients)
         return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
+
+    async def count_audience(self, to: list[str]) -> RecipientCount:
+        """How many people a send to the audience `to` would reach now, each counted once (a
+        disabled user is no member of it), and the addresses that name nothing."""
+        row = await queries.count_audience(self.pool, to=to)
+        return RecipientCount(row["reached"], row["reached"], list(row["unknown"]))
 
     # ------------------------------------------------------------------ reading
 
@@ -703,8 +772,9 @@ class Service:
     # ------------------------------------------------------------------ preferences
 
     async def preferences(self, caller: Caller) -> dict[str, Any]:
-        row = await queries.get_preferences(self.pool, user_id=caller.user_id)
-        return dict(row)
+        async with self.pool.acquire() as conn:
+            row = await queries.get_preferences(conn, user_id=caller.user_id)
+            return {**row, "topics": await _topic_preferences(conn, caller.user_id)}
 
     async def update_preferences(
         self, caller: Caller, changes: Mapping[str, Any], actor: Actor
@@ -728,6 +798,12 @@ class Service:
                 set_timezone="timezone" in changes,
                 timezone=changes.get("timezone"),
             )
+            # The update above holds the user's preferences row: patches merge one at a time.
+            topics = await _topic_preferences(conn, caller.user_id)
+            if changes.get("topics"):
+                topics = await _merge_topic_preferences(
+                    conn, caller.user_id, topics, changes["topics"]
+                )
             # Field names only: addresses and push URLs (which may hold tokens) stay out.
             await audit.record(
                 conn,
@@ -736,7 +812,7 @@ class Service:
                 target_user_id=caller.user_id,
                 details={"fields": sorted(changes)},
             )
-        return dict(row)
+        return {**row, "topics": topics}
 
     # ------------------------------------------------------------------ unsubscribe
 

@@ -17,7 +17,14 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import Conflict, NotFound, UnknownUsers, Unprocessable
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -111,6 +118,17 @@ def _unknown_users(_: Request, exc: Exception) -> Refusal:
     )
 
 
+def _unknown_addresses(_: Request, exc: Exception) -> Refusal:
+    assert isinstance(exc, UnknownAddresses)
+    return Refusal(
+        422,
+        "unknown_addresses",
+        f"{len(exc.addresses)} address(es) name no user, team or topic "
+        f"({', '.join(exc.addresses[:20])}); nothing was stored.",
+        {"unknown_addresses": exc.addresses},
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> Refusal:
     log.error("%s: unexpected error", _described(request), exc_info=exc)
     return Refusal(500, "internal_error", "Something went wrong on the server.")
@@ -140,6 +158,8 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
     Unprocessable: lambda _, exc: Refusal(422, "validation_failed", _sentence(exc)),
+    UnknownAddresses: _unknown_addresses,
+    ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(
         422,
         "push_url_not_allowed",

@@ -45,7 +45,7 @@ $$;
 CREATE OR REPLACE FUNCTION release_schedule(s schedules, p_max_attempts integer)
 RETURNS text[] LANGUAGE plpgsql AS $$
 DECLARE
-    v_recipients text[] := s.user_ids;
+    v_only text[];
     v_next timestamptz;
     v_changed text[];
 BEGIN
@@ -57,8 +57,11 @@ BEGIN
                    CASE WHEN p.timezone IN (SELECT name FROM pg_timezone_names) THEN p.timezone
                         ELSE 'UTC' END AS zone
             FROM users u JOIN preferences p ON p.user_id = u.user_id
-            WHERE (CASE WHEN s.user_ids IS NULL THEN u.disabled_at IS NULL
-                        ELSE u.user_id = ANY (s.user_ids) END)
+            WHERE CASE WHEN s.to_addresses IS NOT NULL
+                            THEN u.user_id IN (SELECT m.user_id
+                                               FROM audience_members(s.to_addresses) AS m)
+                       WHEN s.user_ids IS NOT NULL THEN u.user_id = ANY (s.user_ids)
+                       ELSE u.disabled_at IS NULL END
               AND NOT EXISTS (SELECT 1 FROM schedule_releases r
                               WHERE r.schedule_id = s.schedule_id AND r.user_id = u.user_id)
         ), timed AS (
@@ -71,14 +74,15 @@ BEGIN
         )
         SELECT (SELECT array_agg(user_id ORDER BY user_id) FROM released),
                (SELECT min(at) FROM timed WHERE at > now())
-        INTO v_recipients, v_next;
+        INTO v_only, v_next;
     END IF;
-    IF s.send_at IS NOT NULL OR v_recipients IS NOT NULL THEN
+    IF s.send_at IS NOT NULL OR v_only IS NOT NULL THEN
         SELECT array_agg(r.user_id) FILTER (WHERE r.outcome = 'inserted') INTO v_changed
         FROM send_notification(
-            v_recipients, s.event_name, s.title, s.summary, s.body, s.target_url, s.severity,
+            s.user_ids, s.event_name, s.title, s.summary, s.body, s.target_url, s.severity,
             s.data, s.idempotency_key, s.resource_id, s.batch_key, p_max_attempts,
-            s.actor_user_id, s.actor_token_id, s.ip, 'schedule') AS r;
+            s.actor_user_id, s.actor_token_id, s.ip, 'schedule',
+            p_to => s.to_addresses, p_topic => s.topic, p_only => v_only) AS r;
     END IF;
     UPDATE schedules
     SET status = CASE WHEN v_next IS NULL THEN 'sent' ELSE 'scheduled' END,

@@ -13,7 +13,9 @@ CREATE TABLE schedules (
     CHECK ((send_at IS NULL) <> (send_at_local IS NULL)),
     next_release_at timestamptz NOT NULL,
     schedule_key text UNIQUE,
-    user_ids text[],  -- null: every user
+    user_ids text[],  -- null: every user, or the audience `to_addresses`
+    to_addresses text[],
+    topic text,
     event_name text NOT NULL,
     title text NOT NULL,
     summary text,
