@@ -1,9 +1,9 @@
 """Delivery worker throughput: drain a queue of push jobs with a no-op transport.
 
 Beside it, in the same run and on the same database (PostgreSQL's durable defaults, as users
-run it), the baseline: a bare `FOR UPDATE SKIP
-LOCKED` claim-and-ack loop with the same number of jobs in flight (CONCURRENCY: four loops of
-eight), which sends nothing and records nothing but the status. The ratio says what the
+run it), the baseline: a bare `FOR UPDATE SKIP LOCKED` claim-and-ack loop with the same number
+of jobs in flight (CONCURRENCY: four loops of eight), which sends nothing and records nothing
+but the status. The ratio says what the
 worker's bookkeeping (lease tokens, the rate limit, quiet hours, items, fenced results) costs
 over the least a queue can do. The worker claims up to CONCURRENCY jobs a statement and keeps
 one claimed batch waiting while the current one sends. It runs in a process of its own, started
