@@ -175,6 +175,10 @@ class TrayController(QObject):
         out."""
         return self._engine.notifications(**query) if self._engine else []
 
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications; none when signed out."""
+        return self._engine.topics() if self._engine else []
+
     def cached(self, notification_id: str) -> dict[str, Any] | None:
         return self._engine.cached(notification_id) if self._engine else None
 
@@ -205,6 +209,24 @@ class TrayController(QObject):
         return self._on_runner(
             lambda engine: engine.update_preferences(changes), lambda _: None, on_error
         )
+
+    def fetch_topic_center(
+        self,
+        on_done: Callable[[list[dict[str, Any]]], None],
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        """Fetch the settings' topics on the runner; False (and nothing runs) when signed out."""
+        return self._on_runner(lambda engine: engine.topic_center(), on_done, on_error)
+
+    def follow_topic(
+        self,
+        topic: str,
+        follow: bool,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        """Join or leave an open topic on the runner; False when signed out."""
+        return self._on_runner(lambda engine: engine.follow_topic(topic, follow), on_done, on_error)
 
     def _on_runner(
         self,

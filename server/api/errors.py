@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import Conflict, NotFound, UnknownUsers
+from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,17 @@ def _unknown_users(_: Request, exc: Exception) -> Refusal:
     )
 
 
+def _unknown_addresses(_: Request, exc: Exception) -> Refusal:
+    assert isinstance(exc, UnknownAddresses)
+    return Refusal(
+        422,
+        "unknown_addresses",
+        f"{len(exc.addresses)} address(es) name no user, team or topic "
+        f"({', '.join(exc.addresses[:20])}); nothing was stored.",
+        {"unknown_addresses": exc.addresses},
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> Refusal:
     log.error("%s: unexpected error", _described(request), exc_info=exc)
     return Refusal(500, "internal_error", "Something went wrong on the server.")
@@ -139,6 +150,8 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
+    UnknownAddresses: _unknown_addresses,
+    ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(
         422,
         "push_url_not_allowed",

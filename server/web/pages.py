@@ -13,9 +13,11 @@ from pydantic import ValidationError
 
 from server.accounts import AdminApprovalNeeded, Throttled, WeakPassword
 from server.api.schemas import PreferencesPatch
+from server.audiences import Audiences
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
-from server.dependencies import AccountsDep, ServiceDep, actor_of, request_ip
+from server.dependencies import AccountsDep, AudiencesDep, ServiceDep, actor_of, request_ip
+from server.errors import ClosedTopic, NotFound
 from server.service import Service
 from server.web.live import end_session_streams
 from server.web.rendering import render
@@ -29,6 +31,7 @@ from server.web.session import (
     end_session_cookie,
     set_session_cookie,
 )
+from shared.topics import TOPIC_CHANNELS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -244,6 +247,9 @@ _SETTINGS_NOTICES = {
     "saved": "Your settings are saved.",
     "password": "Your password is changed. Every other browser was signed out.",
     "revoked": "That device or token is signed out.",
+    "topics": "Your topic settings are saved.",
+    "joined": "You follow that topic now.",
+    "left": "You no longer follow that topic.",
 }
 
 
@@ -257,6 +263,7 @@ _SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
     ("email",): ("email", "Email address"),
     ("push_urls",): ("push_urls", "Push addresses"),
+    ("topics",): ("topics", "Topics"),
 }
 
 
@@ -294,8 +301,11 @@ async def _settings_page(
     status: int = 200,
 ) -> Response:
     """`typed`: the preferences as the refused form had them, shown again as typed."""
+    preferences = await service.preferences(visitor.user)
+    audiences: Audiences = request.app.state.audiences
     context = {
-        "preferences": {**await service.preferences(visitor.user), **(typed or {})},
+        "preferences": {**preferences, **(typed or {})},
+        "topics": await audiences.preference_center(visitor.user.user_id, preferences["topics"]),
         "tokens": await service.own_tokens(visitor.user),
         "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
@@ -336,6 +346,55 @@ async def save_settings(
             request, visitor, service, typed=typed, errors=errors, status=422
         )
     return _see_other("/settings?done=saved")
+
+
+#: A topic's switch in the form: `<channel>@<topic>` with "on", "off" or "" (as the channel).
+_SWITCH_VALUES = {"on": True, "off": False, "": None}
+
+
+def _topic_overrides(form: dict[str, str]) -> dict[str, dict[str, bool | None]]:
+    """The form's switches as the `topics` of a preferences patch."""
+    topics: dict[str, dict[str, bool | None]] = {}
+    for field, value in form.items():
+        channel, at, topic = field.partition("@")
+        if at and channel in TOPIC_CHANNELS and value in _SWITCH_VALUES:
+            topics.setdefault(topic, {})[channel] = _SWITCH_VALUES[value]
+    return topics
+
+
+@router.post("/settings/topics")
+async def save_topics(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
+    try:
+        patch = PreferencesPatch.model_validate({"topics": _topic_overrides(form)})
+    except ValidationError as exc:
+        errors = _settings_errors(exc)
+        return await _settings_page(request, visitor, service, errors=errors, status=422)
+    await service.update_preferences(
+        visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
+    )
+    return _see_other("/settings?done=topics#topics")
+
+
+@router.post("/settings/topics/{topic}/{action}")
+async def join_or_leave(
+    topic: str,
+    action: str,
+    request: Request,
+    visitor: SignedInDep,
+    _: PostedFormDep,
+    service: ServiceDep,
+    audiences: AudiencesDep,
+) -> Response:
+    if action not in ("join", "leave"):
+        raise NotFound("no such page")
+    try:
+        await audiences.change_own_subscription(visitor.user.user_id, topic, action == "join")
+    except (NotFound, ClosedTopic) as exc:
+        errors = [FieldError("topics", "Topics", f"{str(exc).capitalize()}.")]
+        return await _settings_page(request, visitor, service, errors=errors, status=409)
+    return _see_other(f"/settings?done={'joined' if action == 'join' else 'left'}#topics")
 
 
 @router.post("/settings/tokens/{token_id}/revoke")

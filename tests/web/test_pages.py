@@ -203,6 +203,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "email": "me@acme.example",
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
+        "topics": {},
     }
     typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
     refused = web.post("/settings", typed)
