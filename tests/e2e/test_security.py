@@ -12,6 +12,8 @@ from server.db.migrate import available_migrations, migrate
 from server.identity import issue_token
 from tests.support.db import db_fetch
 from tests.support.login import decide
+from tests.support.sse import StreamReader
+from tests.support.waiting import wait_until
 from tests.support.web import PASSWORD, WebClient, create_person
 
 #: The last migration before token scopes: a database at this state holds unscoped tokens.
@@ -365,3 +367,58 @@ def test_device_sign_ins_started_from_one_client_are_limited(live_server):
     assert refused.json()["error"]["code"] == "too_many_requests"
     assert int(refused.headers["Retry-After"]) >= 1
     assert elsewhere.status_code == 200
+
+
+# ---------------------------------------------------------------- 4. event streams capped
+
+
+@pytest.fixture
+def streams(live_server):
+    """Opens streams that end with the test: the server stops first, ending them all (a
+    client closed from another thread would wait for its next read)."""
+    opened: list[StreamReader] = []
+
+    def open_stream(live_server, token: str) -> StreamReader:
+        reader = StreamReader(live_server.url, token)
+        assert reader.status == 200
+        opened.append(reader)
+        return reader
+
+    yield open_stream
+    live_server.stop()
+    for reader in opened:
+        reader.close()
+
+
+def _alive(live_server, user: str, readers: list[StreamReader]) -> None:
+    """Every one of `readers` still gets what is sent to `user`."""
+    title = f"still there {uuid.uuid4().hex[:6]}"
+    live_server.send(user, title=title)
+    for reader in readers:
+        wait_until(lambda r=reader: title in [c["title"] for c in r.changes()], what=title)
+
+
+def test_one_token_holds_at_most_5_streams_and_another_users_are_untouched(live_server, streams):
+    """Stream caps: a token opening 8 streams holds the 5 newest (the 3 oldest end); another
+    user's streams stay open and keep getting their changes."""
+    user, token = live_server.create_user()
+    other, other_token = live_server.create_user()
+    others = [streams(live_server, other_token) for _ in range(2)]
+    mine = [streams(live_server, token) for _ in range(8)]
+    wait_until(lambda: all(reader.ended for reader in mine[:3]), what="the oldest to end")
+    assert not any(reader.ended for reader in mine[3:] + others)
+    _alive(live_server, user, mine[3:])
+    _alive(live_server, other, others)
+
+
+def test_one_user_holds_at_most_20_streams_across_tokens(live_server, streams):
+    """Stream caps: a user opening 5 streams on each of 5 tokens holds the 20 newest."""
+    user, first = live_server.create_user()
+    tokens = [first]
+    with live_server.client(live_server.admin_token) as root:
+        for _ in range(4):
+            tokens.append(root.post(f"/v1/admin/users/{user}/tokens").json()["token"])
+    opened = [streams(live_server, token) for token in tokens for _ in range(5)]
+    wait_until(lambda: all(reader.ended for reader in opened[:5]), what="the oldest to end")
+    assert not any(reader.ended for reader in opened[5:])
+    _alive(live_server, user, opened[5:])
