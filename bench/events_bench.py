@@ -159,10 +159,11 @@ def _stream_users(url: str, count: int) -> dict[str, str]:
     create_users(url, users)
     tokens = {u: "tb_" + secrets.token_urlsafe(32) for u in users}
     values = ",".join(
-        f"('{u}', decode('{hashlib.sha256(t.encode()).hexdigest()}', 'hex'), 'bench', 'api')"
+        f"('{u}', decode('{hashlib.sha256(t.encode()).hexdigest()}', 'hex'), 'bench', 'api',"
+        " 'user')"
         for u, t in tokens.items()
     )
-    run_sql(url, f"INSERT INTO api_tokens (user_id, token_hash, name, kind) VALUES {values}")
+    run_sql(url, f"INSERT INTO api_tokens (user_id, token_hash, name, kind, scope) VALUES {values}")
     return tokens
 
 

@@ -89,6 +89,9 @@ class Settings:
     worker_concurrency: int = 32
     worker_poll_seconds: int = 1
     worker_shutdown_grace_seconds: int = 10
+    # A new user's email and push switches (the contract's default: off).
+    default_email: bool = False
+    default_push: bool = False
     # PostgreSQL itself (or a session-mode pooler), when DATABASE_URL is PgBouncer in
     # transaction mode: LISTEN and the migrations need a session of their own, which such a
     # pooler does not keep.
@@ -130,6 +133,8 @@ class Settings:
             worker_concurrency=_int("TRAYBELL_WORKER_CONCURRENCY", 32, minimum=1),
             worker_poll_seconds=_int("TRAYBELL_WORKER_POLL_SECONDS", 1, minimum=1),
             worker_shutdown_grace_seconds=_int("TRAYBELL_WORKER_SHUTDOWN_GRACE_SECONDS", 10),
+            default_email=_choice("TRAYBELL_DEFAULT_EMAIL", "off", ("on", "off")) == "on",
+            default_push=_choice("TRAYBELL_DEFAULT_PUSH", "off", ("on", "off")) == "on",
             direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
         )
 

@@ -63,12 +63,25 @@ class Stream:
     Lean on purpose (a list, one future while it waits, no asyncio.Event and no deque: each
     of those holds a 64-slot block), for a server holds thousands of idle ones."""
 
-    __slots__ = ("_events", "_hub", "_waiter", "known_version", "position", "token_id", "user_id")
+    __slots__ = (
+        "_events",
+        "_hub",
+        "_waiter",
+        "known_version",
+        "position",
+        "session_hash",
+        "token_id",
+        "user_id",
+    )
 
-    def __init__(self, hub: "Hub", caller: Caller, position: SyncCursor):
+    def __init__(
+        self, hub: "Hub", caller: Caller, position: SyncCursor, session_hash: bytes | None = None
+    ):
         self._hub = hub
         self.user_id = caller.user_id
         self.token_id = caller.token_id
+        # A web page's stream is authenticated by its session (the hash, as stored) instead.
+        self.session_hash = session_hash
         self.position = position  # the cursor after the last event read for it
         # Every change of the user up to this version is at or before `position`.
         self.known_version = position.version
@@ -148,9 +161,12 @@ class Hub:
 
     # ---------------------------------------------------------------- streams
 
-    def open(self, caller: Caller, position: SyncCursor) -> Stream:
-        """A stream registered at once; its backlog is read by the hub's next round."""
-        stream = Stream(self, caller, position)
+    def open(
+        self, caller: Caller, position: SyncCursor, *, session_hash: bytes | None = None
+    ) -> Stream:
+        """A stream registered at once; its backlog is read by the hub's next round.
+        `session_hash`: a web page's stream, which lives as long as that session."""
+        stream = Stream(self, caller, position, session_hash)
         if self._stopping:
             stream.end()
         streams = self._by_user.setdefault(caller.user_id, {})
@@ -180,6 +196,14 @@ class Hub:
         """The stream sent all it held: read more for it if it is still behind."""
         if stream in self._due:
             self._stir.set()
+
+    def end_session(self, session_hash: bytes) -> None:
+        """The session was signed out: its pages' streams in this process end at once (other
+        processes end theirs at their next recheck)."""
+        ending = [s for group in self._by_user.values() for s in group]
+        for stream in ending:
+            if stream.session_hash == session_hash:
+                self.close(stream)
 
     def end_all(self) -> None:
         """The server is stopping: every stream's response ends (uvicorn waits for them), and
@@ -304,14 +328,23 @@ class Hub:
             self._due.discard(stream)
 
     async def _end_revoked(self) -> None:
-        """End the streams whose token no longer authenticates (revoked, user disabled)."""
+        """End the streams whose token no longer authenticates (revoked, user disabled), and
+        the web pages' whose session ended (signed out, expired, user disabled)."""
         streams = [s for group in self._by_user.values() for s in group]
         token_ids = sorted({s.token_id for s in streams if s.token_id is not None})
-        valid: set[str] = set()
+        valid: set[str | bytes] = set()
         for chunk in _chunks(token_ids, IDS_PER_CHECK):
             metrics.EVENT_STREAM_STATEMENTS.inc()
             rows = await fetch_all(queries.stream_tokens_valid, self.pool, token_ids=list(chunk))
             valid.update(str(r["token_id"]) for r in rows)
+        session_hashes = sorted({s.session_hash for s in streams if s.session_hash is not None})
+        for hashes in _chunks(session_hashes, IDS_PER_CHECK):
+            metrics.EVENT_STREAM_STATEMENTS.inc()
+            rows = await fetch_all(
+                queries.stream_sessions_valid, self.pool, session_hashes=list(hashes)
+            )
+            valid.update(r["session_hash"] for r in rows)
         for stream in streams:
-            if stream.token_id is not None and stream.token_id not in valid:
+            credential = stream.token_id or stream.session_hash
+            if credential is not None and credential not in valid:
                 self.close(stream)

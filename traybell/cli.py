@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import logs
+from shared.models import as_audience
 from shared.version import VERSION
 from traybell.extras import missing_packages
 
@@ -150,14 +151,96 @@ def cmd_create_user(args: argparse.Namespace, settings: "Settings") -> int:
                 display_name=request.display_name,
                 is_admin=request.admin,
                 actor=CLI,
+                with_token=args.token,
                 token_scope="admin" if request.admin else "user",
             ),
         )
     except Conflict:
         print(f"traybell: user {args.user_id!r} already exists", file=sys.stderr)
         return 1
-    print(json.dumps({"user_id": user["user_id"], "token": token}))
+    # A live token nobody asked for would sit in a terminal's scrollback: only with --token.
+    print(json.dumps({"user_id": user["user_id"]} | ({"token": token} if args.token else {})))
     return 0
+
+
+@needs("server")
+def cmd_tokens_list(args: argparse.Namespace, settings: "Settings") -> int:
+    tokens = _with_services(settings, lambda service, _: service.tokens(args.user))
+    for token in tokens:
+        print(json.dumps(token))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_create(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import Conflict, NotFound
+
+    try:
+        token, token_id = _with_services(
+            settings, lambda service, _: service.create_token(args.user_id, CLI, args.scope)
+        )
+    except (Conflict, NotFound) as exc:
+        print(f"traybell: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"user_id": args.user_id, "token_id": token_id, "token": token}))
+    return 0
+
+
+@needs("server")
+def cmd_tokens_revoke(args: argparse.Namespace, settings: "Settings") -> int:
+    from server.audit import CLI
+    from server.errors import NotFound
+
+    try:
+        _with_services(settings, lambda service, _: service.revoke_token(args.token_id, CLI))
+    except NotFound:
+        print(f"traybell: no token {args.token_id!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.token_id} revoked; its event streams end within seconds", file=sys.stderr)
+    return 0
+
+
+@needs("server")
+def cmd_import_users(args: argparse.Namespace, settings: "Settings") -> int:
+    from pathlib import Path
+
+    from server.audiences import Audiences
+    from server.audit import CLI
+    from server.channels.email import EmailTransport
+    from server.onboarding import (
+        BadFile,
+        ImportResult,
+        email_invites,
+        import_people,
+        read_people,
+    )
+
+    result = ImportResult()
+    try:
+        people = read_people(Path(args.file).read_text(encoding="utf-8"), result)
+    except (OSError, UnicodeDecodeError, BadFile) as exc:
+        print(f"traybell: {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(service: Any, accounts: Any) -> list[tuple[str, str, str]]:
+        audiences = Audiences(service.pool)
+        await import_people(
+            people, result, service=service, accounts=accounts, audiences=audiences, actor=CLI
+        )
+        if not settings.smtp_url:
+            return await email_invites(result, None)
+        transport = EmailTransport(settings.smtp_url, settings.smtp_from)
+        try:
+            return await email_invites(result, transport.send)
+        finally:
+            await transport.close()
+
+    not_sent = _with_services(settings, work)
+    print(json.dumps(result.summary()))
+    for user_id, why, url in not_sent:
+        print(f"invite for {user_id} ({why}): {url}", file=sys.stderr)
+    return 1 if result.refused else 0
 
 
 @needs("server")
@@ -212,11 +295,21 @@ def cmd_send(args: argparse.Namespace) -> int:
     payload: dict = {"event_name": args.event_name, "title": args.title, "severity": args.severity}
     if args.all:
         payload["all_users"] = True
+    elif to := as_audience(args.to):
+        payload["to"] = to
     elif len(args.to) == 1:
         payload["user_id"] = args.to[0]
     else:
         payload["user_ids"] = args.to
-    for field in ("summary", "body", "resource_id", "batch_key", "target_url", "idempotency_key"):
+    for field in (
+        "summary",
+        "body",
+        "resource_id",
+        "batch_key",
+        "target_url",
+        "idempotency_key",
+        "topic",
+    ):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
     return send(args.server, args.token, payload)
@@ -284,16 +377,49 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True, metavar="ADMIN_COMMAND"
     )
-    create_user = admin.add_parser("create-user", help="create a user and print its first token")
+    create_user = admin.add_parser(
+        "create-user", help="create a user; prints {user_id} (and a first API token with --token)"
+    )
     create_user.add_argument("user_id")
     create_user.add_argument("--email")
     create_user.add_argument("--display-name")
     create_user.add_argument(
         "--admin",
         action="store_true",
-        help="make the user an admin, and its first token an admin token",
+        help="make the user an admin (and its --token an admin token)",
+    )
+    create_user.add_argument(
+        "--token", action="store_true", help="also create and print a first API token"
     )
     create_user.set_defaults(func=cmd_create_user)
+    tokens = admin.add_parser("tokens", help="API tokens: list, create, revoke").add_subparsers(
+        dest="tokens_command", required=True, metavar="TOKENS_COMMAND"
+    )
+    tokens_list = tokens.add_parser(
+        "list", help="one JSON line per token (never the token itself), newest first"
+    )
+    tokens_list.add_argument("--user", metavar="USER_ID", help="only this user's tokens")
+    tokens_list.set_defaults(func=cmd_tokens_list)
+    tokens_create = tokens.add_parser("create", help="create and print an API token for a user")
+    tokens_create.add_argument("user_id")
+    tokens_create.add_argument(
+        "--scope",
+        choices=["user", "admin", "ingest"],
+        default="user",
+        help="what the token may do, as POST /v1/admin/users/{user_id}/tokens (default user)",
+    )
+    tokens_create.set_defaults(func=cmd_tokens_create)
+    tokens_revoke = tokens.add_parser("revoke", help="revoke a token by its token_id")
+    tokens_revoke.add_argument("token_id")
+    tokens_revoke.set_defaults(func=cmd_tokens_revoke)
+    import_users = admin.add_parser(
+        "import-users",
+        help="create users, their teams and memberships from a CSV file; prints one JSON line",
+    )
+    import_users.add_argument(
+        "file", help="CSV with the header user_id,email,display_name,teams,admin"
+    )
+    import_users.set_defaults(func=cmd_import_users)
     set_password = admin.add_parser(
         "set-password",
         help="set a user's web password from standard input (one line); ends their web sessions",
@@ -312,7 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="an admin token (default: TRAYBELL_TOKEN, else the stored sign-in)"
     )
     recipients = send.add_mutually_exclusive_group(required=True)
-    recipients.add_argument("--to", nargs="+", metavar="USER_ID", help="recipient user ids")
+    recipients.add_argument(
+        "--to",
+        nargs="+",
+        metavar="RECIPIENT",
+        help="user ids, or addresses: team:TEAM_ID, topic:TOPIC, user:USER_ID",
+    )
     recipients.add_argument("--all", action="store_true", help="every user")
     send.add_argument("--title", required=True)
     send.add_argument("--summary")
@@ -325,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--idempotency-key")
     send.add_argument("--batch-key")
     send.add_argument("--target-url")
+    send.add_argument("--topic", help="the topic the notification carries")
     send.set_defaults(func=cmd_send)
 
     tray = commands.add_parser("tray", help="run the system-tray client")

@@ -14,6 +14,7 @@ from server.api.schemas import (
     CreateUserRequest,
     DeliveryList,
     DeliveryReply,
+    DeliveryReportList,
     InviteReply,
     PageCursorText,
     Text,
@@ -97,8 +98,13 @@ async def list_deliveries(
     _: AdminActorDep,
     status: Literal["pending", "sending", "sent", "failed"] = "failed",
     limit: Annotated[int, Query(ge=1)] = 50,
+    user_id: Annotated[Text | None, Query()] = None,
 ) -> dict:
-    return {"deliveries": await service.deliveries(status, min(limit, DELIVERY_LIMIT_MAX))}
+    return {
+        "deliveries": await service.deliveries(
+            status, min(limit, DELIVERY_LIMIT_MAX), user_id=user_id
+        )
+    }
 
 
 @router.post(
@@ -108,6 +114,25 @@ async def list_deliveries(
 )
 async def retry_delivery(delivery_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
     return {"delivery": await service.retry_delivery(delivery_id, actor)}
+
+
+@router.post(
+    "/deliveries/{delivery_id}/dismiss",
+    response_model=DeliveryReply,
+    responses=replies_with(delivery_links("/delivery/id")),
+)
+async def dismiss_delivery(delivery_id: str, service: ServiceDep, actor: AdminActorDep) -> dict:
+    """A failed delivery seen to: it leaves the failed list and the failed gauge (a retry
+    brings it back to the queue)."""
+    return {"delivery": await service.dismiss_delivery(delivery_id, actor)}
+
+
+@router.get("/notifications/{notification_id}/deliveries", response_model=DeliveryReportList)
+async def notification_deliveries(
+    notification_id: str, service: ServiceDep, _: AdminActorDep
+) -> dict:
+    """Why a notification went out on each external channel, or did not."""
+    return {"deliveries": await service.notification_deliveries(notification_id)}
 
 
 @router.get("/audit", response_model=AuditList)

@@ -42,4 +42,8 @@ USER_LINKS = TOKEN_LINKS | {
 
 
 def delivery_links(id_at: str) -> dict[str, Any]:
-    return {"RetryDelivery": _link("retry_delivery", delivery_id=f"$response.body#{id_at}")}
+    delivery_id = f"$response.body#{id_at}"
+    return {
+        "RetryDelivery": _link("retry_delivery", delivery_id=delivery_id),
+        "DismissDelivery": _link("dismiss_delivery", delivery_id=delivery_id),
+    }

@@ -98,3 +98,18 @@ def test_quiet_hours_may_hold_only_what_is_not_critical(database_url):
     assert _ask(database_url, may_hold, quiet, False) is True
     assert _ask(database_url, may_hold, quiet, True) is False
     assert _ask(database_url, may_hold, {}, False) is False
+
+
+def test_the_digest_a_job_waits_in_is_the_reason_of_its_delay(database_url):
+    """Delay reasons: a batch digest is `digested`, quiet hours' `quiet_hours`, the per-minute
+    overflow `rate_folded`; a message of its own has none."""
+    reasons = {
+        group_key: db_value(database_url, "SELECT delivery_delay_reason($1)", group_key)
+        for group_key in ("batch:deploys", "quiet", "overflow", None)
+    }
+    assert reasons == {
+        "batch:deploys": "digested",
+        "quiet": "quiet_hours",
+        "overflow": "rate_folded",
+        None: None,
+    }

@@ -48,10 +48,15 @@ def test_every_setting_is_in_the_readme():
 
 
 def test_create_user_prints_one_json_line_and_refuses_a_taken_id(database_url):
-    """`admin create-user` prints {"user_id", "token"}; an existing id exits 1 with a message."""
+    """`admin create-user` prints {"user_id"}, and {"user_id", "token"} only with --token (no
+    live token nobody asked for, and none made); an existing id exits 1 with a message."""
     env = {"DATABASE_URL": database_url}
+    created = traybell("admin", "create-user", "bo", env=env)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout) == {"user_id": "bo"}
+    assert db_fetch(database_url, "SELECT 1 FROM api_tokens WHERE user_id = 'bo'") == []
     created = traybell(
-        "admin", "create-user", "ana", "--email", "ana@example.com", "--admin", env=env
+        "admin", "create-user", "ana", "--email", "ana@example.com", "--admin", "--token", env=env
     )
     assert created.returncode == 0, created.stderr
     line = json.loads(created.stdout.strip())
@@ -92,6 +97,35 @@ def test_send_through_the_api(live_server):
     )
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["error"]["code"] == "forbidden"
+
+
+def test_send_to_a_team_and_to_user_ids_side_by_side(live_server):
+    """`traybell send --to team:payments bob`: addresses go out as `to`, a plain id beside
+    them as `user:<id>`; the reply lists each person once, with the team's audience."""
+    alice, alice_token = live_server.create_user()
+    bob, _ = live_server.create_user()
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{alice}").raise_for_status()
+    sent = traybell(
+        "send",
+        "--server",
+        live_server.url,
+        "--token",
+        live_server.admin_token,
+        "--to",
+        "team:payments",
+        bob,
+        "--title",
+        "Card payments failing",
+        "--topic",
+        "billing",
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert sorted(r["user_id"] for r in json.loads(sent.stdout)["results"]) == sorted([alice, bob])
+    with live_server.client(alice_token) as client:
+        [stored] = client.get("/v1/notifications").json()["notifications"]
+    assert (stored["audience"], stored["topic"]) == ("team:payments", "billing")
 
 
 def test_bad_configuration_is_a_clear_error():
@@ -180,15 +214,17 @@ def _serve_embedded(home: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
         "TRAYBELL_HOME": str(home)
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "traybell", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    log = home / f"serve-{port}.log"  # what it said, for the message of a failure
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "traybell", "serve", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
 
     def ready() -> bool:
-        assert server.poll() is None, "traybell serve exited early"
+        assert server.poll() is None, f"traybell serve exited early: {log.read_text()[-3000:]}"
         try:
             return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:

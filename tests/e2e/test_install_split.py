@@ -211,8 +211,10 @@ def test_each_install_runs_its_own_half_against_the_other(installs, empty_databa
     migrated = server.run("migrate", **database)
     assert migrated.returncode == 0, migrated.stderr
     assert re.match(r"applied [1-9]\d* migration", migrated.stdout), migrated.stdout
-    admin_token = json.loads(server.run("admin", "create-user", "it", "--admin", **database).stdout)
-    user_token = json.loads(server.run("admin", "create-user", "ana", **database).stdout)
+    admin_token = json.loads(
+        server.run("admin", "create-user", "it", "--admin", "--token", **database).stdout
+    )
+    user_token = json.loads(server.run("admin", "create-user", "ana", "--token", **database).stdout)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

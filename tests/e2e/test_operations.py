@@ -1,5 +1,6 @@
 """What an operator meets: versions, start-up failures in one line, upgrades and restores."""
 
+import json
 import os
 import re
 import socket
@@ -113,3 +114,33 @@ def test_admin_commands_without_a_database_say_so_and_create_nothing(tmp_path):
         )
         assert "DATABASE_URL is unset and there is no embedded database" in _one_line(result, 2)
     assert not home.exists()
+
+
+def test_tokens_can_be_listed_created_and_revoked_from_the_command_line(live_server, database_url):
+    """Token rotation: `admin tokens list` shows each token's id, user, scope and last use
+    (never the token), `tokens create` makes one that works, `tokens revoke` ends the old one
+    (401 at once), and an unknown id exits 1."""
+    env = {"DATABASE_URL": database_url}
+    old = json.loads(traybell("admin", "create-user", "rota", "--token", env=env).stdout)["token"]
+    with live_server.client(old) as client:
+        assert client.get("/v1/me").status_code == 200
+    made = traybell("admin", "tokens", "create", "rota", env=env)
+    assert made.returncode == 0, made.stderr
+    new = json.loads(made.stdout)
+    listed = traybell("admin", "tokens", "list", "--user", "rota", env=env)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [row["token_id"] for row in rows] == [new["token_id"], rows[1]["token_id"]]
+    assert {row["user_id"] for row in rows} == {"rota"} and {r["scope"] for r in rows} == {"user"}
+    assert old not in listed.stdout and new["token"] not in listed.stdout
+    assert rows[1]["last_used_at"] is not None  # the old one was used above
+
+    revoked = traybell("admin", "tokens", "revoke", rows[1]["token_id"], env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    with live_server.client(old) as client:
+        assert client.get("/v1/me").status_code == 401
+    with live_server.client(new["token"]) as client:
+        assert client.get("/v1/me").status_code == 200
+    everyone = traybell("admin", "tokens", "list", env=env).stdout.splitlines()
+    assert len(everyone) == 2  # rota's new one and the test server's admin token
+    unknown = traybell("admin", "tokens", "revoke", rows[1]["token_id"], env=env)
+    assert unknown.returncode == 1

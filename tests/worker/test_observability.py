@@ -77,7 +77,7 @@ def test_a_run_logs_ids_counts_sends_and_tells_operators_no_secret(
     lines with the delivery id; the worker's metrics count the send; and the audit, both
     metrics pages and both logs hold no token, password, session id or notification text."""
     url, server_log = served
-    created = _traybell(database_url, settings, "admin", "create-user", "ops", "--admin")
+    created = _traybell(database_url, settings, "admin", "create-user", "ops", "--admin", "--token")
     admin_token = json.loads(created.strip().splitlines()[-1])["token"]
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"})
     reply = admin.post("/v1/admin/users", json={"user_id": "reader", "email": "r@example.com"})

@@ -43,8 +43,8 @@ def test_quiet_hours_hold_a_warning_and_let_a_critical_through(live_server, smtp
     end = (local + timedelta(hours=2)).strftime("%H:%M")
     quiet = {"start": start, "end": end, "timezone": "Europe/Berlin"}
     user, _ = live_server.create_user(email_enabled=True, email="q@example.com", quiet_hours=quiet)
-    live_server.send(user, title="Can wait", severity="warning")
-    live_server.send(user, title="Cannot wait", severity="critical")
+    [can_wait] = live_server.send(user, title="Can wait", severity="warning")["results"]
+    [cannot_wait] = live_server.send(user, title="Cannot wait", severity="critical")["results"]
     start_worker(smtp_url=smtp.url)
 
     [message] = smtp.mailbox.wait_for(1)
@@ -59,6 +59,16 @@ def test_quiet_hours_hold_a_warning_and_let_a_critical_through(live_server, smtp
     )
     assert held["status"] == "pending" and held["attempts"] == 0
     assert len(smtp.mailbox.arrived) == 1
+    # What the admin is told: the warning waits for quiet hours to end, the critical went.
+    assert _email_report(live_server, can_wait["id"]) == ("queued", "quiet_hours")
+    wait_until(lambda: _email_report(live_server, cannot_wait["id"]) == ("sent", None))
+
+
+def _email_report(live_server, notification_id: str) -> tuple[str, str | None]:
+    with live_server.client(live_server.admin_token) as admin:
+        reply = admin.get(f"/v1/admin/notifications/{notification_id}/deliveries").json()
+    [email] = [entry for entry in reply["deliveries"] if entry["channel"] == "email"]
+    return email["status"], email["reason"]
 
 
 def test_quiet_hours_not_now_let_a_warning_through(live_server, smtp, start_worker):

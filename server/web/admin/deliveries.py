@@ -1,4 +1,5 @@
-"""Deliveries: the failed ones with their last error, and a retry for each."""
+"""Deliveries: the failed ones with their last error, and for each a retry or a dismissal (it
+leaves this list and the failed gauge)."""
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -45,3 +46,14 @@ async def retry_delivery(
     except Conflict as exc:
         return await _deliveries_page(request, service, errors=[f"{exc}."], status=409)
     return await _deliveries_page(request, service, notice="The delivery is queued again.")
+
+
+@router.post("/{delivery_id}/dismiss")
+async def dismiss_delivery(
+    delivery_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    try:
+        await service.dismiss_delivery(delivery_id, actor_of(request, visitor.user))
+    except Conflict as exc:
+        return await _deliveries_page(request, service, errors=[f"{exc}."], status=409)
+    return await _deliveries_page(request, service, notice="The delivery is dismissed.")

@@ -1,4 +1,6 @@
-"""Users: create (with a sign-up link), invite again, make or remove admin, disable, enable."""
+"""Users: create (with a sign-up link), invite again, make or remove admin, disable, enable;
+and one user's page: their preferences (read-only) and their last deliveries with the reason
+each went out or did not."""
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -17,6 +19,8 @@ from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
 router = area_router("/admin/users")
 
 USERS_SHOWN = 500
+#: The newest notifications shown on a user's page, each with its email and push.
+RECENT_SHOWN = 20
 
 
 async def _users_page(
@@ -43,6 +47,15 @@ async def _users_page(
 @router.get("")
 async def users_page(request: Request, visitor: AdminVisitorDep, service: ServiceDep) -> Response:
     return await _users_page(request, visitor, service)
+
+
+@router.get("/{user_id}")
+async def user_page(
+    user_id: str, request: Request, _: AdminVisitorDep, service: ServiceDep
+) -> Response:
+    """Why a user gets what they get: preferences and the last deliveries (NotFound: 404)."""
+    overview = await service.delivery_overview(user_id, RECENT_SHOWN)
+    return render(request, "admin/user.html", {**overview, "recent_shown": RECENT_SHOWN})
 
 
 @router.post("")
