@@ -197,6 +197,10 @@ class Hub:
         if stream in self._due:
             self._stir.set()
 
+    def session_streams(self, user_id: str, session_hash: bytes) -> int:
+        """How many streams one web session holds open in this process (its pages' tabs)."""
+        return sum(1 for s in self._by_user.get(user_id, ()) if s.session_hash == session_hash)
+
     def end_session(self, session_hash: bytes) -> None:
         """The session was signed out: its pages' streams in this process end at once (other
         processes end theirs at their next recheck)."""

@@ -3,11 +3,13 @@ session's stream (GET /events) and the one same-origin script under the page's C
 alerts only after a click, with title and summary only, one per burst; sign-out stops the
 other tabs. Screenshots go to test-artifacts/."""
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import BrowserContext, Page, expect
 
+from server.web import live
 from tests.support.waiting import wait_until
 from tests.support.web import PASSWORD
 from tests.web.test_browser import _shot, chromium
@@ -181,3 +183,29 @@ def test_signing_out_in_one_tab_stops_the_others_updates(live_server, person):
         assert _row(staying, "After sign-out").count() == 0
     # the stream's end is reported by the browser as an error event, not a script error
     assert not [p for p in problems if "EventSource" not in p and "events" not in p], problems
+
+
+def test_a_session_holds_a_capped_number_of_streams_and_none_without_a_session(
+    live_server, person, browser, monkeypatch
+):
+    """GET /events: past the session's cap 429 (an EventSource then stops), a closed stream
+    frees its place; without a session 204 (the browser does not reconnect)."""
+    monkeypatch.setattr(live, "MAX_STREAMS_PER_SESSION", 2)
+    user, _ = person()
+    web = browser()
+    assert web.sign_in(user, PASSWORD).status_code == 303
+    with contextlib.ExitStack() as open_streams:
+        first = open_streams.enter_context(web.http.stream("GET", "/events"))
+        second = open_streams.enter_context(web.http.stream("GET", "/events"))
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert first.headers["content-type"].startswith("text/event-stream")
+        with web.http.stream("GET", "/events") as third:
+            assert third.status_code == 429
+        first.close()
+        wait_until(lambda: _stream_status(web) == 200, what="the closed stream's place")
+    assert browser().get("/events").status_code == 204
+
+
+def _stream_status(web) -> int:
+    with web.http.stream("GET", "/events") as reply:
+        return reply.status_code
