@@ -442,6 +442,13 @@ def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
     users = [_short_id(i) for i in range(sizes.fanout)]
     create_users(url, users)
     token = create_token(url, "fanout-admin", admin=True)
+    # The same people as one team: a send to it resolves them in the database.
+    run_sql(
+        url,
+        "INSERT INTO teams (team_id, display_name) VALUES ('everyone', 'Everyone')",
+        "INSERT INTO team_members (team_id, user_id)"
+        " SELECT 'everyone', user_id FROM users WHERE user_id <> 'fanout-admin'",
+    )
     fields = {
         "title": "Maintenance tonight at 22:00",
         "summary": "Expect a short outage",
@@ -450,13 +457,14 @@ def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
     }
     values = (fields["title"], fields["summary"], fields["body"], json.dumps(fields["data"]), "r")
     ours: list[float] = []
+    team: list[float] = []
     raw: list[float] = []
     sql: list[float] = []
     with servers(url, 1) as (server,), httpx.Client(timeout=120) as client:
 
-        def send(attempt: int) -> float:
+        def send(attempt: int, recipients: dict[str, Any] | None = None) -> float:
             payload = {
-                "user_ids": users,
+                **(recipients or {"user_ids": users}),
                 "event_name": f"bench.fanout.{attempt}",
                 "resource_id": "r",
                 **fields,
@@ -475,6 +483,7 @@ def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
 
         measures: list[tuple[list[float], Callable[[int], float]]] = [
             (ours, send),
+            (team, lambda n: send(n, {"to": ["team:everyone"]})),
             (raw, lambda n: _timed_statement(url, RAW_FANOUT, users, f"bench.raw.{n}", *values)),
             (sql, lambda n: _timed_statement(url, SQL_FANOUT, users, f"bench.sql.{n}", *values)),
         ]
@@ -484,7 +493,9 @@ def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
             for samples, measure in measures[:: 1 if attempt % 2 == 0 else -1]:
                 run_sql(url, *FANOUT_RESET)
                 samples.append(measure(attempt))
-    ours_s, raw_s, sql_s = (statistics.median(samples) for samples in (ours, raw, sql))
+    ours_s, team_s, raw_s, sql_s = (
+        statistics.median(samples) for samples in (ours, team, raw, sql)
+    )
     return [
         row(
             f"fan-out: 1 request to {len(users):,} recipients",
@@ -508,6 +519,19 @@ def fanout(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
             "-",
             sql_send_s_all=[round(x, 3) for x in sql],
             baseline_is="the product's own send of the same 10,000, called in SQL",
+        ),
+        # The same people named as one team, in the same run: resolving the team in the
+        # database must cost no more than parsing and checking 10,000 ids.
+        row(
+            f"fan-out: 1 request to a team of {len(users):,} members",
+            team_s,
+            "s",
+            ours_s,
+            ours_s / team_s,
+            "ratio >= 0.9",
+            repeats=len(team),
+            team_s_all=[round(x, 3) for x in team],
+            baseline_is="the send to the same 10,000 as user_ids, above",
         ),
     ]
 

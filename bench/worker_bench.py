@@ -101,6 +101,8 @@ async def _send(database_url: str, sends: int, user_ids: list[str] | None = None
                 resource_id=None,
                 batch_key=None,
                 max_attempts=5,
+                to=None,
+                topic=None,
                 **CLI.as_params(),
             )
     finally:

@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse, Response
 
 from server import metrics, web
 from server.accounts import Accounts
-from server.api import admin, device, events, me, notifications, preferences, sync
+from server.api import admin, audiences, device, events, me, notifications, preferences, sync
 from server.api.deps import admin as admin_caller
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
 from server.api.schemas import ErrorReply
+from server.audiences import Audiences
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.service import Service
@@ -56,6 +57,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         wakeups = Wakeups(settings.session_url(database_url), streams.wake)
         app.state.service = Service(pool, settings, wakeups)
         app.state.accounts = Accounts(pool, settings)
+        app.state.audiences = Audiences(pool)
         app.state.queue_figures = metrics.QueueFigures()
         app.state.streams = streams
         streams.start()
@@ -84,7 +86,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         metrics.RequestObservation,
         request_log_level=logging.INFO if settings.log_format == "json" else logging.DEBUG,
     )
-    for module in (notifications, sync, events, preferences, me, device, admin):
+    for module in (notifications, sync, events, preferences, me, device, admin, audiences):
         app.include_router(module.router)
     web.install(app)
 

@@ -31,6 +31,14 @@ ACTIONS = (
     "delivery.retry",
     "delivery.dismiss",
     "preferences.update",
+    "team.create",
+    "team.delete",
+    "team.member.add",
+    "team.member.remove",
+    "topic.declare",
+    "topic.delete",
+    "topic.subscribe",
+    "topic.unsubscribe",
 )
 MAX_ID = 2**63 - 1
 

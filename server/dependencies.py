@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from server.accounts import Accounts
+from server.audiences import Audiences
 from server.audit import Actor
 from server.client_address import client_address
 from server.identity import Caller
@@ -29,6 +30,10 @@ async def accounts(request: Request) -> Accounts:
     return request.app.state.accounts
 
 
+async def audiences(request: Request) -> Audiences:
+    return request.app.state.audiences
+
+
 def request_ip(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     proxies = service_of(request).settings.trusted_proxies
@@ -46,4 +51,5 @@ async def anonymous_ip(request: Request) -> str | None:
 
 ServiceDep = Annotated[Service, Depends(service)]
 AccountsDep = Annotated[Accounts, Depends(accounts)]
+AudiencesDep = Annotated[Audiences, Depends(audiences)]
 IpDep = Annotated[str | None, Depends(anonymous_ip)]

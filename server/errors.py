@@ -16,3 +16,15 @@ class UnknownUsers(Exception):
     def __init__(self, user_ids: list[str]):
         super().__init__(f"unknown user ids: {', '.join(user_ids[:20])}")
         self.user_ids = user_ids
+
+
+class UnknownAddresses(Exception):
+    """A send named a user, team or topic that does not exist; nothing was stored."""
+
+    def __init__(self, addresses: list[str]):
+        super().__init__(f"unknown addresses: {', '.join(addresses[:20])}")
+        self.addresses = addresses
+
+
+class ClosedTopic(Exception):
+    """Only admins subscribe people to a closed topic (through their teams)."""

@@ -11,17 +11,19 @@ from typing import Any
 import asyncpg
 
 from server import audit, metrics
+from server.addresses import audience_topic
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
 from server.cursors import PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
-from server.errors import Conflict, NotFound, UnknownUsers
+from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
 from server.wire import notification_object, sync_page
 from shared.models import Notification, SyncPage
+from shared.topics import TOPIC_CHANNELS
 
 MAX_VERSION = 2**63 - 1
 
@@ -48,7 +50,7 @@ class RecipientCount:
 class Outgoing:
     """One notification to send: the already validated fields of a send request."""
 
-    recipients: list[str] | None  # None: every user
+    recipients: list[str] | None  # None: every user (or the audience `to`, when given)
     event_name: str
     title: str
     summary: str | None
@@ -59,6 +61,9 @@ class Outgoing:
     resource_id: str | None
     idempotency_key: str | None
     batch_key: str | None
+    #: `user:<id>`, `team:<id>`, `topic:<name>` addresses, resolved in the send's transaction.
+    to: list[str] | None = None
+    topic: str | None = None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -122,6 +127,42 @@ def delivery_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "last_error": row["last_error"],
         "available_at": _iso(row["available_at"]),
+    }
+
+
+async def _topic_preferences(
+    conn: asyncpg.Connection, user_id: str
+) -> dict[str, dict[str, bool | None]]:
+    rows = await fetch_all(queries.get_topic_preferences, conn, user_id=user_id)
+    return {r["topic"]: {channel: r[channel] for channel in TOPIC_CHANNELS} for r in rows}
+
+
+async def _merge_topic_preferences(
+    conn: asyncpg.Connection,
+    user_id: str,
+    current: Mapping[str, Mapping[str, bool | None]],
+    patch: Mapping[str, Mapping[str, bool | None]],
+) -> dict[str, dict[str, bool | None]]:
+    """A patch merges per topic and channel: a channel it leaves out keeps its override, and
+    a topic left with no override at all is forgotten. Returns the overrides now."""
+    merged = {
+        topic: {
+            channel: changes.get(channel, current.get(topic, {}).get(channel))
+            for channel in TOPIC_CHANNELS
+        }
+        for topic, changes in patch.items()
+    }
+    await queries.set_topic_preferences(
+        conn,
+        user_id=user_id,
+        topics=list(merged),
+        **{channel: [m[channel] for m in merged.values()] for channel in TOPIC_CHANNELS},
+    )
+    await queries.forget_empty_topic_preferences(conn, user_id=user_id)
+    return {
+        topic: dict(overrides)
+        for topic, overrides in sorted({**current, **merged}.items())
+        if any(value is not None for value in overrides.values())
     }
 
 
@@ -314,11 +355,17 @@ class Service:
         that failed inside a batch, so that it fails exactly as it would have on its own.
         """
         rows = None
-        if outgoing.recipients is not None and len(outgoing.recipients) <= COALESCED_RECIPIENTS:
+        if (
+            outgoing.to is None
+            and outgoing.recipients is not None
+            and len(outgoing.recipients) <= COALESCED_RECIPIENTS
+        ):
             rows = await self._sends.submit((outgoing, actor))
         if rows is None:
             rows = await self._send_alone(outgoing, actor)
         unknown = [r["user_id"] for r in rows if r["outcome"] == "unknown"]
+        if unknown and outgoing.to is not None:
+            raise UnknownAddresses(unknown)
         if unknown:
             raise UnknownUsers(unknown)
         results = []
@@ -349,9 +396,11 @@ class Service:
             resource_id=outgoing.resource_id,
             batch_key=outgoing.batch_key,
             max_attempts=self.settings.max_attempts,
+            to=outgoing.to,
+            topic=outgoing.topic or (outgoing.to and audience_topic(outgoing.to)),
             **actor.as_params(),
         )
-        self._sends_committed(rows, everyone=outgoing.recipients is None)
+        self._sends_committed(rows, everyone=outgoing.recipients is None and outgoing.to is None)
         return rows
 
     async def _send_batch(
@@ -381,6 +430,7 @@ class Service:
             actor_token_ids=[a.token_id for a in actors],
             ips=[a.ip for a in actors],
             vias=[a.via for a in actors],
+            topics=[o.topic for o in outgoings],
         )
         self._sends_committed(rows, everyone=False)
         per_send: list[list[asyncpg.Record]] = [[] for _ in sends]
@@ -404,6 +454,12 @@ class Service:
         """Who a send to `recipients` (None: every user) names and would reach."""
         row = await queries.count_recipients(self.pool, user_ids=recipients)
         return RecipientCount(row["known"], row["reached"], list(row["unknown"]))
+
+    async def count_audience(self, to: list[str]) -> RecipientCount:
+        """How many people a send to the audience `to` would reach now, each counted once (a
+        disabled user is no member of it), and the addresses that name nothing."""
+        row = await queries.count_audience(self.pool, to=to)
+        return RecipientCount(row["reached"], row["reached"], list(row["unknown"]))
 
     # ------------------------------------------------------------------ reading
 
@@ -488,7 +544,8 @@ class Service:
         return len(changed)
 
     async def read_all_cursor(self, caller: Caller) -> str:
-        """A cursor for read-all that covers what the caller can see now and nothing later."""
+        """A cursor that covers what the caller can see now and nothing later: for read-all,
+        and where a live page's stream starts (server/web/live.py)."""
         version = await queries.sync_position(self.pool, user_id=caller.user_id)
         return SyncCursor(version or 0).encode()
 
@@ -508,8 +565,9 @@ class Service:
     # ------------------------------------------------------------------ preferences
 
     async def preferences(self, caller: Caller) -> dict[str, Any]:
-        row = await queries.get_preferences(self.pool, user_id=caller.user_id)
-        return dict(row)
+        async with self.pool.acquire() as conn:
+            row = await queries.get_preferences(conn, user_id=caller.user_id)
+            return {**row, "topics": await _topic_preferences(conn, caller.user_id)}
 
     async def update_preferences(
         self, caller: Caller, changes: Mapping[str, Any], actor: Actor
@@ -531,6 +589,12 @@ class Service:
                 set_quiet_hours="quiet_hours" in changes,
                 quiet_hours=changes.get("quiet_hours"),
             )
+            # The update above holds the user's preferences row: patches merge one at a time.
+            topics = await _topic_preferences(conn, caller.user_id)
+            if changes.get("topics"):
+                topics = await _merge_topic_preferences(
+                    conn, caller.user_id, topics, changes["topics"]
+                )
             # Field names only: addresses and push URLs (which may hold tokens) stay out.
             await audit.record(
                 conn,
@@ -539,7 +603,7 @@ class Service:
                 target_user_id=caller.user_id,
                 details={"fields": sorted(changes)},
             )
-        return dict(row)
+        return {**row, "topics": topics}
 
     # ------------------------------------------------------------------ unsubscribe
 

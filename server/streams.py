@@ -14,6 +14,11 @@ every user with 1,000 streams open is a handful of statements, not one per strea
 at most), and the streams whose token was revoked or whose user was disabled end. The hub also
 gives every idle stream its keepalive, on one timer for all (a timer per stream would cost
 each idle stream a task).
+
+Nobody holds more than a few streams (each is a connection and a descriptor): opening one past
+MAX_STREAMS_PER_TOKEN for its token, or past MAX_STREAMS_PER_USER for its user, ends the
+oldest of those in this process (its client reconnects if it is still there). Another user's
+streams are never touched.
 """
 
 import asyncio
@@ -45,6 +50,9 @@ PAGE_LIMIT = 500
 STREAMS_PER_READ = 500
 IDS_PER_CHECK = 5000
 KEEPALIVE = ": keepalive\n\n"
+#: Open streams per token and per user in one server process, at most.
+MAX_STREAMS_PER_TOKEN = 5
+MAX_STREAMS_PER_USER = 20
 
 T = TypeVar("T")
 
@@ -55,12 +63,25 @@ class Stream:
     Lean on purpose (a list, one future while it waits, no asyncio.Event and no deque: each
     of those holds a 64-slot block), for a server holds thousands of idle ones."""
 
-    __slots__ = ("_events", "_hub", "_waiter", "known_version", "position", "token_id", "user_id")
+    __slots__ = (
+        "_events",
+        "_hub",
+        "_waiter",
+        "known_version",
+        "position",
+        "session_hash",
+        "token_id",
+        "user_id",
+    )
 
-    def __init__(self, hub: "Hub", caller: Caller, position: SyncCursor):
+    def __init__(
+        self, hub: "Hub", caller: Caller, position: SyncCursor, session_hash: bytes | None = None
+    ):
         self._hub = hub
         self.user_id = caller.user_id
         self.token_id = caller.token_id
+        # A web page's stream is authenticated by its session (the hash, as stored) instead.
+        self.session_hash = session_hash
         self.position = position  # the cursor after the last event read for it
         # Every change of the user up to this version is at or before `position`.
         self.known_version = position.version
@@ -129,7 +150,8 @@ class Hub:
         self.pool = pool
         self.recheck_seconds = settings.events_recheck_seconds
         self.keepalive_seconds = settings.events_keepalive_seconds
-        self._by_user: dict[str, set[Stream]] = {}
+        # each user's streams, oldest first (a dict keeps the order a set would not)
+        self._by_user: dict[str, dict[Stream, None]] = {}
         self._due: set[Stream] = set()  # streams that may be behind their user's version
         self._woken: set[str] = set()
         self._woken_everyone = False
@@ -139,12 +161,21 @@ class Hub:
 
     # ---------------------------------------------------------------- streams
 
-    def open(self, caller: Caller, position: SyncCursor) -> Stream:
-        """A stream registered at once; its backlog is read by the hub's next round."""
-        stream = Stream(self, caller, position)
+    def open(
+        self, caller: Caller, position: SyncCursor, *, session_hash: bytes | None = None
+    ) -> Stream:
+        """A stream registered at once; its backlog is read by the hub's next round.
+        `session_hash`: a web page's stream, which lives as long as that session."""
+        stream = Stream(self, caller, position, session_hash)
         if self._stopping:
             stream.end()
-        self._by_user.setdefault(caller.user_id, set()).add(stream)
+        streams = self._by_user.setdefault(caller.user_id, {})
+        same_token = [s for s in streams if s.token_id == caller.token_id]
+        for oldest in same_token[: max(0, len(same_token) - MAX_STREAMS_PER_TOKEN + 1)]:
+            self.close(oldest)
+        for oldest in list(streams)[: max(0, len(streams) - MAX_STREAMS_PER_USER + 1)]:
+            self.close(oldest)
+        self._by_user.setdefault(caller.user_id, {})[stream] = None
         self._due.add(stream)
         self._stir.set()
         metrics.EVENT_STREAMS.inc()
@@ -155,7 +186,7 @@ class Hub:
         streams = self._by_user.get(stream.user_id)
         if streams is None or stream not in streams:
             return
-        streams.discard(stream)
+        del streams[stream]
         if not streams:
             del self._by_user[stream.user_id]
         self._due.discard(stream)
@@ -165,6 +196,18 @@ class Hub:
         """The stream sent all it held: read more for it if it is still behind."""
         if stream in self._due:
             self._stir.set()
+
+    def session_streams(self, user_id: str, session_hash: bytes) -> int:
+        """How many streams one web session holds open in this process (its pages' tabs)."""
+        return sum(1 for s in self._by_user.get(user_id, ()) if s.session_hash == session_hash)
+
+    def end_session(self, session_hash: bytes) -> None:
+        """The session was signed out: its pages' streams in this process end at once (other
+        processes end theirs at their next recheck)."""
+        ending = [s for group in self._by_user.values() for s in group]
+        for stream in ending:
+            if stream.session_hash == session_hash:
+                self.close(stream)
 
     def end_all(self) -> None:
         """The server is stopping: every stream's response ends (uvicorn waits for them), and
@@ -289,14 +332,23 @@ class Hub:
             self._due.discard(stream)
 
     async def _end_revoked(self) -> None:
-        """End the streams whose token no longer authenticates (revoked, user disabled)."""
+        """End the streams whose token no longer authenticates (revoked, user disabled), and
+        the web pages' whose session ended (signed out, expired, user disabled)."""
         streams = [s for group in self._by_user.values() for s in group]
         token_ids = sorted({s.token_id for s in streams if s.token_id is not None})
-        valid: set[str] = set()
+        valid: set[str | bytes] = set()
         for chunk in _chunks(token_ids, IDS_PER_CHECK):
             metrics.EVENT_STREAM_STATEMENTS.inc()
             rows = await fetch_all(queries.stream_tokens_valid, self.pool, token_ids=list(chunk))
             valid.update(str(r["token_id"]) for r in rows)
+        session_hashes = sorted({s.session_hash for s in streams if s.session_hash is not None})
+        for hashes in _chunks(session_hashes, IDS_PER_CHECK):
+            metrics.EVENT_STREAM_STATEMENTS.inc()
+            rows = await fetch_all(
+                queries.stream_sessions_valid, self.pool, session_hashes=list(hashes)
+            )
+            valid.update(r["session_hash"] for r in rows)
         for stream in streams:
-            if stream.token_id is not None and stream.token_id not in valid:
+            credential = stream.token_id or stream.session_hash
+            if credential is not None and credential not in valid:
                 self.close(stream)

@@ -21,6 +21,33 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+#: The kinds of address a send's `to` takes, written `kind:name` (`team:payments`).
+ADDRESS_KINDS = ("user", "team", "topic")
+
+
+def is_address(value: str) -> bool:
+    """`team:payments`, `topic:deploys`, `user:bob`: an audience address, not a user id."""
+    kind, colon, _ = value.partition(":")
+    return bool(colon) and kind in ADDRESS_KINDS
+
+
+def as_audience(recipients: list[str]) -> list[str] | None:
+    """Recipients typed by a person (the command line, the console): with any address among
+    them, all of them as addresses (a plain user id as `user:<id>`); else None (user ids)."""
+    if not any(is_address(value) for value in recipients):
+        return None
+    return [value if is_address(value) else f"user:{value}" for value in recipients]
+
+
+def audience_label(audience: str | None) -> str | None:
+    """What "to ..." shows for the address a notification reached its user through: the team
+    or topic (`team:payments` -> "payments"); None for the user's own address or none."""
+    if audience is None:
+        return None
+    kind, _, name = audience.partition(":")
+    return name if kind in ("team", "topic") else None
+
+
 class Notification(TypedDict):
     """A notification as the API returns it."""
 
@@ -38,6 +65,8 @@ class Notification(TypedDict):
     severity: Severity
     data: dict[str, Any]
     batch_key: str | None
+    topic: str | None
+    audience: str | None  # the address of `to` that reached this user
     read_at: str | None
     archived_at: str | None
     created_at: str

@@ -52,8 +52,18 @@ def _migration_1(db: "sqlite_utils.Database") -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
+def _migration_2(db: "sqlite_utils.Database") -> None:
+    """Notifications carry their topic and the audience that reached the user. The rows cached
+    so far were stored without them, so the next sync starts from the beginning and brings
+    every notification again (read marks still queued in the outbox are kept)."""
+    db.table("notifications").add_column("topic", str)
+    db.table("notifications").add_column("audience", str)
+    db.table("notifications").create_index(["topic"])
+    db.execute("DELETE FROM meta WHERE key = 'cursor'")
+
+
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1]
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: What the center's search looks in.
@@ -172,9 +182,10 @@ class Cache:
         *,
         query: str = "",
         severity: str | None = None,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first; `query` matches title, summary or body (as a substring, ignoring the
-        case of ASCII letters), `severity` one severity."""
+        case of ASCII letters), `severity` one severity, `topic` one topic."""
         conditions: list[str] = []
         params: list[Any] = []
         if unread_only:
@@ -182,6 +193,9 @@ class Cache:
         if severity:
             conditions.append("severity = ?")
             params.append(severity)
+        if topic:
+            conditions.append("topic = ?")
+            params.append(topic)
         if query.strip():
             pattern = "%" + _like_escape(query.strip()) + "%"
             matches = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED)
@@ -191,6 +205,14 @@ class Cache:
         sql = f"SELECT * FROM notifications {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._lock:
             return [_decode(row) for row in self._query(sql, [*params, limit])]
+
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications, for the center's filter."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT topic FROM notifications WHERE topic IS NOT NULL ORDER BY topic"
+            )
+            return [row[0] for row in rows]
 
     def put(self, notification: Notification) -> None:
         """Store one notification as the server sent it outside a sync page (opened by its id):

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
 from desktop.sync._cache import Cache
 from desktop.sync._device import revoke_own_token
 from desktop.sync._events import EventStream
 from shared.models import EventPage, Notification, SyncPage
+from shared.topics import preference_center
 
 if TYPE_CHECKING:
     import httpx
@@ -89,12 +91,17 @@ class SyncEngine:
         *,
         query: str = "",
         severity: str | None = None,
+        topic: str | None = None,
     ) -> list[dict[str, Any]]:
         """From the cache, newest first; `query` searches title, summary and body, `severity`
-        keeps one severity."""
+        keeps one severity, `topic` one topic."""
         return self._cache.notifications(
-            unread_only=unread_only, limit=limit, query=query, severity=severity
+            unread_only=unread_only, limit=limit, query=query, severity=severity, topic=topic
         )
+
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications (the center's filter offers them)."""
+        return self._cache.topics()
 
     def cached(self, notification_id: str) -> dict[str, Any] | None:
         """One notification from the cache, or None: fast, no network."""
@@ -228,6 +235,18 @@ class SyncEngine:
         prefs: dict[str, Any] = self._api.call("PATCH", "/v1/preferences", json=changes)
         self._cache.set_meta("preferences", json.dumps(prefs))
         return prefs
+
+    def topic_center(self) -> list[dict[str, Any]]:
+        """The topics the settings show (shared/topics.py): the server's declared topics and
+        the user's overrides, with the topics of the cached notifications as the received."""
+        declared = self._api.call("GET", "/v1/topics")["topics"]
+        overrides = self.fetch_preferences()["topics"]
+        return preference_center(declared, self._cache.topics(), overrides)
+
+    def follow_topic(self, topic: str, follow: bool) -> None:
+        """Join or leave an open topic (Refused 403 for a closed one, 404 for an unknown)."""
+        path = f"/v1/me/subscriptions/{quote(topic, safe='')}"
+        self._api.call("PUT" if follow else "DELETE", path)
 
     # -- internals -------------------------------------------------------------------------
 

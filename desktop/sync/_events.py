@@ -73,7 +73,8 @@ class EventStream:
                     self._follow()
                     failures = 0  # the server ended it (say, it restarted): come back soon
                 except SignedOut:
-                    self._on_result(self._engine.signed_out_result())
+                    if not self._stopped.is_set():  # stopped: its sign-in is over already
+                        self._on_result(self._engine.signed_out_result())
                     return
                 except ApiError as exc:
                     failures += 1

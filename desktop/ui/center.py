@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.ui import icons
 from desktop.ui.controller import TrayController
 from desktop.ui.status import Status
+from shared.models import audience_label
 from shared.timefmt import day_label, exact_time, relative_time
 
 SEVERITY_COLORS = {
@@ -74,6 +75,9 @@ class NotificationRow(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setStyleSheet("color: palette(placeholder-text);")
         age = QLabel(relative_time(notification["created_at"], now))
+        age.setTextFormat(Qt.TextFormat.PlainText)
+        if label := audience_label(notification.get("audience")):
+            age.setText(f"to {label} · {age.text()}")
         age.setStyleSheet("color: palette(placeholder-text);")
         self.setToolTip(exact_time(notification["created_at"]))
 
@@ -159,6 +163,10 @@ class NotificationCenter(QWidget):
         for name in SEVERITY_COLORS:
             self.severity.addItem(name.capitalize(), name)
         self.severity.currentIndexChanged.connect(self.refresh)
+        self.topic = QComboBox()
+        self.topic.addItem("All topics", None)
+        self.topic.setToolTip("Show one topic")
+        self.topic.currentIndexChanged.connect(self.refresh)
         self.list = NotificationList()
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
         self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
@@ -177,6 +185,7 @@ class NotificationCenter(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(self.search, 1)
         filters.addWidget(self.severity)
+        filters.addWidget(self.topic)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.status_label)
@@ -205,7 +214,9 @@ class NotificationCenter(QWidget):
             limit=SHOWN,
             query=self.search.text(),
             severity=self.severity.currentData(),
+            topic=self.topic.currentData(),
         )
+        self._offer_topics(self._controller.topics())
         current = self._current_id()
         now = self._controller.now()
         self.list.clear()
@@ -227,6 +238,21 @@ class NotificationCenter(QWidget):
         self.empty_label.setText(self._empty_text(self._controller.signed_in()))
         self.show_status(self._controller.status())
 
+    def _offer_topics(self, topics: list[str]) -> None:
+        """The topic filter offers the cached topics, and keeps the chosen one."""
+        offered = [self.topic.itemData(i) for i in range(1, self.topic.count())]
+        if offered == topics:
+            return
+        chosen = self.topic.currentData()
+        self.topic.blockSignals(True)
+        self.topic.clear()
+        self.topic.addItem("All topics", None)
+        for topic in sorted({*topics, *([chosen] if chosen else [])}):
+            self.topic.addItem(topic, topic)
+        self.topic.setCurrentIndex(max(0, self.topic.findData(chosen)) if chosen else 0)
+        self.topic.blockSignals(False)
+        self.topic.setVisible(self.topic.count() > 1)
+
     def _add_heading(self, text: str) -> None:
         item = QListWidgetItem(text, self.list)
         # Not selectable: the arrow keys step over headings from row to row. Such an item is
@@ -240,7 +266,9 @@ class NotificationCenter(QWidget):
     def _empty_text(self, signed_in: bool) -> str:
         if not signed_in:
             return "Sign in to see your notifications."
-        searching = bool(self.search.text().strip() or self.severity.currentData())
+        searching = bool(
+            self.search.text().strip() or self.severity.currentData() or self.topic.currentData()
+        )
         if searching:
             return "Nothing matches this search or filter.\nClear it to see every notification."
         if self.unread_only.isChecked():

@@ -8,6 +8,7 @@ local marks happen here.
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from desktop.settings import Settings
 from desktop.sync import Refused, SyncEngine, SyncResult
 from desktop.toasts import plan_toasts
 from desktop.ui.browser import open_web_link
-from desktop.ui.live import LiveStream
+from desktop.ui.live import STREAM_END_SECONDS, LiveStream
 from desktop.ui.scheduler import PollScheduler
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
@@ -98,10 +99,10 @@ class TrayController(QObject):
 
     def set_engine(self, engine: SyncEngine | None) -> None:
         """Switch to another server or token; the old engine closes after its running task."""
-        self.live.stop()
+        stream_thread = self.live.stop()
         old, self._engine = self._engine, engine
         if old is not None:
-            self._runner.submit(old.close)
+            self._runner.submit(lambda: _close(old, stream_thread))
         self._online, self._signed_out = None, engine is None
         self._last_sync = engine.last_sync_at() if engine else None
         self.scheduler.forget_failures()
@@ -122,7 +123,7 @@ class TrayController(QObject):
         # At once on screen: no engine, so every widget shows nothing and nothing polls.
         self._engine = None
         self.scheduler.cancel()
-        self.live.stop()
+        stream_thread = self.live.stop()
         self._online, self._signed_out, self._last_sync = None, True, None
         self._sync_again = False
         self.account_changed.emit()
@@ -136,7 +137,7 @@ class TrayController(QObject):
                 return engine.sign_out()
             finally:
                 credentials.forget_token(engine.server_url)
-                engine.close()
+                _close(engine, stream_thread)
 
         def reason(revoked: bool) -> str:
             return "refused" if refused else "signed_out" if revoked else "not_revoked"
@@ -174,6 +175,10 @@ class TrayController(QObject):
         out."""
         return self._engine.notifications(**query) if self._engine else []
 
+    def topics(self) -> list[str]:
+        """The topics of the cached notifications; none when signed out."""
+        return self._engine.topics() if self._engine else []
+
     def cached(self, notification_id: str) -> dict[str, Any] | None:
         return self._engine.cached(notification_id) if self._engine else None
 
@@ -204,6 +209,24 @@ class TrayController(QObject):
         return self._on_runner(
             lambda engine: engine.update_preferences(changes), lambda _: None, on_error
         )
+
+    def fetch_topic_center(
+        self,
+        on_done: Callable[[list[dict[str, Any]]], None],
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        """Fetch the settings' topics on the runner; False (and nothing runs) when signed out."""
+        return self._on_runner(lambda engine: engine.topic_center(), on_done, on_error)
+
+    def follow_topic(
+        self,
+        topic: str,
+        follow: bool,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        """Join or leave an open topic on the runner; False when signed out."""
+        return self._on_runner(lambda engine: engine.follow_topic(topic, follow), on_done, on_error)
 
     def _on_runner(
         self,
@@ -412,3 +435,11 @@ class TrayController(QObject):
 
     def _emit_status(self) -> None:
         self.status_changed.emit(self.status())
+
+
+def _close(engine: SyncEngine, stream_thread: threading.Thread | None) -> None:
+    """Close an engine no longer in use, on the runner: its event stream's thread (stopped, so
+    ending) first, so that nothing uses the engine once it is closed."""
+    if stream_thread is not None:
+        stream_thread.join(STREAM_END_SECONDS)
+    engine.close()

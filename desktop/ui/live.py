@@ -14,6 +14,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.sync import EventStream, SyncEngine
 
 BURST_MS = 1000
+#: How long an ending stream's thread is waited for: its connection is shut down under it, so
+#: it ends at once; the bound only keeps a stuck one from holding up quitting.
+STREAM_END_SECONDS = 5
 
 
 class LiveStream(QObject):
@@ -42,20 +45,23 @@ class LiveStream(QObject):
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        """Without waiting: the thread ends on its own once its connection is shut down. A
-        burst not toasted yet is dropped with it."""
+    def stop(self) -> threading.Thread | None:
+        """Without waiting: the thread ends on its own once its connection is shut down, and
+        is returned, so that its engine is closed only after it (`join` it off the GUI
+        thread). A burst not toasted yet is dropped with it."""
         stream, self._stream = self._stream, None
+        thread = self._thread if stream is not None else None
         if stream is not None:
             stream.stop()
         self._burst_timer.stop()
         self._burst = []
+        return thread
 
     def shutdown(self) -> None:
         thread = self._thread
         self.stop()
         if thread is not None:
-            thread.join(5)  # its connection is shut down under it: it ends at once
+            thread.join(STREAM_END_SECONDS)
 
     def is_open(self) -> bool:
         return self._stream is not None

@@ -23,6 +23,7 @@ from desktop.ui import icons
 from desktop.ui.browser import open_web_link
 from desktop.ui.center import SEVERITY_COLORS
 from desktop.ui.controller import TrayController
+from shared.models import audience_label
 from shared.timefmt import exact_time, relative_time
 
 #: An http(s) URL up to the next space or quote; closing punctuation right after it is the
@@ -57,6 +58,7 @@ class NotificationView(QWidget):
 
         self.severity = QLabel()
         self.source = QLabel()
+        self.source.setTextFormat(Qt.TextFormat.PlainText)
         self.source.setStyleSheet("color: palette(placeholder-text);")
         self.time = QLabel()
         self.time.setStyleSheet("color: palette(placeholder-text);")
@@ -145,8 +147,11 @@ class NotificationView(QWidget):
         self.severity.setStyleSheet(
             f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
         )
-        self.source.setText(notification.get("event_name") or "")
-        self.source.setToolTip("The event that sent it")
+        source = notification.get("event_name") or ""
+        if label := audience_label(notification.get("audience")):
+            source = f"to {label} · {source}"
+        self.source.setText(source)
+        self.source.setToolTip("Who it was sent to, and the event that sent it")
         created = notification["created_at"]
         now = self._controller.now()
         self.time.setText(f"{exact_time(created)} · {relative_time(created, now)}")

@@ -3,14 +3,16 @@ window's (desktop/ui/sign_in.py); this dialog only says where the token is kept.
 
 from typing import Any
 
-from PySide6.QtCore import QTime, QTimeZone, Signal
+from PySide6.QtCore import Qt, QTime, QTimeZone, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.platform import autostart, credentials
 from desktop.settings import POLL_SECONDS_MAX, POLL_SECONDS_MIN, Settings
 from desktop.ui.controller import TrayController
+from shared.topics import TOPIC_CHANNELS
 
 
 class SettingsDialog(QDialog):
@@ -127,6 +130,23 @@ class SettingsDialog(QDialog):
         remote.addRow("Timezone", self.quiet_zone)
         self.remote_state = QLabel("Loading from the server…")
 
+        # The preference center: one row per topic, filled in once the server answered.
+        self.topics_box = QGroupBox("Topics")
+        self.topics_box.setEnabled(False)
+        self.topics_grid = QGridLayout(self.topics_box)
+        self.topics_grid.setVerticalSpacing(10)
+        self.topics_state = QLabel("Loading from the server…")
+        self.topics_state.setWordWrap(True)
+        self.topics_grid.addWidget(self.topics_state, 0, 0, 1, 5)
+        self._topics_loaded: list[dict[str, Any]] | None = None
+        # The topics may arrive after the dialog closed (and its widgets are gone).
+        self._closed = False
+        self.finished.connect(self._close_topics)
+        #: topic -> channel -> its switch
+        self.topic_switches: dict[str, dict[str, QComboBox]] = {}
+        #: topic -> its Join or Leave button
+        self.topic_buttons: dict[str, QPushButton] = {}
+
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -136,8 +156,10 @@ class SettingsDialog(QDialog):
         layout.addLayout(local)
         layout.addWidget(self.remote)
         layout.addWidget(self.remote_state)
+        layout.addWidget(self.topics_box)
         layout.addWidget(buttons)
         self._load_remote()
+        self._load_topics()
 
     def _pick_ca_bundle(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CA bundle", "", "Certificates (*.pem *.crt)")
@@ -147,6 +169,91 @@ class SettingsDialog(QDialog):
     def _load_remote(self) -> None:
         if not self._controller.fetch_preferences(self._show_remote, self._not_answered):
             self.remote_state.setText("Sign in to change the server-side preferences.")
+
+    def _load_topics(self) -> None:
+        if not self._controller.fetch_topic_center(self._show_topics, self._topics_failed):
+            self.topics_state.setText("Sign in to choose how each topic reaches you.")
+
+    def _close_topics(self) -> None:
+        self._closed = True
+
+    def _topics_failed(self, exc: BaseException) -> None:
+        if self._closed:
+            return
+        self.topics_state.setText(f"The server did not answer: {exc}")
+        self.topics_state.show()
+
+    def _show_topics(self, topics: list[dict[str, Any]]) -> None:
+        """One row per topic: its name and state, a switch per channel ("As set above" is
+        the channel's own setting), and Join or Leave where the user may."""
+        if self._closed:
+            return
+        self._topics_loaded = topics
+        for widget in [*self._topic_widgets()]:
+            self.topics_grid.removeWidget(widget)
+            widget.deleteLater()
+        self.topic_switches, self.topic_buttons = {}, {}
+        self.topics_state.setText(
+            "For notifications about a topic: On sends it on that channel at every severity, "
+            "Off sends none, As set above follows the settings above."
+            if topics
+            else "No topics yet: an admin declares them, and topics you receive appear here."
+        )
+        for column, title in enumerate(("Topic", "In the tray", "Email", "Push"), start=0):
+            header = QLabel(f"<b>{title}</b>")
+            header.setProperty("topic_widget", True)
+            self.topics_grid.addWidget(header, 1, column)
+        for row, topic in enumerate(topics, start=2):
+            name = QLabel(f"{topic['topic']} ({_topic_state(topic)})")
+            name.setTextFormat(Qt.TextFormat.PlainText)
+            name.setToolTip(topic["description"] or "")
+            name.setProperty("topic_widget", True)
+            self.topics_grid.addWidget(name, row, 0)
+            switches = {}
+            for column, channel in enumerate(TOPIC_CHANNELS, start=1):
+                switch = QComboBox()
+                for label, value in (("As set above", None), ("On", True), ("Off", False)):
+                    switch.addItem(label, value)
+                switch.setCurrentIndex(switch.findData(topic["overrides"][channel]))
+                switch.setProperty("topic_widget", True)
+                self.topics_grid.addWidget(switch, row, column)
+                switches[channel] = switch
+            self.topic_switches[topic["topic"]] = switches
+            if topic["join"] or topic["leave"]:
+                follow = bool(topic["join"])
+                button = QPushButton("Join" if follow else "Leave")
+                button.setProperty("topic_widget", True)
+                button.clicked.connect(
+                    lambda _=False, t=topic["topic"], f=follow: self._follow(t, f)
+                )
+                self.topics_grid.addWidget(button, row, 4)
+                self.topic_buttons[topic["topic"]] = button
+        self.topics_box.setEnabled(True)
+        self.adjustSize()  # the rows arrived after the dialog was laid out
+
+    def _topic_widgets(self) -> list[QWidget]:
+        found = []
+        for index in range(self.topics_grid.count()):
+            widget = self.topics_grid.itemAt(index).widget()
+            if widget is not None and widget.property("topic_widget"):
+                found.append(widget)
+        return found
+
+    def _follow(self, topic: str, follow: bool) -> None:
+        """Join or leave now (not on Save), then show the topics as the server has them."""
+        self.topics_box.setEnabled(False)
+        self._controller.follow_topic(
+            topic, follow, lambda _: self._load_topics(), self._topics_failed
+        )
+
+    def topic_changes(self) -> dict[str, dict[str, bool | None]]:
+        """The switches the user changed, as the `topics` of a preferences patch."""
+        changes: dict[str, dict[str, bool | None]] = {}
+        for topic in self._topics_loaded or []:
+            for channel, switch in self.topic_switches.get(topic["topic"], {}).items():
+                if switch.currentData() != topic["overrides"][channel]:
+                    changes.setdefault(topic["topic"], {})[channel] = switch.currentData()
+        return changes
 
     def _not_answered(self, exc: BaseException) -> None:
         self.remote_state.setText(f"The server did not answer: {exc}")
@@ -165,8 +272,11 @@ class SettingsDialog(QDialog):
         self.remote_state.setText("")
 
     def remote_changes(self) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if topics := self.topic_changes():
+            changes["topics"] = topics
         if self._prefs_loaded is None:
-            return {}
+            return changes
         wanted = {
             "email_enabled": self.email.isChecked(),
             "digest_seconds": self.digest.value(),
@@ -178,7 +288,7 @@ class SettingsDialog(QDialog):
             if self.quiet.isChecked()
             else None,
         }
-        return {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
+        return changes | {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 
     def save(self) -> None:
         for name, (_, _, read) in self._presettable.items():
@@ -199,6 +309,14 @@ class SettingsDialog(QDialog):
             self._controller.update_preferences(changes, self._not_answered)
         self.applied.emit(server)
         self.accept()
+
+
+def _topic_state(topic: dict[str, Any]) -> str:
+    if topic["via_team"]:
+        return "through your team"
+    if topic["subscribed"]:
+        return "following"
+    return "open to join" if topic["join"] else "received"
 
 
 def _show_locked(widget: QWidget) -> None:

@@ -3,7 +3,7 @@
 500."""
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import Conflict, NotFound, UnknownUsers
+from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 #: every other such path is a page for people.
 _API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
 
-PageError = Callable[[Request, int, str], Response]
+PageError = Callable[[Request, int, str], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,17 @@ def _unknown_users(_: Request, exc: Exception) -> Refusal:
     )
 
 
+def _unknown_addresses(_: Request, exc: Exception) -> Refusal:
+    assert isinstance(exc, UnknownAddresses)
+    return Refusal(
+        422,
+        "unknown_addresses",
+        f"{len(exc.addresses)} address(es) name no user, team or topic "
+        f"({', '.join(exc.addresses[:20])}); nothing was stored.",
+        {"unknown_addresses": exc.addresses},
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> Refusal:
     log.error("%s: unexpected error", _described(request), exc_info=exc)
     return Refusal(500, "internal_error", "Something went wrong on the server.")
@@ -139,6 +150,8 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
+    UnknownAddresses: _unknown_addresses,
+    ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(
         422,
         "push_url_not_allowed",
@@ -174,9 +187,9 @@ def _wants_page(request: Request) -> bool:
 def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
     """`page_error` renders an error page for a request that came from a page."""
 
-    def answer(request: Request, refusal: Refusal) -> Response:
+    async def answer(request: Request, refusal: Refusal) -> Response:
         if page_error is not None and _wants_page(request):
-            return page_error(request, refusal.status, refusal.message)
+            return await page_error(request, refusal.status, refusal.message)
         return error_response(refusal.status, refusal.code, refusal.message, **refusal.extra)
 
     @app.exception_handler(ApiError)
@@ -190,7 +203,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             return error_response(400, "malformed_json", "The request body is not valid JSON.")
         fields = _describe(errors)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        return answer(
+        return await answer(
             request,
             Refusal(422, "validation_failed", f"Invalid request: {summary}", {"fields": fields}),
         )
@@ -201,7 +214,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
         if page_error is not None and _wants_page(request):
-            return page_error(request, exc.status_code, str(exc.detail))
+            return await page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = exc.headers
         if exc.status_code == 405 and (documented := _documented_methods(request)):
@@ -210,7 +223,7 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     async def _domain_error(request: Request, exc: Exception) -> Response:
-        return answer(request, refusal_for(request, exc))
+        return await answer(request, refusal_for(request, exc))
 
     for error_type in DOMAIN_ERRORS:
         app.add_exception_handler(error_type, _domain_error)

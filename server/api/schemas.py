@@ -34,6 +34,8 @@ from server.service import Outgoing
 from shared.models import Notification, Severity
 
 MAX_RECIPIENTS = 10_000
+MAX_ADDRESSES = 100
+MAX_TOPIC_PREFERENCES = 100
 MAX_IDS = 1_000
 MAX_DATA_BYTES = 16_384
 
@@ -47,6 +49,10 @@ TARGET_URL_PATTERN = (
 )
 PUSH_URL_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\x00]*$"
 NEW_USER_ID_PATTERN = rf"^[^{_BLANK}/]+$"
+EVENT_NAME_PATTERN = r"^[a-z0-9._:-]{1,100}$"
+TEAM_ID_PATTERN = r"^[a-z0-9._-]{1,64}$"
+#: `user:<user_id>`, `team:<team_id>` or `topic:<topic>` (a topic has the event name's rules).
+ADDRESS_PATTERN = r"^(user:[^\x00]{1,200}|team:[a-z0-9._-]{1,64}|topic:[a-z0-9._:-]{1,100})$"
 
 
 class Documented:
@@ -89,6 +95,24 @@ def storable(text: str) -> str:
 Text = Annotated[str, AfterValidator(storable), Documented(pattern=NO_NUL_PATTERN)]
 UserId = Annotated[Text, Field(min_length=1, max_length=200)]
 Key = Annotated[Text, Field(min_length=1, max_length=200)]
+TopicName = Annotated[str, Field(pattern=EVENT_NAME_PATTERN)]
+TeamId = Annotated[str, Field(pattern=TEAM_ID_PATTERN)]
+Address = Annotated[Text, Field(pattern=ADDRESS_PATTERN)]
+
+
+def _unique(items: list[str]) -> list[str]:
+    if len(set(items)) != len(items):
+        repeated = sorted({item for item in items if items.count(item) > 1})
+        raise ValueError(f"each address at most once; repeated: {', '.join(repeated[:5])}")
+    return items
+
+
+Addresses = Annotated[
+    list[Address],
+    Field(min_length=1, max_length=MAX_ADDRESSES),
+    AfterValidator(_unique),
+    Documented(uniqueItems=True),
+]
 
 
 class _StorableKeys:
@@ -159,6 +183,7 @@ _RECIPIENT_FORMS: dict[str, dict[str, Any]] = {
     "user_id": {"type": "string"},
     "user_ids": {"type": "array"},
     "all_users": {"const": True},
+    "to": {"type": "array"},
 }
 
 
@@ -183,7 +208,8 @@ class SendRequest(RequestModel):
     user_id: UserId | None = None
     user_ids: Annotated[list[UserId], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
     all_users: StrictBool = False
-    event_name: Annotated[str, Field(pattern=r"^[a-z0-9._:-]{1,100}$")]
+    to: Addresses | None = None
+    event_name: Annotated[str, Field(pattern=EVENT_NAME_PATTERN)]
     title: Annotated[Text, Field(min_length=1, max_length=200)]
     summary: Annotated[Text, Field(max_length=140)] | None = None
     body: Annotated[Text, Field(max_length=5000)] = ""
@@ -196,6 +222,10 @@ class SendRequest(RequestModel):
     resource_id: Key | None = None
     idempotency_key: Key | None = None
     batch_key: Key | None = None
+    topic: Annotated[
+        TopicName | None,
+        Field(description="Default: the first `topic:` address of `to`, if any."),
+    ] = None
 
     @field_validator("data")
     @classmethod
@@ -207,13 +237,18 @@ class SendRequest(RequestModel):
 
     @model_validator(mode="after")
     def _one_recipient_form(self) -> "SendRequest":
-        given = [self.user_id is not None, self.user_ids is not None, self.all_users]
+        given = [
+            self.user_id is not None,
+            self.user_ids is not None,
+            self.all_users,
+            self.to is not None,
+        ]
         if sum(given) != 1:
-            raise ValueError("give exactly one of user_id, user_ids or all_users: true")
+            raise ValueError("give exactly one of user_id, user_ids, all_users: true or to")
         return self
 
     def recipients(self) -> list[str] | None:
-        if self.all_users:
+        if self.all_users or self.to is not None:
             return None
         return (
             [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
@@ -233,6 +268,8 @@ class SendRequest(RequestModel):
             resource_id=self.resource_id,
             idempotency_key=self.idempotency_key,
             batch_key=self.batch_key,
+            to=self.to,
+            topic=self.topic,
         )
 
 
@@ -263,6 +300,14 @@ class QuietHours(RequestModel):
 PushUrl = Annotated[str, Field(min_length=3, max_length=2000, pattern=PUSH_URL_PATTERN)]
 
 
+class TopicOverrides(RequestModel):
+    """Per channel: true or false overrides the channel's rule for the topic, null inherits."""
+
+    in_app: StrictBool | None = None
+    email: StrictBool | None = None
+    push: StrictBool | None = None
+
+
 class Preferences(BaseModel):
     in_app_enabled: bool
     email_enabled: bool
@@ -271,6 +316,7 @@ class Preferences(BaseModel):
     email: str | None
     push_urls: list[str]
     quiet_hours: QuietHours | None
+    topics: dict[str, TopicOverrides]
 
 
 class PreferencesPatch(RequestModel):
@@ -295,6 +341,14 @@ class PreferencesPatch(RequestModel):
         ),
     ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
+    topics: Annotated[
+        dict[TopicName, TopicOverrides],
+        _StorableKeys(),
+        Field(
+            max_length=MAX_TOPIC_PREFERENCES,
+            description="Merged per topic and channel: a channel left out keeps its value.",
+        ),
+    ] = None  # type: ignore[assignment]
 
 
 class CreateUserRequest(RequestModel):
@@ -302,6 +356,16 @@ class CreateUserRequest(RequestModel):
     email: EmailAddress | None = None
     display_name: Annotated[Text, Field(max_length=200)] | None = None
     admin: StrictBool = False
+
+
+class CreateTeamRequest(RequestModel):
+    team_id: TeamId
+    display_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+
+
+class DeclareTopicRequest(RequestModel):
+    description: Annotated[Text, Field(max_length=500)] = ""
+    open: StrictBool
 
 
 class DeviceAuthorizeRequest(RequestModel):
@@ -466,6 +530,53 @@ class AuditEvent(BaseModel):
 class AuditList(BaseModel):
     events: list[AuditEvent]
     next_before: str | None
+
+
+class TeamSummary(BaseModel):
+    team_id: str
+    display_name: str
+    managed_by: Literal["local", "oidc"]
+    created_at: str
+    members: int
+
+
+class Team(BaseModel):
+    team_id: str
+    display_name: str
+    managed_by: Literal["local", "oidc"]
+    created_at: str
+    member_ids: list[str]
+
+
+class TeamList(BaseModel):
+    teams: list[TeamSummary]
+
+
+class TeamCreated(BaseModel):
+    team: TeamSummary
+
+
+class TeamReply(BaseModel):
+    team: Team
+
+
+class DeclaredTopic(BaseModel):
+    topic: str
+    description: str
+    open: bool
+
+
+class TopicReply(BaseModel):
+    topic: DeclaredTopic
+
+
+class UserTopic(DeclaredTopic):
+    subscribed: bool
+    via_team: bool = Field(description="subscribed through a team (only an admin can end it)")
+
+
+class TopicList(BaseModel):
+    topics: list[UserTopic]
 
 
 class ErrorBody(BaseModel):

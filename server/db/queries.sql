@@ -122,6 +122,12 @@ FROM recent;
 -- name: clear_attempts!
 DELETE FROM attempts WHERE key_hash = :key_hash;
 
+-- name: forget_attempt!
+-- Takes the newest attempt under the key back (it succeeded, or was refused before it cost).
+DELETE FROM attempts WHERE ctid = (
+    SELECT ctid FROM attempts WHERE key_hash = :key_hash ORDER BY attempted_at DESC LIMIT 1
+);
+
 -- name: set_password^
 -- A new password ends every web session of the user.
 WITH changed AS (
@@ -207,6 +213,12 @@ SELECT count(*) AS known, count(*) FILTER (WHERE disabled_at IS NULL) AS reached
 FROM users
 WHERE CAST(:user_ids AS text[]) IS NULL OR user_id = ANY (CAST(:user_ids AS text[]));
 
+-- name: count_audience^
+-- Of an audience (functions/audiences.sql), the addresses that name nothing and how many
+-- people it would reach (each once; disabled users are left out).
+SELECT unknown_addresses(:to) AS unknown,
+       (SELECT count(*) FROM audience_members(:to)) AS reached;
+
 -- ---------------------------------------------------------------- device sign-in
 
 -- name: create_device_code$
@@ -248,13 +260,176 @@ WHERE user_code = :user_code AND status = 'pending' AND expires_at > now()
   AND (:status = 'denied' OR scope = 'user' OR :approver_is_admin)
 RETURNING client_name, scope;
 
+-- ---------------------------------------------------------------- teams and topics
+-- Who a send to `team:...` or `topic:...` reaches is functions/audiences.sql.
+
+-- name: create_team^
+-- Nothing when the id is taken.
+INSERT INTO teams (team_id, display_name, managed_by)
+VALUES (:team_id, :display_name, :managed_by)
+ON CONFLICT (team_id) DO NOTHING
+RETURNING team_id, display_name, managed_by, created_at, 0::bigint AS members;
+
+-- name: list_teams
+SELECT t.team_id, t.display_name, t.managed_by, t.created_at,
+       (SELECT count(*) FROM team_members m WHERE m.team_id = t.team_id) AS members
+FROM teams t
+ORDER BY t.team_id;
+
+-- name: get_team^
+SELECT t.team_id, t.display_name, t.managed_by, t.created_at,
+       ARRAY(SELECT m.user_id FROM team_members m WHERE m.team_id = t.team_id
+             ORDER BY m.user_id) AS member_ids
+FROM teams t
+WHERE t.team_id = :team_id;
+
+-- name: change_team_member^
+-- Adds (:add) or removes the user, only on a team admins manage; always one row: whether the
+-- team (its `managed_by`) and the user exist, and whether membership changed. The team row is
+-- held until commit, so a concurrent delete of the team waits instead of failing the insert.
+WITH team AS (
+    SELECT team_id, managed_by FROM teams WHERE team_id = :team_id FOR SHARE
+), member AS (
+    SELECT user_id FROM users WHERE user_id = :user_id
+), added AS (
+    INSERT INTO team_members (team_id, user_id)
+    SELECT t.team_id, m.user_id FROM team t, member m
+    WHERE :add AND t.managed_by = 'local'
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), removed AS (
+    DELETE FROM team_members tm USING team t
+    WHERE NOT :add AND t.managed_by = 'local'
+      AND tm.team_id = t.team_id AND tm.user_id = :user_id
+    RETURNING 1
+)
+SELECT (SELECT managed_by FROM team) AS managed_by,
+       EXISTS (SELECT 1 FROM member) AS user_exists,
+       EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed) AS changed;
+
+-- name: delete_team$
+-- Its memberships and topic subscriptions go with it; stored notifications keep their audience.
+DELETE FROM teams WHERE team_id = :team_id RETURNING managed_by;
+
+-- name: ensure_oidc_teams!
+-- The provider's groups that are not teams yet become teams it manages.
+INSERT INTO teams (team_id, display_name, managed_by)
+SELECT g, g, 'oidc' FROM unnest(CAST(:team_ids AS text[])) AS g
+ON CONFLICT (team_id) DO NOTHING;
+
+-- name: set_oidc_memberships
+-- The user's membership of the provider-managed teams becomes exactly :team_ids (of those,
+-- the ones the provider manages); teams admins manage are left alone. One row per change.
+WITH removed AS (
+    DELETE FROM team_members m USING teams t
+    WHERE m.user_id = :user_id AND t.team_id = m.team_id AND t.managed_by = 'oidc'
+      AND m.team_id <> ALL (CAST(:team_ids AS text[]))
+    RETURNING m.team_id
+), added AS (
+    INSERT INTO team_members (team_id, user_id)
+    SELECT t.team_id, :user_id FROM teams t
+    WHERE t.managed_by = 'oidc' AND t.team_id = ANY (CAST(:team_ids AS text[]))
+    ON CONFLICT DO NOTHING
+    RETURNING team_id
+)
+SELECT team_id, true AS added FROM added
+UNION ALL
+SELECT team_id, false FROM removed
+ORDER BY team_id;
+
+-- name: declare_topic^
+INSERT INTO topics AS t (topic, description, is_open)
+VALUES (:topic, :description, :is_open)
+ON CONFLICT (topic) DO UPDATE SET description = EXCLUDED.description, is_open = EXCLUDED.is_open
+RETURNING t.topic, t.description, t.is_open;
+
+-- name: delete_topic$
+-- Its subscriptions go with it; users' per-topic preferences stay (the topic may be sent again).
+DELETE FROM topics WHERE topic = :topic RETURNING topic;
+
+-- name: change_team_subscription^
+-- Subscribes (:subscribe) or unsubscribes a whole team; always one row: whether the topic and
+-- the team exist and whether anything changed. Both rows are held until commit.
+WITH topic AS (
+    SELECT topic FROM topics WHERE topic = :topic FOR SHARE
+), team AS (
+    SELECT team_id FROM teams WHERE team_id = :team_id FOR SHARE
+), added AS (
+    INSERT INTO topic_team_subscriptions (topic, team_id)
+    SELECT tp.topic, tm.team_id FROM topic tp, team tm WHERE :subscribe
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), removed AS (
+    DELETE FROM topic_team_subscriptions s
+    WHERE NOT :subscribe AND s.topic = :topic AND s.team_id = :team_id
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM topic) AS topic_exists, EXISTS (SELECT 1 FROM team) AS team_exists,
+       EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed) AS changed;
+
+-- name: list_topics
+-- The declared topics as this user sees them: subscribed on their own or through a team.
+SELECT t.topic, t.description, t.is_open,
+       EXISTS (SELECT 1 FROM topic_subscriptions s
+               WHERE s.topic = t.topic AND s.user_id = :user_id) AS own,
+       EXISTS (SELECT 1 FROM topic_team_subscriptions ts
+               JOIN team_members m ON m.team_id = ts.team_id
+               WHERE ts.topic = t.topic AND m.user_id = :user_id) AS via_team,
+       ARRAY(SELECT ts.team_id FROM topic_team_subscriptions ts
+             WHERE ts.topic = t.topic ORDER BY ts.team_id) AS team_ids
+FROM topics t
+ORDER BY t.topic;
+
+-- name: change_own_subscription$
+-- A user joins (:subscribe) or leaves a topic, only an open one; always one row: whether the
+-- topic exists (`is_open` null when not) and is open.
+WITH topic AS (
+    SELECT topic, is_open FROM topics WHERE topic = :topic FOR SHARE
+), added AS (
+    INSERT INTO topic_subscriptions (topic, user_id)
+    SELECT t.topic, :user_id FROM topic t WHERE :subscribe AND t.is_open
+    ON CONFLICT DO NOTHING
+), removed AS (
+    DELETE FROM topic_subscriptions s USING topic t
+    WHERE NOT :subscribe AND t.is_open AND s.topic = t.topic AND s.user_id = :user_id
+)
+SELECT (SELECT is_open FROM topic) AS is_open;
+
+-- name: received_topics
+-- The topics of the user's notifications, newest first: what the preference center lists
+-- beside the declared topics they follow.
+SELECT topic FROM notifications
+WHERE user_id = :user_id AND topic IS NOT NULL
+GROUP BY topic
+ORDER BY max(created_version) DESC
+LIMIT :limit;
+
+-- name: get_topic_preferences
+SELECT topic, in_app, email, push FROM topic_preferences
+WHERE user_id = :user_id
+ORDER BY topic;
+
+-- name: set_topic_preferences!
+-- The given topics' overrides as given (the service merged the patch into them).
+INSERT INTO topic_preferences AS tp (user_id, topic, in_app, email, push)
+SELECT :user_id, p.topic, p.in_app, p.email, p.push
+FROM unnest(CAST(:topics AS text[]), CAST(:in_app AS boolean[]), CAST(:email AS boolean[]),
+            CAST(:push AS boolean[])) AS p(topic, in_app, email, push)
+ON CONFLICT (user_id, topic) DO UPDATE SET
+    in_app = EXCLUDED.in_app, email = EXCLUDED.email, push = EXCLUDED.push;
+
+-- name: forget_empty_topic_preferences!
+-- A topic whose overrides are all null inherits everything: it needs no row.
+DELETE FROM topic_preferences
+WHERE user_id = :user_id AND in_app IS NULL AND email IS NULL AND push IS NULL;
+
 -- ---------------------------------------------------------------- sending
 
 -- name: send_notification
 SELECT user_id, id, outcome
 FROM send_notification(:user_ids, :event_name, :title, :summary, :body, :target_url, :severity,
                        :data, :idempotency_key, :resource_id, :batch_key, :max_attempts,
-                       :actor_user_id, :actor_token_id, :ip, :via);
+                       :actor_user_id, :actor_token_id, :ip, :via, :to, :topic);
 
 -- name: send_notifications
 -- A batch of sends in one transaction (see the function); one row per recipient of each send.
@@ -262,19 +437,19 @@ SELECT send_no, user_id, id, outcome
 FROM send_notifications(:recipients, :recipient_counts, :event_names, :titles, :summaries,
                         :bodies, :target_urls, :severities, :data, :idempotency_keys,
                         :resource_ids, :batch_keys, :max_attempts, :actor_user_ids,
-                        :actor_token_ids, :ips, :vias);
+                        :actor_token_ids, :ips, :vias, :topics);
 
 -- ---------------------------------------------------------------- reading
 
 -- name: get_notification^
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       read_at, archived_at, created_at
+       topic, audience, read_at, archived_at, created_at
 FROM notifications
 WHERE user_id = :user_id AND id = :id;
 
 -- name: list_notifications
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       read_at, archived_at, created_at, created_version
+       topic, audience, read_at, archived_at, created_at, created_version
 FROM notifications
 WHERE user_id = :user_id
   AND created_version < :before
@@ -284,7 +459,7 @@ LIMIT :limit;
 
 -- name: list_unread_notifications
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       read_at, archived_at, created_at, created_version
+       topic, audience, read_at, archived_at, created_at, created_version
 FROM notifications
 WHERE user_id = :user_id
   AND created_version < :before
@@ -310,7 +485,8 @@ SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 -- can have issued the cursor, from the same snapshot, in one round trip (a tray's poll is this
 -- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
-       n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version,
+       n.data, n.batch_key, n.topic, n.audience, n.read_at, n.archived_at, n.created_at,
+       n.version,
        unread.count AS unread,
        sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
@@ -341,7 +517,8 @@ WHERE u.sync_version > known.version;
 -- A stream with nothing new has one row with null change columns.
 SELECT s.key, u.sync_version, unread.count AS unread,
        n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
-       n.data, n.batch_key, n.read_at, n.archived_at, n.created_at, n.version
+       n.data, n.batch_key, n.topic, n.audience, n.read_at, n.archived_at, n.created_at,
+       n.version
 FROM unnest(:keys::integer[], :user_ids::text[], :after_versions::bigint[],
             :after_ids::uuid[]) AS s(key, user_id, after_version, after_id)
 JOIN users u ON u.user_id = s.user_id
@@ -362,6 +539,14 @@ ORDER BY s.key, n.version, n.id;
 SELECT t.token_id
 FROM api_tokens t JOIN users u ON u.user_id = t.user_id
 WHERE t.token_id = ANY (:token_ids::uuid[]) AND u.disabled_at IS NULL;
+
+-- name: stream_sessions_valid
+-- Of the given web sessions (by hash), those that still sign in (not ended or expired, their
+-- user not disabled).
+SELECT s.session_hash
+FROM web_sessions s JOIN users u ON u.user_id = s.user_id
+WHERE s.session_hash = ANY (:session_hashes::bytea[]) AND s.expires_at > now()
+  AND u.disabled_at IS NULL;
 
 -- name: announce_changes!
 -- The wake-up for every server's streams, sent in a transaction of its own, never in the one

@@ -2,8 +2,9 @@
 pages; the rules are in the service layer they call (server.service, server.accounts)."""
 
 import contextlib
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -11,10 +12,13 @@ from pydantic import ValidationError
 
 from server.accounts import AdminApprovalNeeded, Throttled, WeakPassword
 from server.api.schemas import PreferencesPatch
+from server.audiences import Audiences
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor
-from server.dependencies import AccountsDep, ServiceDep, actor_of, request_ip
+from server.dependencies import AccountsDep, AudiencesDep, ServiceDep, actor_of, request_ip
+from server.errors import ClosedTopic, NotFound
 from server.service import Service
+from server.web.live import end_session_streams
 from server.web.rendering import render
 from server.web.routing import PageRoute
 from server.web.security import local_path
@@ -26,6 +30,7 @@ from server.web.session import (
     end_session_cookie,
     set_session_cookie,
 )
+from shared.topics import TOPIC_CHANNELS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -84,6 +89,7 @@ async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) ->
 async def logout(request: Request, visitor: SignedInDep, accounts: AccountsDep) -> Response:
     if visitor.session_id:
         await accounts.sign_out(visitor.session_id, actor_of(request, visitor.user))
+        end_session_streams(request, visitor.session_id)
     response = _see_other("/login")
     end_session_cookie(response)
     return response
@@ -146,9 +152,15 @@ async def inbox(
         "unread_only": unread_only,
         "unread_count": await service.unread_count(visitor.user),
         "read_all_up_to": read_all_up_to,
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "notice": _INBOX_NOTICES.get(request.query_params.get("done", "")),
+        "here": _here_without_notice(request),
     }
     return render(request, "inbox.html", context)
+
+
+def _here_without_notice(request: Request) -> str:
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "done"])
+    return request.url.path + (f"?{query}" if query else "")
 
 
 @router.post("/read-all")
@@ -157,15 +169,34 @@ async def read_all(
 ) -> Response:
     with contextlib.suppress(InvalidCursor):  # a damaged form marks nothing
         await service.mark_all_read(visitor.user, form.get("up_to") or None)
-    return _see_other(local_path(form.get("back")))
+    return _see_other(_back_after(form.get("back"), "read-all", "status"))
+
+
+#: What the inbox says (role=status) after a change sent it back there.
+_INBOX_NOTICES = {
+    "read": "Marked read.",
+    "unread": "Marked unread.",
+    "archive": "Archived.",
+    "read-all": "Everything shown is marked read.",
+}
+
+
+def _back_after(back: str | None, done: str, focus: str) -> str:
+    """The page the form came from (a path on this site), saying what was done, with the
+    element that keeps the keyboard's place (so focus does not jump to the top)."""
+    parts = urlsplit(local_path(back))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "done"] + [("done", done)]
+    return urlunsplit(("", "", parts.path, urlencode(query), focus))
 
 
 @router.get("/n/{notification_id}")
 async def notification_page(
     notification_id: str, request: Request, visitor: SignedInDep, service: ServiceDep
 ) -> Response:
+    # the live page follows from here: its own mark-read comes too, and anything later
+    live_cursor = await service.read_all_cursor(visitor.user)
     notification = await service.change_one(visitor.user, notification_id, "read")
-    return render(request, "notification.html", {"n": notification})
+    return render(request, "notification.html", {"n": notification, "live_cursor": live_cursor})
 
 
 @router.post("/n/{notification_id}/{action}")
@@ -180,7 +211,9 @@ async def change_notification(
     if action not in ("read", "unread", "archive"):
         return Response(status_code=404)
     await service.change_one(visitor.user, notification_id, action)
-    return _see_other(local_path(form.get("back")))
+    # Focus goes back to the item (an archived one has gone: to the status message instead).
+    target = "status" if action == "archive" else f"n-{notification_id}"
+    return _see_other(_back_after(form.get("back"), action, target))
 
 
 # ---------------------------------------------------------------- settings
@@ -213,7 +246,47 @@ _SETTINGS_NOTICES = {
     "saved": "Your settings are saved.",
     "password": "Your password is changed. Every other browser was signed out.",
     "revoked": "That device or token is signed out.",
+    "topics": "Your topic settings are saved.",
+    "joined": "You follow that topic now.",
+    "left": "You no longer follow that topic.",
 }
+
+
+#: The settings form's fields as people see them: a refusal names the label, never the API's
+#: field, and marks the input (by its id) invalid. By the error's location, most specific first.
+_SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("quiet_hours", "start"): ("quiet_start", "Quiet hours: from"),
+    ("quiet_hours", "end"): ("quiet_end", "Quiet hours: until"),
+    ("quiet_hours", "timezone"): ("quiet_timezone", "Quiet hours: time zone"),
+    ("quiet_hours",): ("quiet_start", "Quiet hours"),
+    ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
+    ("email",): ("email", "Email address"),
+    ("push_urls",): ("push_urls", "Push addresses"),
+    ("topics",): ("topics", "Topics"),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field_id: str  # the input's id, which the message links to
+    label: str
+    message: str
+
+
+def _settings_field(location: tuple[Any, ...]) -> tuple[str, str]:
+    names = tuple(str(part) for part in location)
+    for prefix in sorted(_SETTINGS_FIELDS, key=len, reverse=True):
+        if names[: len(prefix)] == prefix:
+            return _SETTINGS_FIELDS[prefix]
+    return "in_app_enabled", "Settings"
+
+
+def _settings_errors(error: ValidationError) -> list[FieldError]:
+    found = []
+    for item in error.errors():
+        field_id, label = _settings_field(item["loc"])
+        found.append(FieldError(field_id, label, item["msg"].removeprefix("Value error, ")))
+    return found
 
 
 async def _settings_page(
@@ -221,15 +294,21 @@ async def _settings_page(
     visitor: Visitor,
     service: Service,
     *,
-    errors: list[str] | None = None,
+    typed: dict[str, Any] | None = None,
+    errors: list[FieldError] | None = None,
     password_errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
+    """`typed`: the preferences as the refused form had them, shown again as typed."""
+    preferences = await service.preferences(visitor.user)
+    audiences: Audiences = request.app.state.audiences
     context = {
-        "preferences": await service.preferences(visitor.user),
+        "preferences": {**preferences, **(typed or {})},
+        "topics": await audiences.preference_center(visitor.user.user_id, preferences["topics"]),
         "tokens": await service.own_tokens(visitor.user),
         "notice": _SETTINGS_NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
+        "invalid": {error.field_id for error in errors or []},
         "password_errors": password_errors or [],
     }
     return render(request, "settings.html", context, status)
@@ -244,19 +323,77 @@ async def settings_page(request: Request, visitor: SignedInDep, service: Service
 async def save_settings(
     request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
 ) -> Response:
+    typed = _preferences_from_form(form)
     try:
-        patch = PreferencesPatch.model_validate(_preferences_from_form(form))
+        patch = PreferencesPatch.model_validate(typed)
     except ValidationError as exc:
-        errors = validation_messages(exc)
-        return await _settings_page(request, visitor, service, errors=errors, status=422)
+        errors = _settings_errors(exc)
+        return await _settings_page(
+            request, visitor, service, typed=typed, errors=errors, status=422
+        )
     try:
         await service.update_preferences(
             visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
         )
     except PushTargetRefused as exc:
-        errors = [f"{exc}: push URLs may only reach public addresses."]
-        return await _settings_page(request, visitor, service, errors=errors, status=422)
+        errors = [
+            FieldError(
+                "push_urls", "Push addresses", f"{exc}: they may only reach public addresses"
+            )
+        ]
+        return await _settings_page(
+            request, visitor, service, typed=typed, errors=errors, status=422
+        )
     return _see_other("/settings?done=saved")
+
+
+#: A topic's switch in the form: `<channel>@<topic>` with "on", "off" or "" (as the channel).
+_SWITCH_VALUES = {"on": True, "off": False, "": None}
+
+
+def _topic_overrides(form: dict[str, str]) -> dict[str, dict[str, bool | None]]:
+    """The form's switches as the `topics` of a preferences patch."""
+    topics: dict[str, dict[str, bool | None]] = {}
+    for field, value in form.items():
+        channel, at, topic = field.partition("@")
+        if at and channel in TOPIC_CHANNELS and value in _SWITCH_VALUES:
+            topics.setdefault(topic, {})[channel] = _SWITCH_VALUES[value]
+    return topics
+
+
+@router.post("/settings/topics")
+async def save_topics(
+    request: Request, visitor: SignedInDep, form: PostedFormDep, service: ServiceDep
+) -> Response:
+    try:
+        patch = PreferencesPatch.model_validate({"topics": _topic_overrides(form)})
+    except ValidationError as exc:
+        errors = _settings_errors(exc)
+        return await _settings_page(request, visitor, service, errors=errors, status=422)
+    await service.update_preferences(
+        visitor.user, patch.model_dump(exclude_unset=True), actor_of(request, visitor.user)
+    )
+    return _see_other("/settings?done=topics#topics")
+
+
+@router.post("/settings/topics/{topic}/{action}")
+async def join_or_leave(
+    topic: str,
+    action: str,
+    request: Request,
+    visitor: SignedInDep,
+    _: PostedFormDep,
+    service: ServiceDep,
+    audiences: AudiencesDep,
+) -> Response:
+    if action not in ("join", "leave"):
+        raise NotFound("no such page")
+    try:
+        await audiences.change_own_subscription(visitor.user.user_id, topic, action == "join")
+    except (NotFound, ClosedTopic) as exc:
+        errors = [FieldError("topics", "Topics", f"{str(exc).capitalize()}.")]
+        return await _settings_page(request, visitor, service, errors=errors, status=409)
+    return _see_other(f"/settings?done={'joined' if action == 'join' else 'left'}#topics")
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
@@ -287,6 +424,11 @@ async def change_password(
         return await _settings_page(
             request, visitor, service, password_errors=[str(exc)], status=422
         )
+    except Throttled as exc:
+        errors = ["Too many wrong passwords. Wait a few minutes and try again."]
+        page = await _settings_page(request, visitor, service, password_errors=errors, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if session_id is None:
         errors = ["The current password is not right."]
         return await _settings_page(request, visitor, service, password_errors=errors, status=422)
@@ -300,9 +442,8 @@ async def change_password(
 
 
 def _throttled_page(request: Request, template: str, context: dict[str, Any], exc: Throttled):
-    wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
     response = render(request, template, context, 429)
-    response.headers["Retry-After"] = str(wait)
+    response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

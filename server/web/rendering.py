@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from server.web.session import give_csrf_secret
-from shared.models import Severity
+from shared.models import Severity, audience_label
 from shared.timefmt import relative_time
 
 WEB_DIR = Path(__file__).parent
@@ -21,7 +21,12 @@ _STATIC = {
     for path in STATIC_DIR.iterdir()
     if path.is_file()
 }
-_CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+_CONTENT_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 static_router = APIRouter(include_in_schema=False)
 
@@ -66,7 +71,7 @@ _environment = jinja2.Environment(
     lstrip_blocks=True,
 )
 _environment.globals.update(static_url=static_url, severities=[s.value for s in Severity])
-_environment.filters.update(ago=_ago, exact=exact_time)
+_environment.filters.update(ago=_ago, exact=exact_time, audience=audience_label)
 
 
 def add_template_global(name: str, value: Any) -> None:

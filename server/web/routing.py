@@ -2,16 +2,25 @@
 post (a handler cannot forget it), and refusals answered with a page or a redirect for people,
 never a JSON body (domain errors by the one table in server/api/errors.py)."""
 
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from server.db import UNAVAILABLE_ERRORS
 from server.web.rendering import render
-from server.web.security import add_page_headers
-from server.web.session import PageRefused, SignInRequired, check_posted_form, login_redirect
+from server.web.security import SESSION_COOKIE, add_page_headers
+from server.web.session import (
+    PageRefused,
+    SignInRequired,
+    check_posted_form,
+    login_redirect,
+    visitor,
+)
 
 NOT_FOUND_MESSAGE = "There is nothing here, or it is not yours to see."
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -26,11 +35,16 @@ def csrf_exempt(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+async def error_page(request: Request, status: int, message: str) -> Response:
     """The page of any refusal (server.api.errors answers domain errors with it for pages).
-    Every 404 says the same, so a page never tells whether something exists for someone else."""
+    Every 404 says the same, so a page never tells whether something exists for someone else.
+    A signed-in person keeps the site's navigation, also where no page route looked them up
+    (an unknown address); a database that does not answer leaves the page without it."""
     if status == 404:
         message = NOT_FOUND_MESSAGE
+    if getattr(request.state, "visitor", None) is None and request.cookies.get(SESSION_COOKIE):
+        with contextlib.suppress(*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+            await visitor(request)
     response = render(request, "error.html", {"status": status, "message": message}, status)
     add_page_headers(response.headers)
     return response
@@ -60,6 +74,6 @@ class PageRoute(APIRoute):
             except SignInRequired as exc:
                 return RedirectResponse(login_redirect(exc.next_path), status_code=303)
             except PageRefused as exc:
-                return error_page(request, exc.status, exc.message)
+                return await error_page(request, exc.status, exc.message)
 
         return page_handler

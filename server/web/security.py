@@ -15,7 +15,8 @@ SESSION_COOKIE = "traybell_session"
 ANONYMOUS_CSRF_COOKIE = "traybell_csrf"
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 _PAGE_HEADERS = {

@@ -56,14 +56,24 @@ def _cookie(request: Request, name: str) -> str | None:
     return value if value and len(value) <= _MAX_COOKIE_LENGTH else None
 
 
+async def session_caller_of(request: Request) -> tuple[Caller, str] | None:
+    """The caller the request's session cookie signs in, with the session id; None without a
+    live session."""
+    session_id = _cookie(request, SESSION_COOKIE)
+    if session_id is None:
+        return None
+    accounts: Accounts = request.app.state.accounts
+    caller = await accounts.session_caller(session_id)
+    return (caller, session_id) if caller is not None else None
+
+
 async def visitor(request: Request) -> Visitor:
     """The visitor, looked up once per request (the form check of PageRoute may have already)."""
     if (known := getattr(request.state, "visitor", None)) is not None:
         return known
-    accounts: Accounts = request.app.state.accounts
-    session_id = _cookie(request, SESSION_COOKIE)
-    caller = await accounts.session_caller(session_id) if session_id else None
-    if caller is not None and session_id is not None:
+    signed_in = await session_caller_of(request)
+    if signed_in is not None:
+        caller, session_id = signed_in
         found = Visitor(caller, session_id, csrf_token(session_id))
     else:
         secret = _cookie(request, ANONYMOUS_CSRF_COOKIE)

@@ -82,6 +82,19 @@ def make_app(qtbot):
     collector.stop()
 
 
+@pytest.fixture
+def gui_thread_gc(qapp) -> Iterator[None]:
+    """For a test that makes Qt objects itself: garbage is collected on the GUI thread only, as
+    in the real app (desktop/ui/collector.py), also at the test's end; a collection that a
+    server thread happened to start would destroy them there and crash Qt later."""
+    from desktop.ui.collector import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    collector.start()
+    yield
+    collector.stop()
+
+
 class Browser(QObject):
     """Stands in for the web browser: Qt hands it the http(s) URLs the app opens."""
 

@@ -30,7 +30,11 @@ class TlsProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
+        # Shut down first: that wakes the accept() blocked in its thread, which close() alone
+        # would not (on Linux).
         for sock in [self._listener, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def _accept(self) -> None:

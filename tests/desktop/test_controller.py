@@ -19,7 +19,7 @@ class MovableClock:
         return Clock(wall=lambda: self.wall, monotonic=lambda: self.wall)
 
 
-def test_the_poll_interval_never_goes_below_the_settings_minimum(qapp):
+def test_the_poll_interval_never_goes_below_the_settings_minimum(gui_thread_gc):
     """Rule: one minimum poll interval (the settings' POLL_SECONDS_MIN) for the settings
     dialog, IT's preset and the scheduler: a hand-edited smaller value polls at the minimum."""
     scheduler = PollScheduler(Settings(poll_seconds=POLL_SECONDS_MIN - 5), Clock())
@@ -29,7 +29,7 @@ def test_the_poll_interval_never_goes_below_the_settings_minimum(qapp):
     scheduler.stop()
 
 
-def test_a_pause_ends_by_the_injected_clock(qapp, private_home):
+def test_a_pause_ends_by_the_injected_clock(gui_thread_gc, private_home):
     """Rule: the pause and the times the tray shows come from the one injected clock, so a
     pause that ran out (the machine slept through its end) ends at the next heartbeat."""
     moving = MovableClock()
@@ -43,7 +43,7 @@ def test_a_pause_ends_by_the_injected_clock(qapp, private_home):
     controller.shutdown()
 
 
-def test_widgets_hear_of_an_account_change_by_signal(qapp, qtbot, private_home):
+def test_widgets_hear_of_an_account_change_by_signal(gui_thread_gc, private_home):
     """Rule: widgets learn that the account changed (another sign-in, or none) from
     `account_changed`, emitted before the cache_changed that shows the new account."""
     controller = TrayController(None, Settings())

@@ -238,24 +238,24 @@ def test_a_new_wire_field_is_cached_once_a_migration_gives_it_a_column(tmp_path,
     """Rule: a field added to the notification model (shared/models.py) never breaks the cache:
     it is left out until a step of the cache's migrations adds a column of that name, and
     stored from then on."""
-    monkeypatch.setattr(cache_module, "NOTIFICATION_FIELDS", (*NOTIFICATION_FIELDS, "topic"))
+    monkeypatch.setattr(cache_module, "NOTIFICATION_FIELDS", (*NOTIFICATION_FIELDS, "pinned"))
     path = tmp_path / "c.sqlite3"
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     cache = Cache(path)
-    cache.apply_page([_change(first, 1, topic="deploys")], "1", "now")
+    cache.apply_page([_change(first, 1, pinned="yes")], "1", "now")
     [stored] = cache.get([first])
-    assert "topic" not in stored and stored["title"] == "n1"
+    assert "pinned" not in stored and stored["title"] == "n1"
     cache.close()
 
-    def add_topic(db) -> None:
-        db.table("notifications").add_column("topic", str)
+    def add_pinned(db) -> None:
+        db.table("notifications").add_column("pinned", str)
 
-    migrations = [*cache_module.MIGRATIONS, add_topic]
+    migrations = [*cache_module.MIGRATIONS, add_pinned]
     monkeypatch.setattr(cache_module, "MIGRATIONS", migrations)
     monkeypatch.setattr(cache_module, "SCHEMA_VERSION", len(migrations))
     cache = Cache(path)
-    cache.apply_page([_change(second, 2, topic="builds")], "2", "now")
-    assert [n["topic"] for n in cache.get([first, second])] == ["builds", None]
+    cache.apply_page([_change(second, 2, pinned="no")], "2", "now")
+    assert [n["pinned"] for n in cache.get([first, second])] == ["no", None]
     cache.close()
 
 
@@ -434,6 +434,55 @@ def test_search_and_severity_filter_read_the_cache(live_server, user, engine_for
     assert titles(severity="warning") == ["Quota at 100%_"]
     assert titles(query="0%_") == ["Quota at 100%_"]
     assert titles(query="0_") == [] and titles(query="nothing like it") == []
+
+
+def test_topic_and_audience_reach_the_cache_and_the_topic_filter(live_server, user, engine_for):
+    """Rule: a notification's `topic` and `audience` are cached; the center's topic filter
+    keeps one topic and offers the cached topics, offline too."""
+    user_id, token = user
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{user_id}").raise_for_status()
+        admin.post(
+            "/v1/notifications",
+            json={"to": ["team:payments"], "event_name": "e", "title": "Card", "topic": "billing"},
+        ).raise_for_status()
+    live_server.send(user_id, title="Deployed", topic="deploys")
+    live_server.send(user_id, title="Plain")
+    engine = engine_for(token)
+    assert engine.sync().online
+    live_server.stop()
+    assert engine.topics() == ["billing", "deploys"]
+    [card] = engine.notifications(topic="billing")
+    assert (card["title"], card["topic"], card["audience"]) == ("Card", "billing", "team:payments")
+    assert [n["title"] for n in engine.notifications(topic="deploys")] == ["Deployed"]
+    assert len(engine.notifications()) == 3
+
+
+def test_a_cache_of_the_first_schema_upgrades_and_syncs_again(live_server, user, tmp_path):
+    """Rule: a cache made before notifications carried topic and audience upgrades in place,
+    keeps what it holds, and syncs from the beginning once, so the rows it cached without a
+    topic get theirs."""
+    import sqlite3
+
+    user_id, token = user
+    live_server.send(user_id, title="Deployed", topic="deploys")
+    path = tmp_path / "old.sqlite3"
+    engine = SyncEngine(live_server.url, token, path)
+    assert engine.sync().online
+    engine.close()
+    with sqlite3.connect(path) as conn:  # as the first schema left it
+        conn.execute("DROP INDEX idx_notifications_topic")
+        conn.execute("ALTER TABLE notifications DROP COLUMN topic")
+        conn.execute("ALTER TABLE notifications DROP COLUMN audience")
+        conn.execute("PRAGMA user_version = 1")
+    engine = SyncEngine(live_server.url, token, path)
+    try:
+        assert [n["topic"] for n in engine.notifications()] == [None]
+        assert engine.sync().online
+        assert [n["topic"] for n in engine.notifications()] == ["deploys"]
+    finally:
+        engine.close()
 
 
 def test_fetch_keeps_a_notification_opened_by_id_and_a_404_is_refused(

@@ -124,7 +124,7 @@ def test_a_send_reaches_the_badge_without_waiting_for_a_poll(qtbot, live_server,
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
-    qtbot.waitUntil(lambda: app.controller.live._stream is not None)
+    qtbot.waitUntil(app.controller.live.is_open)
     qtbot.waitUntil(lambda: app.controller.live._stream.connections, timeout=20_000)
     live_server.send(user_id, title="At once")
     qtbot.waitUntil(lambda: app.tray.status.unread == 1, timeout=20_000)
@@ -137,7 +137,7 @@ def test_a_burst_by_the_stream_still_gives_one_summary_toast(qtbot, live_server,
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, app)
-    qtbot.waitUntil(lambda: app.controller.live._stream is not None)
+    qtbot.waitUntil(app.controller.live.is_open)
     qtbot.waitUntil(lambda: app.controller.live._stream.connections, timeout=20_000)
     # The window a burst gathers in, held open until all five are in (a slow machine must
     # not split them); then it closes as it would after BURST_MS.
@@ -164,12 +164,12 @@ def test_signing_out_and_quitting_end_the_stream(qtbot, live_server, make_app):
     first = app.controller.live._thread
     app.controller.sign_out()
     qtbot.waitUntil(lambda: not first.is_alive(), timeout=20_000)
-    assert app.controller.live._stream is None
+    assert not app.controller.live.is_open()
 
     _, token = live_server.create_user()
     again = make_app(live_server.url, token, realtime=True, poll_seconds=3600)
     start(qtbot, again)
-    qtbot.waitUntil(lambda: again.controller.live._stream is not None)
+    qtbot.waitUntil(again.controller.live.is_open)
     qtbot.waitUntil(lambda: again.controller.live._stream.connections, timeout=20_000)
     thread = again.controller.live._thread
     again.shutdown()
@@ -182,7 +182,7 @@ def test_with_instant_updates_off_the_tray_only_polls(qtbot, live_server, make_a
     user_id, token = live_server.create_user()
     app = make_app(live_server.url, token, realtime=False)
     assert start(qtbot, app).online
-    assert app.controller.live._stream is None
+    assert not app.controller.live.is_open()
     live_server.send(user_id, title="by poll")
     assert [n["title"] for n in sync(qtbot, app).new] == ["by poll"]
-    assert app.controller.live._stream is None
+    assert not app.controller.live.is_open()

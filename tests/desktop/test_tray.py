@@ -7,7 +7,7 @@ from PySide6.QtCore import QTimer
 from desktop.clock import Clock
 from desktop.files import cache_path
 from desktop.sync import SyncEngine
-from tests.desktop.conftest import start, sync
+from tests.desktop.conftest import REPO, start, sync
 
 
 def server_unread(live_server, token: str) -> int:
@@ -271,3 +271,61 @@ def test_settings_dialog_names_the_token_store_and_edits_server_preferences(
     assert server_quiet_hours()["timezone"] == "Europe/Berlin"
     assert app.settings.poll_seconds == 120
     assert token not in (private_home / "desktop-settings.json").read_text()
+
+
+def test_settings_dialog_shows_topics_with_switches_and_joins_open_ones(
+    qtbot, live_server, make_app, private_home
+):
+    """Rule: the tray's settings list the user's topics (followed, through a team, received)
+    and the open ones to join, with a switch per channel; Join and Leave act at once, and a
+    changed switch is saved as that topic's override on the server. A screenshot goes to
+    test-artifacts/tray-settings-topics.png."""
+    user_id, token = live_server.create_user()
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{user_id}").raise_for_status()
+        admin.put(
+            "/v1/admin/topics/billing", json={"description": "Card failures", "open": False}
+        ).raise_for_status()
+        admin.put("/v1/admin/topics/billing/teams/payments").raise_for_status()
+        admin.put(
+            "/v1/admin/topics/deploys", json={"description": "Production deploys", "open": True}
+        ).raise_for_status()
+    live_server.send(user_id, title="Nightly build green", topic="builds")
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 1)
+    app.open_settings()
+    dialog = app.settings_dialog
+    qtbot.waitUntil(dialog.topics_box.isEnabled)
+    assert sorted(dialog.topic_switches) == ["billing", "builds", "deploys"]
+    assert dialog.topic_buttons["deploys"].text() == "Join"
+    assert "billing" not in dialog.topic_buttons  # through a team: only an admin ends it
+    dialog.topic_buttons["deploys"].click()
+    qtbot.waitUntil(
+        lambda: (
+            dialog.topic_buttons.get("deploys") is not None
+            and dialog.topic_buttons["deploys"].text() == "Leave"
+        )
+    )
+    email = dialog.topic_switches["billing"]["email"]
+    email.setCurrentIndex(email.findData(True))
+    muted = dialog.topic_switches["builds"]["in_app"]
+    muted.setCurrentIndex(muted.findData(False))
+    out = REPO / "test-artifacts" / "tray-settings-topics.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    assert dialog.grab().save(str(out))
+    dialog.save()
+
+    def server_topics():
+        with live_server.client(token) as client:
+            return client.get("/v1/preferences").json()["topics"]
+
+    qtbot.waitUntil(lambda: server_topics() != {})
+    assert server_topics() == {
+        "billing": {"in_app": None, "email": True, "push": None},
+        "builds": {"in_app": False, "email": None, "push": None},
+    }
+    with live_server.client(token) as client:
+        deploys = [t for t in client.get("/v1/topics").json()["topics"] if t["topic"] == "deploys"]
+    assert deploys[0]["subscribed"] is True

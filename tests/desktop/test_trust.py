@@ -55,7 +55,9 @@ def _offline_engine(tmp_path: Path) -> SyncEngine:
     )
 
 
-def test_only_http_links_of_a_notification_open_in_the_browser(qapp, tmp_path, anything_opened):
+def test_only_http_links_of_a_notification_open_in_the_browser(
+    gui_thread_gc, tmp_path, anything_opened
+):
     """Rule (trust): a notification's target_url opens in the browser only when it is http(s)
     (a path is the server's page); file:, smb:, javascript: or an app's scheme from the server
     are never handed to the OS."""

@@ -99,6 +99,35 @@ def test_send_through_the_api(live_server):
     assert json.loads(refused.stdout)["error"]["code"] == "forbidden"
 
 
+def test_send_to_a_team_and_to_user_ids_side_by_side(live_server):
+    """`traybell send --to team:payments bob`: addresses go out as `to`, a plain id beside
+    them as `user:<id>`; the reply lists each person once, with the team's audience."""
+    alice, alice_token = live_server.create_user()
+    bob, _ = live_server.create_user()
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{alice}").raise_for_status()
+    sent = traybell(
+        "send",
+        "--server",
+        live_server.url,
+        "--token",
+        live_server.admin_token,
+        "--to",
+        "team:payments",
+        bob,
+        "--title",
+        "Card payments failing",
+        "--topic",
+        "billing",
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert sorted(r["user_id"] for r in json.loads(sent.stdout)["results"]) == sorted([alice, bob])
+    with live_server.client(alice_token) as client:
+        [stored] = client.get("/v1/notifications").json()["notifications"]
+    assert (stored["audience"], stored["topic"]) == ("team:payments", "billing")
+
+
 def test_bad_configuration_is_a_clear_error():
     """A setting that is not a number stops the command with its name, not a traceback."""
     result = traybell("migrate", env={"TRAYBELL_MAX_ATTEMPTS": "many"})

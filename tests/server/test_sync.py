@@ -75,6 +75,8 @@ def test_out_of_order_commit_is_not_missed(live_server, database_url, settings):
                 resource_id=None,
                 batch_key=None,
                 max_attempts=5,
+                to=None,
+                topic=None,
                 **CLI.as_params(),
             )
             await tx_a.commit()

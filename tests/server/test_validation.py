@@ -263,6 +263,7 @@ def test_preferences_patch_takes_any_subset(live_server):
             "email": None,
             "push_urls": [],
             "quiet_hours": None,
+            "topics": {},
         }
         reply = client.patch(
             "/v1/preferences", json={"quiet_hours": quiet, "email": "a@example.com"}

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from desktop.sync import SyncEngine
+from server.web.admin import AREAS
 from tests.support.live import LiveServer
 from tests.support.live import test_settings as settings_with
 from tests.support.login import LoginProcess, traybell
@@ -159,7 +160,7 @@ def test_admin_console_in_a_browser(live_server, person):
 
         areas = page.locator("nav[aria-label='Admin console'] a")
         titles = areas.all_inner_texts()
-        assert titles == ["Send", "Users", "Deliveries", "Audit log"]
+        assert titles == [area.title for area in AREAS]  # each area once, in AREAS' order
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.add_cookies(page.context.cookies())
         phone_page = phone.new_page()
@@ -176,6 +177,58 @@ def test_admin_console_in_a_browser(live_server, person):
             ), f"{page.url} scrolls sideways on a phone"
             _shot(phone_page, f"web-admin-{name}-phone.png")
         phone.close()
+
+
+def test_preference_center_in_a_browser(live_server, person):
+    """A person sees their topics on the settings page, joins an open one, turns a topic's
+    email on and mutes another; the inbox says which team a notification was sent to."""
+    user, token = person()
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post(
+            "/v1/admin/teams", json={"team_id": "payments", "display_name": "Payments"}
+        ).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{user}").raise_for_status()
+        for topic, body in (
+            ("billing", {"description": "Card and invoice failures", "open": False}),
+            ("deploys", {"description": "Production deploys", "open": True}),
+            ("incidents", {"description": "Declared incidents", "open": True}),
+        ):
+            admin.put(f"/v1/admin/topics/{topic}", json=body).raise_for_status()
+        admin.put("/v1/admin/topics/billing/teams/payments").raise_for_status()
+        admin.post(
+            "/v1/notifications",
+            json={
+                "to": ["topic:billing"],
+                "event_name": "card.failed",
+                "title": "Card payments failing in EU",
+                "severity": "warning",
+            },
+        ).raise_for_status()
+    live_server.send(user, title="Nightly build green", topic="builds")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/settings")
+        page.fill("#login", user)
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{live_server.url}/settings")
+        page.click("#topics tr:has-text('deploys') button:has-text('Join')")
+        page.wait_for_url(re.compile(r".*done=joined.*"))
+        assert page.locator("#topics tr:has-text('deploys') button:has-text('Leave')").count()
+        page.select_option("select[name='email@billing']", "on")
+        page.select_option("select[name='in_app@builds']", "off")
+        page.locator("#topics").scroll_into_view_if_needed()
+        _shot(page, "web-settings-topics.png")
+        page.click("button:has-text('Save topic settings')")
+        page.wait_for_url(re.compile(r".*done=topics.*"))
+        page.goto(f"{live_server.url}/")
+        assert "to billing" in page.inner_text(".inbox")
+        _shot(page, "web-inbox-audience.png")
+    with live_server.client(token) as client:
+        assert client.get("/v1/preferences").json()["topics"] == {
+            "billing": {"in_app": None, "email": True, "push": None},
+            "builds": {"in_app": False, "email": None, "push": None},
+        }
 
 
 def test_traybell_login_approved_in_chromium(database_url, tmp_path):

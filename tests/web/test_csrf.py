@@ -28,6 +28,10 @@ HARMFUL_FORM = {
     "audience": "all",
     "title": "Forged",
     "user_id": "forged-user",
+    "team_id": "forged-team",
+    "topic": "forged.topic",
+    "open": "on",
+    "in_app@deploys": "off",
     "up_to": "",
     "back": "/",
 }
@@ -80,6 +84,10 @@ def test_every_unsafe_page_request_without_the_token_is_refused_and_changes_noth
     with live_server.client(admin_token) as client:
         invite_url = client.post(f"/v1/admin/users/{victim}/invite").json()["invite_url"]
         token_id = client.get("/v1/me/tokens").json()["tokens"][0]["token_id"]
+        client.post("/v1/admin/teams", json={"team_id": "ops"}).raise_for_status()
+        client.put(f"/v1/admin/teams/ops/members/{victim}").raise_for_status()
+        client.put("/v1/admin/topics/deploys", json={"open": True}).raise_for_status()
+        client.put("/v1/admin/topics/deploys/teams/ops").raise_for_status()
     path_values = {
         "notification_id": own_notification,
         "action": "archive",
@@ -87,6 +95,8 @@ def test_every_unsafe_page_request_without_the_token_is_refused_and_changes_noth
         "token_id": token_id,
         "user_id": victim,
         "delivery_id": "00000000-0000-0000-0000-000000000001",
+        "team_id": "ops",
+        "topic": "deploys",
     }
     web = browser()
     assert web.sign_in(admin, PASSWORD).status_code == 303

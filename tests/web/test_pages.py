@@ -18,17 +18,28 @@ def _unread(live_server, token) -> int:
         return client.get("/v1/notifications/unread-count").json()["unread"]
 
 
-def test_every_page_sends_the_security_headers(person, browser):
-    """CSP without inline script and with frame-ancestors 'none', nosniff, no-referrer."""
+def test_every_page_sends_the_security_headers(live_server, person, browser):
+    """CSP with script from this site only (no inline script, no eval) and frame-ancestors
+    'none', nosniff, no-referrer; the one script is same-origin under a content-hashed URL,
+    cached for ever."""
     user, _ = person()
+    notification_id = live_server.send(user, title="Scripted")["results"][0]["id"]
     web = _signed_in(browser, user)
-    for path in ("/login", "/", "/settings", "/n/unknown"):
-        headers = web.get(path).headers
-        csp = headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
-        assert "script-src" not in csp and "default-src 'none'" in csp
-        assert headers["x-content-type-options"] == "nosniff"
-        assert headers["referrer-policy"] == "no-referrer"
+    scripts = set()
+    for path in ("/login", "/", "/settings", f"/n/{notification_id}", "/n/unknown"):
+        page = web.get(path)
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+        assert "script-src 'self';" in csp and "unsafe" not in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        tags = re.findall(r"<script[^>]*>", page.text)
+        assert all(re.fullmatch(r'<script src="/static/[\w.]+\?v=\w+" defer>', t) for t in tags)
+        scripts.update(tags)
+    [tag] = scripts  # the inbox and a notification load it, and nothing else does
+    script = web.get(re.search(r'src="([^"]+)"', tag).group(1))
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in script.headers["cache-control"]
 
 
 def test_the_notification_page_shows_it_marks_it_read_and_is_not_cached(
@@ -114,9 +125,16 @@ def test_mark_read_archive_and_mark_all_read_from_the_inbox(live_server, person,
     user, token = person()
     ids = [live_server.send(user, title=f"Numbered item {i}")["results"][0]["id"] for i in range(3)]
     web = _signed_in(browser, user)
-    assert web.post(f"/n/{ids[0]}/read", {"back": "/"}, page="/").status_code == 303
+    marked = web.post(f"/n/{ids[0]}/read", {"back": "/"}, page="/")
+    # back where it was, the keyboard's place kept on the item, and a status message saying so
+    assert marked.status_code == 303 and marked.headers["location"] == f"/?done=read#n-{ids[0]}"
+    shown = web.get(marked.headers["location"]).text
+    assert f'id="n-{ids[0]}" tabindex="-1"' in shown
+    assert re.search(r'role="status" id="status" tabindex="-1">Marked read\.<', shown)
     assert _unread(live_server, token) == 2
-    assert web.post(f"/n/{ids[1]}/archive", {"back": "/"}, page="/").status_code == 303
+    archived = web.post(f"/n/{ids[1]}/archive", {"back": "/?unread=1&done=read"}, page="/")
+    assert archived.headers["location"] == "/?unread=1&done=archive#status"
+    assert "Archived." in web.get(archived.headers["location"]).text
     assert "Numbered item 1" not in web.get("/").text
 
     # The page's read-all covers what it showed; something that arrives after does not count.
@@ -127,7 +145,7 @@ def test_mark_read_archive_and_mark_all_read_from_the_inbox(live_server, person,
     reply = web.http.post(
         "/read-all", data={"csrf_token": token_field, "up_to": up_to, "back": "/?unread=1"}
     )
-    assert reply.status_code == 303 and reply.headers["location"] == "/?unread=1"
+    assert reply.headers["location"] == "/?unread=1&done=read-all#status"
     assert _unread(live_server, token) == 1
     assert "Arrived meanwhile" in web.get("/?unread=1").text
 
@@ -185,9 +203,19 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "email": "me@acme.example",
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
+        "topics": {},
     }
-    refused = web.post("/settings", {"digest_seconds": "999999", "quiet_timezone": "Mars/Base"})
-    assert refused.status_code == 422 and "digest seconds" in refused.text
+    typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
+    refused = web.post("/settings", typed)
+    # named by its label, linked to and marked invalid; what was typed is still there
+    assert refused.status_code == 422 and "Nothing was saved" in refused.text
+    assert '<a href="#digest_seconds">Batch window in seconds</a>' in refused.text
+    assert "digest seconds" not in refused.text and "digest_seconds:" not in refused.text
+    assert re.search(r'id="digest_seconds"[^>]*value="999999" aria-invalid="true"', refused.text)
+    assert ">ntfys://x/y</textarea>" in refused.text
+    # the email field shows what was typed, and is not marked: only the refused field is
+    email_field = re.search(r'<input id="email" [^>]*>', refused.text).group(0)
+    assert 'value="typed@acme.example"' in email_field and "aria-invalid" not in email_field
     with live_server.client(token) as client:
         assert client.get("/v1/preferences").json() == prefs
 

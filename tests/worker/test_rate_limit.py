@@ -52,6 +52,8 @@ async def _send(
         resource_id=None,
         batch_key=batch_key,
         max_attempts=5,
+        to=None,
+        topic=None,
         **CLI.as_params(),
     )
 

@@ -5,13 +5,16 @@
 --
 -- At send time, once per recipient (server/db/functions/send_notification.sql, one statement):
 --   1. Stored at all? Not for a disabled user, nor when in-app is off and the severity is not
---      critical (outcome 'suppressed'); a duplicate idempotency key stores nothing new. Nothing
---      that is not stored now is queued.
+--      critical (outcome 'suppressed'); in-app is the user's choice for the notification's
+--      topic where they made one (topic_preferences.in_app), else their in-app switch. A
+--      duplicate idempotency key stores nothing new. Nothing that is not stored now is queued.
 --   2. Queued on the channel? external_skip_reason() below is null: the channel's switch is on
 --      (else 'preference_off'), the user has an address for it (delivery_recipients(); else
 --      'no_address') and the severity may leave the server (severity_is_external(), warning
---      and critical; else 'below_severity'). The answer is kept on the notification
---      (email_decision, push_decision: 'queued' or the reason) for delivery_report() below.
+--      and critical; else 'below_severity'); a topic's choice (below) turns the channel off
+--      for the topic ('topic_muted') or lifts the severity rule. The answer is kept on the
+--      notification (email_decision, push_decision: 'queued' or the reason) for
+--      delivery_report() below.
 --   3. As what? Critical, or no batch_key: a job of its own, due now. Otherwise the item joins
 --      the user's open digest for that channel and batch key, due digest_seconds after the
 --      digest's first item.
@@ -19,7 +22,9 @@
 -- server/worker/queue.py, server/db/functions/claim_deliveries.sql):
 --   4. Which jobs? Pending and due, on the channels this worker sends (email only with
 --      TRAYBELL_SMTP_URL: server/worker/runner.py), oldest first, skipping rows another worker
---      is claiming.
+--      is claiming. The same statement first gives back to the queue the jobs whose worker
+--      stopped refreshing its lock for TRAYBELL_LOCK_TIMEOUT_SECONDS (failed instead once
+--      they have used all their attempts that way).
 --   5. Quiet hours? A job quiet_hours_may_hold() is judged in the user's timezone
 --      (shared/quiet_hours.py, called by server/worker/queue.py); one inside them is folded,
 --      without spending an attempt, into the user's 'quiet' digest for the channel, due when
@@ -45,10 +50,10 @@
 -- the decision of step 2 and the job that carries the notification now (its status, and as the
 -- reason of a delay the digest it waits in: step 3, 5 or 6).
 --
--- A topic's per-channel preference (true: that topic on this channel at every severity;
--- false: not on this channel; null: the rules above) is p_topic_choice of
--- external_skip_reason(): the send passes the notification's topic's choice and nothing else
--- changes.
+-- A topic's per-channel preference (topic_preferences.email / .push; true: that topic on this
+-- channel at every severity; false: not on this channel; null: the rules above) is
+-- p_topic_choice of external_skip_reason(): the send passes the notification's topic's choice
+-- and nothing else changes.
 --
 -- Applied again whenever this file changes (server/db/migrate.py).
 

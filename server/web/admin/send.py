@@ -10,12 +10,13 @@ from pydantic import ValidationError
 
 from server.api.schemas import SendRequest
 from server.dependencies import ServiceDep, actor_of
-from server.errors import UnknownUsers
+from server.errors import UnknownAddresses, UnknownUsers
 from server.service import Service
 from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep
+from shared.models import as_audience
 
 router = area_router("/admin/send")
 
@@ -38,6 +39,8 @@ def _send_request(form: dict[str, str]) -> SendRequest:
     ids = _recipient_ids(form.get("recipients", ""))
     if form.get("audience") == "all":
         fields["all_users"] = True
+    elif to := as_audience(ids):
+        fields["to"] = to
     elif len(ids) == 1:
         fields["user_id"] = ids[0]
     elif ids:
@@ -85,7 +88,11 @@ async def send(
     if form.get("step") != "send":
         context = {
             "form": {**form, "idempotency_key": form.get("idempotency_key") or str(uuid.uuid4())},
-            "count": await service.count_recipients(send_request.recipients()),
+            "count": await (
+                service.count_audience(send_request.to)
+                if send_request.to is not None
+                else service.count_recipients(send_request.recipients())
+            ),
             "send": send_request,
         }
         return render(request, "admin/review.html", context)
@@ -93,6 +100,11 @@ async def send(
         results = await service.send(send_request.outgoing(), actor_of(request, visitor.user))
     except UnknownUsers as exc:
         errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
+        return await _send_page(request, service, errors=errors, form=form, status=422)
+    except UnknownAddresses as exc:
+        errors = [
+            f"No such team, topic or user: {', '.join(exc.addresses[:20])}. Nothing was sent."
+        ]
         return await _send_page(request, service, errors=errors, form=form, status=422)
     inserted = sum(r["inserted"] for r in results)
     suppressed = sum(1 for r in results if r.get("suppressed"))
