@@ -107,7 +107,8 @@ def test_desktop_alerts_after_the_click_only_title_and_summary_one_per_burst(liv
     """No permission is asked before "Enable desktop alerts" is clicked; then a new unread
     notification while the tab is in the background gives one browser alert with its title
     and summary and never its body, several at once give one alert, and clicking the alert
-    opens the notification. A visible tab gets no alert; a refusal is explained on the page."""
+    opens the notification. A visible tab gets no alert; a refusal, and a page that is not a
+    secure context, are explained on the page."""
     user, _ = person()
     base = live_server.url
     problems: list[str] = []
@@ -161,6 +162,13 @@ def test_desktop_alerts_after_the_click_only_title_and_summary_one_per_burst(liv
         refusing.goto(f"{base}/")
         refusing.locator("button:has-text('Enable desktop alerts')").click()
         refusing.get_by_text("The browser refused").wait_for()
+
+        insecure = context.new_page()  # as over plain http to another host than this one
+        insecure.add_init_script("Object.defineProperty(window, 'isSecureContext', {value: false})")
+        insecure.goto(f"{base}/")
+        insecure.locator("button:has-text('Enable desktop alerts')").click()
+        insecure.get_by_text("only for a secure (https) address").wait_for()
+        assert insecure.evaluate("window.__asked") == 0
     assert not problems, problems
 
 
