@@ -202,6 +202,35 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: "Settings") -> int:
 
 
 @needs("server")
+def cmd_import_users(args: argparse.Namespace, settings: "Settings") -> int:
+    from pathlib import Path
+
+    from server.audiences import Audiences
+    from server.audit import CLI
+    from server.onboarding import BadFile, ImportResult, email_invites, import_people, read_people
+
+    result = ImportResult()
+    try:
+        people = read_people(Path(args.file).read_text(encoding="utf-8"), result)
+    except (OSError, UnicodeDecodeError, BadFile) as exc:
+        print(f"traybell: {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(service: Any, accounts: Any) -> Any:
+        audiences = Audiences(service.pool)
+        await import_people(
+            people, result, service=service, accounts=accounts, audiences=audiences, actor=CLI
+        )
+        return await email_invites(result.invites, settings)
+
+    not_sent = _with_services(settings, work)
+    print(json.dumps(result.summary()))
+    for invite, why in not_sent:
+        print(f"invite for {invite.user_id} ({why}): {invite.url}", file=sys.stderr)
+    return 1 if result.refused else 0
+
+
+@needs("server")
 def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
     from server.accounts import WeakPassword, check_password_rule
     from server.audit import CLI
@@ -230,17 +259,24 @@ def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
     from server.errors import NotFound
+    from server.onboarding import Invite, email_invites
+
+    async def work(service: Any, accounts: Any) -> tuple[Invite, list[tuple[Invite, str]]]:
+        user = await service.user(args.user_id)
+        url, expires_at = await accounts.create_invite(user["user_id"], CLI)
+        invite = Invite(user["user_id"], user["email"], url, expires_at)
+        return invite, await email_invites([invite], settings)
 
     try:
-        invite_url, expires_at = _with_services(
-            settings, lambda _, accounts: accounts.create_invite(args.user_id, CLI)
-        )
+        invite, not_sent = _with_services(settings, work)
     except NotFound:
         print(f"traybell: no user {args.user_id!r}", file=sys.stderr)
         return 1
-    print(invite_url)
+    print(invite.url)
+    emailed = f"emailed to {invite.email}" if not not_sent else f"not emailed: {not_sent[0][1]}"
     print(
-        f"one-time sign-up link for {args.user_id}, valid until {expires_at:%Y-%m-%d %H:%M %Z}",
+        f"one-time sign-up link for {args.user_id}, valid until"
+        f" {invite.expires_at:%Y-%m-%d %H:%M %Z} ({emailed})",
         file=sys.stderr,
     )
     return 0
@@ -370,6 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
     tokens_revoke = tokens.add_parser("revoke", help="revoke a token by its token_id")
     tokens_revoke.add_argument("token_id")
     tokens_revoke.set_defaults(func=cmd_tokens_revoke)
+    import_users = admin.add_parser(
+        "import-users",
+        help="create users, their teams and memberships from a CSV file; prints one JSON line",
+    )
+    import_users.add_argument(
+        "file", help="CSV with the header user_id,email,display_name,teams,admin"
+    )
+    import_users.set_defaults(func=cmd_import_users)
     set_password = admin.add_parser(
         "set-password",
         help="set a user's web password from standard input (one line); ends their web sessions",

@@ -11,8 +11,10 @@
 --   2. Queued on the channel? external_skip_reason() below is null: the channel's switch is on
 --      (else 'preference_off'), the user has an address for it (delivery_recipients(); else
 --      'no_address') and the severity may leave the server (severity_is_external(), warning
---      and critical; else 'below_severity'). The answer is kept on the notification
---      (email_decision, push_decision: 'queued' or the reason) for delivery_report() below.
+--      and critical; else 'below_severity'); a topic's choice (below) turns the channel off
+--      for the topic ('topic_muted') or lifts the severity rule. The answer is kept on the
+--      notification (email_decision, push_decision: 'queued' or the reason) for
+--      delivery_report() below.
 --   3. As what? Critical, or no batch_key: a job of its own, due now. Otherwise the item joins
 --      the user's open digest for that channel and batch key, due digest_seconds after the
 --      digest's first item.
@@ -20,7 +22,9 @@
 -- server/worker/queue.py, server/db/functions/claim_deliveries.sql):
 --   4. Which jobs? Pending and due, on the channels this worker sends (email only with
 --      TRAYBELL_SMTP_URL: server/worker/runner.py), oldest first, skipping rows another worker
---      is claiming.
+--      is claiming. The same statement first gives back to the queue the jobs whose worker
+--      stopped refreshing its lock for TRAYBELL_LOCK_TIMEOUT_SECONDS (failed instead once
+--      they have used all their attempts that way).
 --   5. Quiet hours? A job quiet_hours_may_hold() is judged in the user's timezone
 --      (shared/quiet_hours.py, called by server/worker/queue.py); one inside them is folded,
 --      without spending an attempt, into the user's 'quiet' digest for the channel, due when
