@@ -3,17 +3,17 @@
 One CSV line per person, header `user_id,email,display_name,teams,admin`. What is missing is
 created (the user, the `local` teams named, the memberships); what exists is left as it is, so
 a second run of the same file changes nothing. A line that cannot be taken is refused with its
-reason and refuses nothing else. New users get their sign-up link by email when SMTP is set."""
+reason and refuses nothing else. New users get their sign-up link by email when SMTP is set,
+as `traybell admin invite` sends one (email_invites)."""
 
 import contextlib
 import csv
 import io
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -21,7 +21,9 @@ from server.accounts import Accounts
 from server.api.schemas import CreateTeamRequest, CreateUserRequest
 from server.audiences import Audiences
 from server.audit import Actor
+from server.channels.email import EmailTransport
 from server.channels.message import Envelope, Message, PermanentError, TransientError
+from server.config import Settings
 from server.errors import Conflict, NotFound
 from server.service import Service
 
@@ -31,6 +33,15 @@ _ADMIN = {"true": True, "false": False, "": False}
 
 class BadFile(ValueError):
     """The file as a whole cannot be read as the import's CSV (its header, its encoding)."""
+
+
+class Invite(NamedTuple):
+    """A sign-up link made for a user, and where it may be emailed."""
+
+    user_id: str
+    email: str | None
+    url: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,8 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     refused: list[dict[str, Any]] = field(default_factory=list)
-    #: (user_id, email or None, invite url, expiry) of each user created, for their invite.
-    new_users: list[tuple[str, str | None, str, datetime]] = field(default_factory=list)
+    #: The invite of each user created.
+    invites: list[Invite] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The command's one JSON line."""
@@ -160,7 +171,7 @@ async def _import_one(
     if created:
         result.created += 1
         url, expires_at = await accounts.create_invite(user.user_id, actor)
-        result.new_users.append((user.user_id, user.email, url, expires_at))
+        result.invites.append(Invite(user.user_id, user.email, url, expires_at))
     elif joined:
         result.updated += 1
     else:
@@ -192,19 +203,23 @@ def invite_message(user_id: str, url: str, expires_at: datetime) -> Message:
     )
 
 
-async def email_invites(
-    result: ImportResult, send: Callable[[Envelope], Awaitable[None]] | None
-) -> list[tuple[str, str, str]]:
-    """Emails each new user with an address their invite (`send`: None without SMTP); returns
-    (user_id, why, invite url) of those not emailed, whose link the command shows instead."""
-    not_sent: list[tuple[str, str, str]] = []
-    for user_id, email, url, expires_at in result.new_users:
-        if send is None or email is None:
-            not_sent.append((user_id, "no SMTP" if send is None else "no email address", url))
-            continue
-        envelope = Envelope(str(uuid.uuid4()), (email,), invite_message(user_id, url, expires_at))
-        try:
-            await send(envelope)
-        except (TransientError, PermanentError) as exc:  # the others still go
-            not_sent.append((user_id, f"email not sent: {exc}", url))
+async def email_invites(invites: list[Invite], settings: Settings) -> list[tuple[Invite, str]]:
+    """Emails each invite whose user has an address, when SMTP is set; returns the invites not
+    emailed and why, whose links the command shows instead."""
+    if not settings.smtp_url:
+        return [(invite, "no SMTP set") for invite in invites]
+    not_sent: list[tuple[Invite, str]] = []
+    transport = EmailTransport(settings.smtp_url, settings.smtp_from)
+    try:
+        for invite in invites:
+            if invite.email is None:
+                not_sent.append((invite, "no email address"))
+                continue
+            message = invite_message(invite.user_id, invite.url, invite.expires_at)
+            try:
+                await transport.send(Envelope(str(uuid.uuid4()), (invite.email,), message))
+            except (TransientError, PermanentError) as exc:  # the others still go
+                not_sent.append((invite, f"email not sent: {exc}"))
+    finally:
+        await transport.close()
     return not_sent

@@ -207,14 +207,7 @@ def cmd_import_users(args: argparse.Namespace, settings: "Settings") -> int:
 
     from server.audiences import Audiences
     from server.audit import CLI
-    from server.channels.email import EmailTransport
-    from server.onboarding import (
-        BadFile,
-        ImportResult,
-        email_invites,
-        import_people,
-        read_people,
-    )
+    from server.onboarding import BadFile, ImportResult, email_invites, import_people, read_people
 
     result = ImportResult()
     try:
@@ -223,23 +216,17 @@ def cmd_import_users(args: argparse.Namespace, settings: "Settings") -> int:
         print(f"traybell: {args.file}: {exc}", file=sys.stderr)
         return 2
 
-    async def work(service: Any, accounts: Any) -> list[tuple[str, str, str]]:
+    async def work(service: Any, accounts: Any) -> Any:
         audiences = Audiences(service.pool)
         await import_people(
             people, result, service=service, accounts=accounts, audiences=audiences, actor=CLI
         )
-        if not settings.smtp_url:
-            return await email_invites(result, None)
-        transport = EmailTransport(settings.smtp_url, settings.smtp_from)
-        try:
-            return await email_invites(result, transport.send)
-        finally:
-            await transport.close()
+        return await email_invites(result.invites, settings)
 
     not_sent = _with_services(settings, work)
     print(json.dumps(result.summary()))
-    for user_id, why, url in not_sent:
-        print(f"invite for {user_id} ({why}): {url}", file=sys.stderr)
+    for invite, why in not_sent:
+        print(f"invite for {invite.user_id} ({why}): {invite.url}", file=sys.stderr)
     return 1 if result.refused else 0
 
 
@@ -272,17 +259,24 @@ def cmd_set_password(args: argparse.Namespace, settings: "Settings") -> int:
 def cmd_invite(args: argparse.Namespace, settings: "Settings") -> int:
     from server.audit import CLI
     from server.errors import NotFound
+    from server.onboarding import Invite, email_invites
+
+    async def work(service: Any, accounts: Any) -> tuple[Invite, list[tuple[Invite, str]]]:
+        user = await service.user(args.user_id)
+        url, expires_at = await accounts.create_invite(user["user_id"], CLI)
+        invite = Invite(user["user_id"], user["email"], url, expires_at)
+        return invite, await email_invites([invite], settings)
 
     try:
-        invite_url, expires_at = _with_services(
-            settings, lambda _, accounts: accounts.create_invite(args.user_id, CLI)
-        )
+        invite, not_sent = _with_services(settings, work)
     except NotFound:
         print(f"traybell: no user {args.user_id!r}", file=sys.stderr)
         return 1
-    print(invite_url)
+    print(invite.url)
+    emailed = f"emailed to {invite.email}" if not not_sent else f"not emailed: {not_sent[0][1]}"
     print(
-        f"one-time sign-up link for {args.user_id}, valid until {expires_at:%Y-%m-%d %H:%M %Z}",
+        f"one-time sign-up link for {args.user_id}, valid until"
+        f" {invite.expires_at:%Y-%m-%d %H:%M %Z} ({emailed})",
         file=sys.stderr,
     )
     return 0

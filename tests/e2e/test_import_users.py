@@ -1,4 +1,5 @@
-"""Bulk onboarding: `traybell admin import-users FILE.csv` (contract, "Bulk onboarding")."""
+"""Bulk onboarding (`traybell admin import-users FILE.csv`, contract "Bulk onboarding") and
+invites by email."""
 
 import json
 
@@ -102,3 +103,27 @@ def test_a_line_naming_a_team_the_company_sign_in_manages_creates_nothing(databa
     assert db_fetch(database_url, "SELECT user_id FROM users WHERE user_id IN ('fay', 'gus')") == [
         {"user_id": "gus"}
     ]
+
+
+def test_an_invite_is_emailed_when_smtp_is_set_and_still_printed(database_url):
+    """Invites: with TRAYBELL_SMTP_URL set, `admin invite` emails the link to the user's
+    address (the invite template) and still prints it; without an address it says so."""
+    smtp = SmtpServer(free_port())
+    smtp.start()
+    try:
+        env = {"DATABASE_URL": database_url, "TRAYBELL_SMTP_URL": smtp.url}
+        traybell("admin", "create-user", "hal", "--email", "hal@example.com", env=env)
+        traybell("admin", "create-user", "ivy", env=env)
+        invited = traybell("admin", "invite", "hal", env=env)
+        assert invited.returncode == 0, invited.stderr
+        url = invited.stdout.strip()
+        assert "/invite/" in url and "(emailed to hal@example.com)" in invited.stderr
+        [mail] = smtp.mailbox.messages
+        assert mail["To"] == "hal@example.com" and "choose a password" in mail["Subject"]
+        assert url in mail.get_body(("plain",)).get_content()
+        unaddressed = traybell("admin", "invite", "ivy", env=env)
+        assert unaddressed.returncode == 0 and "(not emailed: no email address)" in (
+            unaddressed.stderr
+        )
+    finally:
+        smtp.stop()
