@@ -3,11 +3,14 @@ token scopes, what a disable ends, floods, stream caps, push and email targets, 
 reaches logs. Each test fails on the code the review was run against."""
 
 import asyncio
+import ipaddress
 import uuid
 
 import asyncpg
 import pytest
 
+from server.channels.push import _ConnectionCheck
+from server.channels.push_targets import AllowedHosts, is_public
 from server.db.migrate import available_migrations, migrate
 from server.identity import issue_token
 from tests.support.db import db_fetch
@@ -422,3 +425,62 @@ def test_one_user_holds_at_most_20_streams_across_tokens(live_server, streams):
     wait_until(lambda: all(reader.ended for reader in opened[:5]), what="the oldest to end")
     assert not any(reader.ended for reader in opened[5:])
     _alive(live_server, user, opened[5:])
+
+
+# ---------------------------------------------------------------- 5, 11. push targets
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "syslog://",
+        "syslog://local5",
+        "dbus://",
+        "kde://",
+        "qt://",
+        "glib://",
+        "gnome://",
+        "windows://",
+        "macosx://",
+        "blink1://",
+        "rsyslog://logs.example.com",
+    ],
+)
+def test_push_plugins_that_act_on_the_servers_machine_are_refused(live_server, url):
+    """Push targets: an Apprise plugin without a network host (the worker's own syslog, D-Bus,
+    desktop, USB light) passes no host check, so it is refused by its plugin, 422
+    push_url_not_allowed; so is rsyslog, which resolves its host itself after any check."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"push_enabled": True, "push_urls": [url]})
+        assert (reply.status_code, reply.json()["error"]["code"]) == (422, "push_url_not_allowed")
+        assert client.get("/v1/preferences").json()["push_urls"] == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b:1::c0a8:101",  # NAT64 local-use prefix, 192.168.1.1
+        "64:ff9b:1::a9fe:a9fe",  # the same, 169.254.169.254 (cloud metadata)
+        "::ffff:0:a9fe:a9fe",  # SIIT's IPv4-translated 169.254.169.254
+        "::ffff:0:a00:1",  # the same, 10.0.0.1
+    ],
+)
+def test_ipv6_forms_of_an_ipv4_address_lead_where_it_does(live_server, address):
+    """Push targets: NAT64's local-use prefix and SIIT's translated form are unwrapped like the
+    well-known NAT64 prefix, so a loopback or private IPv4 address inside them is refused."""
+    assert not is_public(ipaddress.ip_address(address))
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"push_urls": [f"json://[{address}]:9/"]})
+    assert (reply.status_code, reply.json()["error"]["code"]) == (422, "push_url_not_allowed")
+
+
+def test_a_socket_handed_a_host_name_is_refused_even_when_the_name_is_allowed():
+    """Push targets at send time: a plugin that gives the socket a name (as rsyslog's sendto
+    does) would have the C library resolve it after the check, so the connection is refused
+    whatever the name; an address, checked as it is dialled, passes."""
+    check = _ConnectionCheck(AllowedHosts.parse("localhost,127.0.0.1"))
+    with pytest.raises(PermissionError):
+        check.check(("localhost", 514))
+    check.check(("127.0.0.1", 514))
