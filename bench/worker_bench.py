@@ -1,13 +1,15 @@
 """Delivery worker throughput: drain a queue of push jobs with a no-op transport.
 
-Beside it, in the same run and on the same database, the baseline: a bare `FOR UPDATE SKIP
-LOCKED` claim-and-ack loop with the same number of jobs in flight (CONCURRENCY: four loops of
-eight), which sends nothing and records nothing but the status. The ratio says what the
+Beside it, in the same run and on the same database (PostgreSQL's durable defaults, as users
+run it), the baseline: a bare `FOR UPDATE SKIP LOCKED` claim-and-ack loop with the same number
+of jobs in flight (CONCURRENCY: four loops of eight), which sends nothing and records nothing
+but the status. The ratio says what the
 worker's bookkeeping (lease tokens, the rate limit, quiet hours, items, fenced results) costs
 over the least a queue can do. The worker claims up to CONCURRENCY jobs a statement and keeps
 one claimed batch waiting while the current one sends. It runs in a process of its own, started
 against a parked queue; the clock starts when the queue becomes due (which wakes it through
-NOTIFY) and includes the harness's 10 ms completion poll, which the baseline does not pay.
+NOTIFY) and includes the harness's 10 ms completion poll, which the baseline does not pay. The
+two alternate DRAIN_ROUNDS times and the better run of each counts.
 
 The scale-out figure drains the same queue with two worker processes beside one.
 
@@ -47,6 +49,9 @@ SQL = aiosql.from_path(
     Path(__file__).with_name("worker_bench.sql"), "asyncpg", mandatory_parameters=False
 )
 CONCURRENCY = 32
+#: The drain and its baseline run this often, alternating; the better run of each counts (a
+#: single pair of runs on a shared machine gave 0.26 in one run and 1.01 minutes later).
+DRAIN_ROUNDS = 2
 #: The worker should keep at least 0.8 of the bare loop's pace.
 TARGET = "ratio >= 0.8"  # the issue's target: worker drain / bare claim-and-ack loop
 #: Email jobs drained to the loopback SMTP sink, in the quick run too (the issue's size).
@@ -195,9 +200,11 @@ async def _processes(
 
 async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, Any]]:
     jobs = users * sends
-    await _reset(database_url)
-    baseline = await _baseline(database_url, jobs)
-    one = await _processes(database_url, jobs, 1)
+    baseline = one = 0.0
+    for _ in range(DRAIN_ROUNDS):
+        await _reset(database_url)
+        baseline = max(baseline, await _baseline(database_url, jobs))
+        one = max(one, await _processes(database_url, jobs, 1))
     two = await _processes(database_url, jobs, 2)
     return [
         {

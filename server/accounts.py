@@ -6,9 +6,10 @@ db/. Secrets are stored only as hashes: passwords with argon2, session ids and i
 """
 
 import asyncio
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 import argon2
@@ -28,6 +29,13 @@ MAX_PASSWORD_LENGTH = 1_000
 INVITE_DAYS = 7
 LOGIN_WINDOW_SECONDS = 15 * 60
 MAX_LOGIN_FAILURES = 5
+# Failed password checks per client address and minute, whatever login they name: counted
+# before argon2 runs, so a flood of made-up logins costs the server no hashing past these.
+CLIENT_WINDOW_SECONDS = 60
+MAX_CLIENT_FAILURES = 10
+# Device sign-ins one client address may start a minute: each puts its client name on an
+# approval page.
+MAX_DEVICE_AUTHORIZATIONS = 10
 
 # Device sign-in (RFC 8628): codes people can read out and type without mistakes.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -55,6 +63,11 @@ class Throttled(Exception):
     def __init__(self, retry_at: datetime):
         super().__init__("too many attempts")
         self.retry_at = retry_at
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until the next attempt may pass (for a Retry-After header)."""
+        return max(1, math.ceil((self.retry_at - datetime.now(UTC)).total_seconds()))
 
 
 class AdminApprovalNeeded(Exception):
@@ -127,6 +140,18 @@ def _attempt_key(kind: str, value: str) -> bytes:
     return hash_token(f"{kind}\0{value}")
 
 
+def _client_key(kind: str, ip: str | None) -> bytes:
+    return _attempt_key(kind, ip or "unknown address")
+
+
+def _account_key(account: asyncpg.Record | None, login: str) -> bytes:
+    """One budget per user, whether they typed their id or their email address; per typed
+    text for a login that names nobody."""
+    if account is not None:
+        return _attempt_key("user", account["user_id"])
+    return _attempt_key("login", login.strip().casefold())
+
+
 async def _count_attempt(
     conn: asyncpg.Connection, key_hash: bytes, *, window_seconds: int, max_attempts: int
 ) -> None:
@@ -150,44 +175,17 @@ class Accounts:
 
     async def sign_in(self, login: str, password: str, *, ip: str | None) -> SignedIn | None:
         """A new session for the right password; None for a wrong one (which part was wrong is
-        never said); Throttled after too many failures for this login.
-
-        Each attempt counts as a failure until it succeeds, and a success clears the count.
-        A failure's audit event names the user only when the login matched one: the typed
-        text may be a password typed into the wrong field."""
-        key_hash = _attempt_key("login", login.strip().casefold())
-        anonymous = Actor(None, None, ip)
+        never said); Throttled after too many failures from this client or for this user (see
+        _check_password). A failure's audit event names the user only when the login matched
+        one: the typed text may be a password typed into the wrong field."""
         async with self.pool.acquire() as conn:
-            try:
-                await _count_attempt(
-                    conn,
-                    key_hash,
-                    window_seconds=LOGIN_WINDOW_SECONDS,
-                    max_attempts=MAX_LOGIN_FAILURES,
-                )
-            except Throttled:
-                async with conn.transaction():
-                    await audit.record(
-                        conn, anonymous, "login.failure", details={"reason": "throttled"}
-                    )
-                raise
-            account = await queries.find_login(conn, login=login.strip()[:320])
             password = password[:MAX_PASSWORD_LENGTH]
-            hashed = account["password_hash"] if account else None
-            if not await asyncio.to_thread(_verify, hashed, password):
-                # the attempt stays recorded as a failure
-                async with conn.transaction():
-                    await audit.record(
-                        conn,
-                        anonymous,
-                        "login.failure",
-                        target_user_id=account["user_id"] if account else None,
-                        details={"reason": "password" if account else "unknown_login"},
-                    )
+            account = await self._check_password(
+                conn, login, password, actor=Actor(None, None, ip), during="sign-in"
+            )
+            if account is None:
                 return None
-            assert account is not None  # a dummy hash never verifies as true
             async with conn.transaction():
-                await queries.clear_attempts(conn, key_hash=key_hash)
                 await audit.record(
                     conn,
                     Actor(account["user_id"], None, ip),
@@ -200,6 +198,84 @@ class Accounts:
                     )
                 session_id = await self._create_session(conn, account["user_id"])
         return SignedIn(Caller(account["user_id"], account["is_admin"]), session_id)
+
+    async def _check_password(
+        self, conn: asyncpg.Connection, login: str, password: str, *, actor: Actor, during: str
+    ) -> asyncpg.Record | None:
+        """The one password check of every sign-in and password change: the account when
+        `password` is its password, else None (audited as a login.failure).
+
+        Before argon2 runs, the attempt counts against two budgets, each a failure until it
+        succeeds: the client's address (MAX_CLIENT_FAILURES a minute, whatever login it
+        names) and the account (MAX_LOGIN_FAILURES in LOGIN_WINDOW_SECONDS, whether by user
+        id or email address). Past either it raises Throttled; the audit log gets one event
+        for the first refusal of each budget and window, not one per refused attempt. A
+        success clears the account's count and takes its own attempt off the client's."""
+        client_key = _client_key("sign-in", actor.ip)
+        await self._spend(conn, client_key, CLIENT_WINDOW_SECONDS, MAX_CLIENT_FAILURES, actor)
+        account = await queries.find_login(conn, login=login.strip()[:320])
+        target = account["user_id"] if account else None
+        account_key = _account_key(account, login)
+        try:
+            await self._spend(
+                conn, account_key, LOGIN_WINDOW_SECONDS, MAX_LOGIN_FAILURES, actor, target
+            )
+        except Throttled:
+            await queries.forget_attempt(conn, key_hash=client_key)  # refused: nothing hashed
+            raise
+        hashed = account["password_hash"] if account else None
+        if not await asyncio.to_thread(_verify, hashed, password):
+            async with conn.transaction():
+                reason = "password" if account else "unknown_login"
+                await audit.record(
+                    conn,
+                    actor,
+                    "login.failure",
+                    target_user_id=target,
+                    details={"reason": reason, "during": during},
+                )
+            return None
+        assert account is not None  # a dummy hash never verifies as true
+        async with conn.transaction():
+            await queries.clear_attempts(conn, key_hash=account_key)
+            await queries.forget_attempt(conn, key_hash=client_key)
+        return account
+
+    async def _spend(
+        self,
+        conn: asyncpg.Connection,
+        key_hash: bytes,
+        window_seconds: int,
+        max_attempts: int,
+        actor: Actor,
+        target_user_id: str | None = None,
+    ) -> None:
+        """Counts an attempt under the key; Throttled past the budget, audited once a window."""
+        try:
+            await _count_attempt(
+                conn, key_hash, window_seconds=window_seconds, max_attempts=max_attempts
+            )
+        except Throttled:
+            try:
+                # a marker of its own: the first refusal of the window passes it, later ones not
+                await _count_attempt(
+                    conn,
+                    _attempt_key("refused", key_hash.hex()),
+                    window_seconds=window_seconds,
+                    max_attempts=1,
+                )
+            except Throttled:
+                pass
+            else:
+                async with conn.transaction():
+                    await audit.record(
+                        conn,
+                        actor,
+                        "login.failure",
+                        target_user_id=target_user_id,
+                        details={"reason": "throttled"},
+                    )
+            raise
 
     async def session_caller(self, session_id: str) -> Caller | None:
         row = await queries.session_caller(self.pool, session_hash=hash_token(session_id))
@@ -237,12 +313,15 @@ class Accounts:
         self, caller: Caller, current: str, new: str, confirmation: str, actor: Actor
     ) -> str | None:
         """The signed-in user's own change: None when `current` is wrong, else the id of a new
-        session for this browser (every older session has ended)."""
+        session for this browser (every older session has ended). `current` is checked as a
+        sign-in's password is (_check_password): Throttled past the same budgets."""
         check_password_rule(new, confirmation)
         async with self.pool.acquire() as conn:
-            account = await queries.find_login(conn, login=caller.user_id)
-            hashed = account["password_hash"] if account else None
-            if not await asyncio.to_thread(_verify, hashed, current):
+            current = current[:MAX_PASSWORD_LENGTH]
+            checked = await self._check_password(
+                conn, caller.user_id, current, actor=actor, during="password change"
+            )
+            if checked is None:
                 return None
             async with conn.transaction():
                 await queries.set_password(
@@ -290,10 +369,18 @@ class Accounts:
     # ------------------------------------------------------------------ device sign-in
 
     async def authorize_device(
-        self, client_name: str, scope: TokenScope = "user"
+        self, client_name: str, scope: TokenScope = "user", *, ip: str | None
     ) -> DeviceAuthorization:
         """Step 1: a device code for the client, a user code for the person; the token it
-        leads to will have `scope` (`user` or `admin`)."""
+        leads to will have `scope` (`user` or `admin`). Throttled past
+        MAX_DEVICE_AUTHORIZATIONS a minute from the client's address."""
+        async with self.pool.acquire() as conn:
+            await _count_attempt(
+                conn,
+                _client_key("device authorization", ip),
+                window_seconds=CLIENT_WINDOW_SECONDS,
+                max_attempts=MAX_DEVICE_AUTHORIZATIONS,
+            )
         device_code = secrets.token_urlsafe(32)
         while True:  # a user code still held by another request: draw again
             user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))

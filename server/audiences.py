@@ -2,6 +2,7 @@
 `topic:...` is resolved in the database, in the send's own transaction
 (db/functions/audiences.sql); this module holds the rules of changing them."""
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,13 @@ from shared.topics import preference_center
 
 #: Topics of received notifications the preference center lists at most.
 RECEIVED_TOPICS_SHOWN = 50
+
+
+def team_id_of_group(group: str) -> str | None:
+    """The team an identity provider's group becomes: its name lower-cased, each character
+    outside a-z 0-9 . _ - as '-', cut to 64; None for a name that leaves nothing."""
+    team_id = re.sub(r"[^a-z0-9._-]", "-", group.lower())[:64].strip("-")
+    return team_id or None
 
 
 def _iso(value: datetime) -> str:
@@ -94,12 +102,14 @@ class Audiences:
             )
 
     async def set_oidc_teams(
-        self, conn: asyncpg.Connection, user_id: str, team_ids: list[str], actor: Actor
+        self, conn: asyncpg.Connection, user_id: str, groups: list[str], actor: Actor
     ) -> None:
         """At a company sign-in, inside its transaction: the user's membership of the teams
-        the identity provider manages becomes exactly `team_ids` (already cut to the team id
-        rules). A group that is no team yet becomes one the provider manages; a team of the
-        same id that admins manage is left alone."""
+        the identity provider manages becomes exactly their `groups` (those of
+        TRAYBELL_OIDC_TEAM_GROUPS), each as team_id_of_group() names it. A group that is no
+        team yet becomes one the provider manages; a team of the same id that admins manage
+        is left alone."""
+        team_ids = sorted({t for group in groups if (t := team_id_of_group(group))})
         await queries.ensure_oidc_teams(conn, team_ids=team_ids)
         for change in await fetch_all(
             queries.set_oidc_memberships, conn, user_id=user_id, team_ids=team_ids

@@ -14,6 +14,11 @@ every user with 1,000 streams open is a handful of statements, not one per strea
 at most), and the streams whose token was revoked or whose user was disabled end. The hub also
 gives every idle stream its keepalive, on one timer for all (a timer per stream would cost
 each idle stream a task).
+
+Nobody holds more than a few streams (each is a connection and a descriptor): opening one past
+MAX_STREAMS_PER_TOKEN for its token, or past MAX_STREAMS_PER_USER for its user, ends the
+oldest of those in this process (its client reconnects if it is still there). Another user's
+streams are never touched.
 """
 
 import asyncio
@@ -45,6 +50,9 @@ PAGE_LIMIT = 500
 STREAMS_PER_READ = 500
 IDS_PER_CHECK = 5000
 KEEPALIVE = ": keepalive\n\n"
+#: Open streams per token and per user in one server process, at most.
+MAX_STREAMS_PER_TOKEN = 5
+MAX_STREAMS_PER_USER = 20
 
 T = TypeVar("T")
 
@@ -142,7 +150,8 @@ class Hub:
         self.pool = pool
         self.recheck_seconds = settings.events_recheck_seconds
         self.keepalive_seconds = settings.events_keepalive_seconds
-        self._by_user: dict[str, set[Stream]] = {}
+        # each user's streams, oldest first (a dict keeps the order a set would not)
+        self._by_user: dict[str, dict[Stream, None]] = {}
         self._due: set[Stream] = set()  # streams that may be behind their user's version
         self._woken: set[str] = set()
         self._woken_everyone = False
@@ -160,7 +169,13 @@ class Hub:
         stream = Stream(self, caller, position, session_hash)
         if self._stopping:
             stream.end()
-        self._by_user.setdefault(caller.user_id, set()).add(stream)
+        streams = self._by_user.setdefault(caller.user_id, {})
+        same_token = [s for s in streams if s.token_id == caller.token_id]
+        for oldest in same_token[: max(0, len(same_token) - MAX_STREAMS_PER_TOKEN + 1)]:
+            self.close(oldest)
+        for oldest in list(streams)[: max(0, len(streams) - MAX_STREAMS_PER_USER + 1)]:
+            self.close(oldest)
+        self._by_user.setdefault(caller.user_id, {})[stream] = None
         self._due.add(stream)
         self._stir.set()
         metrics.EVENT_STREAMS.inc()
@@ -171,7 +186,7 @@ class Hub:
         streams = self._by_user.get(stream.user_id)
         if streams is None or stream not in streams:
             return
-        streams.discard(stream)
+        del streams[stream]
         if not streams:
             del self._by_user[stream.user_id]
         self._due.discard(stream)
@@ -181,6 +196,10 @@ class Hub:
         """The stream sent all it held: read more for it if it is still behind."""
         if stream in self._due:
             self._stir.set()
+
+    def session_streams(self, user_id: str, session_hash: bytes) -> int:
+        """How many streams one web session holds open in this process (its pages' tabs)."""
+        return sum(1 for s in self._by_user.get(user_id, ()) if s.session_hash == session_hash)
 
     def end_session(self, session_hash: bytes) -> None:
         """The session was signed out: its pages' streams in this process end at once (other

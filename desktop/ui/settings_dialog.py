@@ -133,11 +133,13 @@ class SettingsDialog(QDialog):
         # The preference center: one row per topic, filled in once the server answered.
         self.topics_box = QGroupBox("Topics")
         self.topics_box.setEnabled(False)
-        self.topics_grid = QGridLayout(self.topics_box)
-        self.topics_grid.setVerticalSpacing(10)
         self.topics_state = QLabel("Loading from the server…")
         self.topics_state.setWordWrap(True)
-        self.topics_grid.addWidget(self.topics_state, 0, 0, 1, 5)
+        self.topics_grid = QGridLayout()
+        self.topics_grid.setVerticalSpacing(10)
+        topics_layout = QVBoxLayout(self.topics_box)
+        topics_layout.addWidget(self.topics_state)
+        topics_layout.addLayout(self.topics_grid)
         self._topics_loaded: list[dict[str, Any]] | None = None
         # The topics may arrive after the dialog closed (and its widgets are gone).
         self._closed = False
@@ -202,8 +204,8 @@ class SettingsDialog(QDialog):
         for column, title in enumerate(("Topic", "In the tray", "Email", "Push"), start=0):
             header = QLabel(f"<b>{title}</b>")
             header.setProperty("topic_widget", True)
-            self.topics_grid.addWidget(header, 1, column)
-        for row, topic in enumerate(topics, start=2):
+            self.topics_grid.addWidget(header, 0, column)
+        for row, topic in enumerate(topics, start=1):
             name = QLabel(f"{topic['topic']} ({_topic_state(topic)})")
             name.setTextFormat(Qt.TextFormat.PlainText)
             name.setToolTip(topic["description"] or "")

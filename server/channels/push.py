@@ -1,14 +1,16 @@
 """Push through Apprise: each of the user's push URLs (ntfy, Gotify, Slack, json://, ...).
 
-Before a send, every URL's host is resolved and each of its addresses checked against the
-push-target rule (channels/push_targets.py). Apprise takes URLs, not addresses, so it resolves
-them again itself; a name that changed its answer in between (DNS rebinding), a redirect, or an
-address a plugin finds elsewhere (say `mailto://...?smtp=10.0.0.1`) would slip past that first
-check. So while Apprise sends, every connection it opens is checked again, at the moment of
-connecting, with the address actually dialled (an audit hook on `socket.connect`/`sendto`):
-only a checked address is ever connected to. What remains: traffic that bypasses Python's
-socket layer (a plugin's own C library, such as D-Bus or syslog on the worker's machine), and,
-behind an HTTP proxy, the proxy's own lookup of the target (the proxy must then be listed in
+Before a send, every URL is checked against the push-target rule (channels/push_targets.py):
+its plugin must reach a network host, and every address of its host must be allowed. Apprise
+takes URLs, not addresses, so it resolves them again itself; a name that changed its answer in
+between (DNS rebinding), a redirect, or an address a plugin finds elsewhere (say
+`mailto://...?smtp=10.0.0.1`) would slip past that first check. So while Apprise sends, every
+connection it opens through Python's sockets is checked again, at the moment of connecting,
+with the address actually dialled (an audit hook on `socket.connect`/`sendto`); a socket handed
+a host name instead of an address is refused, since it would resolve the name after the check.
+What this does not cover: traffic that bypasses Python's socket layer (a plugin's own C
+library; the plugins known to act on this machine are refused outright), and, behind an HTTP
+proxy, the proxy's own lookup of the target (the proxy must then be listed in
 TRAYBELL_PUSH_ALLOWED_HOSTS, and the target is checked only before the send).
 """
 
@@ -54,13 +56,12 @@ class _ConnectionCheck:
     def check(self, address: Any) -> None:
         if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
             self._refuse(f"a local socket ({type(address).__name__} address)")
-        host = address[0]
-        literal = push_targets.literal_address(host)
-        # A name handed straight to connect() is resolved by the C library: look it up here.
-        addresses = [literal] if literal else self._resolve(host)
-        for candidate in addresses:
-            if not (self.allowed.allows_address(candidate) or candidate in self._listed_now()):
-                self._refuse(f"{candidate}, which is not a public address")
+        candidate = push_targets.literal_address(address[0])
+        if candidate is None:
+            # The C library would resolve the name as it connects, after any check made here.
+            self._refuse("a host name the socket would resolve itself")
+        elif not (self.allowed.allows_address(candidate) or candidate in self._listed_now()):
+            self._refuse(f"{candidate}, which is not a public address")
 
     def _listed_now(self) -> set[Address]:
         """The addresses of the hosts allowed by name (looked up once per send, when needed)."""

@@ -1,9 +1,11 @@
 """Where a push URL may lead: the contract's rule for push targets, in one place.
 
-A push may only reach a host whose every address is globally routable, unless its name, or the
-address's network, is listed in TRAYBELL_PUSH_ALLOWED_HOSTS (an internal ntfy or Gotify). The
-API applies the rule when preferences are saved; the worker applies it again when it sends
-(channels/push.py), because a name may resolve differently by then.
+A push may only go through an Apprise plugin that reaches a network host (not one that acts on
+the server's own machine: syslog, D-Bus, desktop toasts, USB lights), and only to a host whose
+every address is globally routable, unless its name, or the address's network, is listed in
+TRAYBELL_PUSH_ALLOWED_HOSTS (an internal ntfy or Gotify). The API applies the rule when
+preferences are saved; the worker applies it again when it sends (channels/push.py), because a
+name may resolve differently by then.
 """
 
 import asyncio
@@ -17,8 +19,22 @@ from urllib.parse import urlsplit
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: NAT64's well-known prefix (RFC 6052) embeds an IPv4 address and leads where that one does.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: Prefixes whose addresses embed an IPv4 address in their last 32 bits and lead where that one
+#: does: NAT64's well-known prefix (RFC 6052), its local-use prefix (RFC 8215, at the /96
+#: length a translator uses it with) and SIIT's IPv4-translated form (RFC 2765).
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+#: Apprise schemes whose plugins act on the machine that sends (the worker's), not on a
+#: network host: the system log, D-Bus and desktop notifications, a USB light. `rsyslog`
+#: reaches a host, but resolves its name itself when it sends, after the check, so the
+#: address it sends to would be unchecked.
+ON_THIS_MACHINE = frozenset(
+    {"syslog", "rsyslog", "dbus", "kde", "qt", "glib", "gio", "gnome", "windows", "macosx"}
+    | {"blink1"}
+)
 _HOST_NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?", re.I)
 #: How long a check waits for a name to resolve before taking it as one that does not yet.
 RESOLVE_TIMEOUT_SECONDS = 5.0
@@ -34,11 +50,11 @@ def _normal_name(host: str) -> str:
 
 
 def _unwrapped(address: Address) -> Address:
-    """The IPv4 address an IPv6 one stands for (mapped, NAT64, 6to4), else the address."""
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64, SIIT, 6to4), else the address."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address.ipv4_mapped
-        if address in _NAT64:
+        if any(address in prefix for prefix in _EMBEDDING_IPV4):
             return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
         if address.sixtofour is not None:
             return address.sixtofour
@@ -149,8 +165,22 @@ async def resolve(host: str) -> list[Address]:
     return addresses_from(infos)
 
 
+def url_scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+
+
 async def check_urls(urls: Sequence[str], allowed: AllowedHosts) -> None:
-    """Raise PushTargetRefused for the first URL whose host resolves where it may not lead."""
+    """Raise PushTargetRefused for the first URL of a plugin that acts on this machine, or
+    whose host resolves where it may not lead."""
+    for index, url in enumerate(urls):
+        if url_scheme(url) in ON_THIS_MACHINE:
+            raise PushTargetRefused(
+                f"push_urls[{index}]: {url_scheme(url)}:// acts on the server's own machine, "
+                "not on a network host"
+            )
     hosts = [url_host(url) for url in urls]
     resolved = await asyncio.gather(*(resolve(host) for host in hosts if host))
     by_host = dict(zip([host for host in hosts if host], resolved, strict=True))

@@ -122,6 +122,12 @@ FROM recent;
 -- name: clear_attempts!
 DELETE FROM attempts WHERE key_hash = :key_hash;
 
+-- name: forget_attempt!
+-- Takes the newest attempt under the key back (it succeeded, or was refused before it cost).
+DELETE FROM attempts WHERE ctid = (
+    SELECT ctid FROM attempts WHERE key_hash = :key_hash ORDER BY attempted_at DESC LIMIT 1
+);
+
 -- name: set_password^
 -- A new password ends every web session of the user.
 WITH changed AS (

@@ -3,7 +3,6 @@ pages; the rules are in the service layer they call (server.service, server.acco
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -425,6 +424,11 @@ async def change_password(
         return await _settings_page(
             request, visitor, service, password_errors=[str(exc)], status=422
         )
+    except Throttled as exc:
+        errors = ["Too many wrong passwords. Wait a few minutes and try again."]
+        page = await _settings_page(request, visitor, service, password_errors=errors, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if session_id is None:
         errors = ["The current password is not right."]
         return await _settings_page(request, visitor, service, password_errors=errors, status=422)
@@ -438,9 +442,8 @@ async def change_password(
 
 
 def _throttled_page(request: Request, template: str, context: dict[str, Any], exc: Throttled):
-    wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()))
     response = render(request, template, context, 429)
-    response.headers["Retry-After"] = str(wait)
+    response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -3,15 +3,20 @@ token scopes, what a disable ends, floods, stream caps, push and email targets, 
 reaches logs. Each test fails on the code the review was run against."""
 
 import asyncio
+import ipaddress
 import uuid
 
 import asyncpg
 import pytest
 
+from server.channels.push import _ConnectionCheck
+from server.channels.push_targets import AllowedHosts, is_public
 from server.db.migrate import available_migrations, migrate
 from server.identity import issue_token
 from tests.support.db import db_fetch
 from tests.support.login import decide
+from tests.support.sse import StreamReader
+from tests.support.waiting import wait_until
 from tests.support.web import PASSWORD, WebClient, create_person
 
 #: The last migration before token scopes: a database at this state holds unscoped tokens.
@@ -257,3 +262,225 @@ def test_an_email_address_with_a_domain_literal_is_422(live_server, address):
     with live_server.client(live_server.admin_token) as root:
         reply = root.post("/v1/admin/users", json={"user_id": "literal", "email": address})
         assert reply.status_code == 422
+
+
+# ---------------------------------------------------------------- 3, 7, 8. floods
+
+
+def _audit_rows(live_server) -> int:
+    return db_fetch(live_server.database_url, "SELECT count(*) AS n FROM audit_events")[0]["n"]
+
+
+def _from(address: str) -> dict[str, str]:
+    """As a request through the (loopback, so trusted) proxy from `address` arrives."""
+    return {"X-Forwarded-For": address}
+
+
+def _sign_in_from(web: WebClient, address: str, login: str, password: str) -> int:
+    form = {"login": login, "password": password, "next": "/"}
+    return web.post("/login", form, page="/login", headers=_from(address)).status_code
+
+
+def test_a_flood_of_made_up_logins_from_one_client_is_cut_short_and_audited_in_brief(
+    live_server,
+):
+    """Sign-in floods: 30 sign-ins with random logins from one client within a minute cost at
+    most the client's budget of password checks: at least the last 10 are 429, at most 15
+    audit rows are added; a person at another address signs in meanwhile."""
+    person = create_person(live_server)[0]
+    before = _audit_rows(live_server)
+    web = WebClient(live_server)
+    try:
+        answers = [
+            _sign_in_from(web, "203.0.113.7", f"nobody-{uuid.uuid4().hex}", "guess-guess")
+            for _ in range(30)
+        ]
+        assert answers[-10:] == [429] * 10, answers
+        assert _audit_rows(live_server) - before <= 15
+        assert _sign_in_from(web, "198.51.100.2", person, PASSWORD) == 303
+    finally:
+        web.close()
+
+
+def test_a_users_sign_in_budget_is_one_whatever_login_they_are_named_by(live_server):
+    """Sign-in floods: failures by user id and by email address count toward one budget: after
+    5 of them, mixed, even the right password is 429 (from another client, too)."""
+    user = create_person(live_server, email="budget@example.com")[0]
+    web = WebClient(live_server)
+    try:
+        for n in range(5):
+            login = user if n % 2 else "Budget@Example.com"
+            assert _sign_in_from(web, f"192.0.2.{n + 1}", login, "wrong password!") == 200
+        assert _sign_in_from(web, "192.0.2.99", user, PASSWORD) == 429
+    finally:
+        web.close()
+
+
+def test_the_password_change_is_throttled_and_audited_like_a_sign_in(live_server):
+    """Password change: the current password is checked as a sign-in's is: each wrong one is a
+    login.failure in the audit log, and after 5 the form answers 429, the right password too,
+    and the password is unchanged."""
+    user = create_person(live_server)[0]
+    hashed = "SELECT password_hash FROM users WHERE user_id = $1"
+    password_hash = db_fetch(live_server.database_url, hashed, user)
+    web = WebClient(live_server)
+    try:
+        assert web.sign_in(user, PASSWORD).status_code == 303
+        before = db_fetch(live_server.database_url, "SELECT max(id) AS id FROM audit_events")[0][
+            "id"
+        ]
+
+        def change(current: str) -> int:
+            form = {
+                "current_password": current,
+                "new_password": "a brand new password",
+                "new_password_confirm": "a brand new password",
+            }
+            return web.post("/settings/password", form, page="/settings").status_code
+
+        assert [change(f"not it {n}") for n in range(5)] == [422] * 5
+        assert change(PASSWORD) == 429
+    finally:
+        web.close()
+    failures = db_fetch(
+        live_server.database_url,
+        "SELECT details FROM audit_events WHERE id > $1 AND action = 'login.failure'"
+        " AND target_user_id = $2",
+        before,
+        user,
+    )
+    assert len(failures) == 6  # five wrong passwords, one refusal
+    assert db_fetch(live_server.database_url, hashed, user) == password_hash
+
+
+def test_device_sign_ins_started_from_one_client_are_limited(live_server):
+    """Device sign-in: POST /v1/device/authorize (whose client name lands on an approval page)
+    is limited per client address: past 10 a minute it is 429 with the error body and a
+    Retry-After; another address is unaffected."""
+    with live_server.client() as anonymous:
+
+        def start(address: str):
+            body = {"client_name": "Traybell on spam"}
+            return anonymous.post("/v1/device/authorize", json=body, headers=_from(address))
+
+        answers = [start("203.0.113.9").status_code for _ in range(12)]
+        refused = start("203.0.113.9")
+        elsewhere = start("198.51.100.9")
+    assert answers[:10] == [200] * 10 and answers[10:] == [429, 429]
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert elsewhere.status_code == 200
+
+
+# ---------------------------------------------------------------- 4. event streams capped
+
+
+@pytest.fixture
+def streams(live_server):
+    """Opens streams that end with the test: the server stops first, ending them all (a
+    client closed from another thread would wait for its next read)."""
+    opened: list[StreamReader] = []
+
+    def open_stream(live_server, token: str) -> StreamReader:
+        reader = StreamReader(live_server.url, token)
+        assert reader.status == 200
+        opened.append(reader)
+        return reader
+
+    yield open_stream
+    live_server.stop()
+    for reader in opened:
+        reader.close()
+
+
+def _alive(live_server, user: str, readers: list[StreamReader]) -> None:
+    """Every one of `readers` still gets what is sent to `user`."""
+    title = f"still there {uuid.uuid4().hex[:6]}"
+    live_server.send(user, title=title)
+    for reader in readers:
+        wait_until(lambda r=reader: title in [c["title"] for c in r.changes()], what=title)
+
+
+def test_one_token_holds_at_most_5_streams_and_another_users_are_untouched(live_server, streams):
+    """Stream caps: a token opening 8 streams holds the 5 newest (the 3 oldest end); another
+    user's streams stay open and keep getting their changes."""
+    user, token = live_server.create_user()
+    other, other_token = live_server.create_user()
+    others = [streams(live_server, other_token) for _ in range(2)]
+    mine = [streams(live_server, token) for _ in range(8)]
+    wait_until(lambda: all(reader.ended for reader in mine[:3]), what="the oldest to end")
+    assert not any(reader.ended for reader in mine[3:] + others)
+    _alive(live_server, user, mine[3:])
+    _alive(live_server, other, others)
+
+
+def test_one_user_holds_at_most_20_streams_across_tokens(live_server, streams):
+    """Stream caps: a user opening 5 streams on each of 5 tokens holds the 20 newest."""
+    user, first = live_server.create_user()
+    tokens = [first]
+    with live_server.client(live_server.admin_token) as root:
+        for _ in range(4):
+            tokens.append(root.post(f"/v1/admin/users/{user}/tokens").json()["token"])
+    opened = [streams(live_server, token) for token in tokens for _ in range(5)]
+    wait_until(lambda: all(reader.ended for reader in opened[:5]), what="the oldest to end")
+    assert not any(reader.ended for reader in opened[5:])
+    _alive(live_server, user, opened[5:])
+
+
+# ---------------------------------------------------------------- 5, 11. push targets
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "syslog://",
+        "syslog://local5",
+        "dbus://",
+        "kde://",
+        "qt://",
+        "glib://",
+        "gnome://",
+        "windows://",
+        "macosx://",
+        "blink1://",
+        "rsyslog://logs.example.com",
+    ],
+)
+def test_push_plugins_that_act_on_the_servers_machine_are_refused(live_server, url):
+    """Push targets: an Apprise plugin without a network host (the worker's own syslog, D-Bus,
+    desktop, USB light) passes no host check, so it is refused by its plugin, 422
+    push_url_not_allowed; so is rsyslog, which resolves its host itself after any check."""
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"push_enabled": True, "push_urls": [url]})
+        assert (reply.status_code, reply.json()["error"]["code"]) == (422, "push_url_not_allowed")
+        assert client.get("/v1/preferences").json()["push_urls"] == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b:1::c0a8:101",  # NAT64 local-use prefix, 192.168.1.1
+        "64:ff9b:1::a9fe:a9fe",  # the same, 169.254.169.254 (cloud metadata)
+        "::ffff:0:a9fe:a9fe",  # SIIT's IPv4-translated 169.254.169.254
+        "::ffff:0:a00:1",  # the same, 10.0.0.1
+    ],
+)
+def test_ipv6_forms_of_an_ipv4_address_lead_where_it_does(live_server, address):
+    """Push targets: NAT64's local-use prefix and SIIT's translated form are unwrapped like the
+    well-known NAT64 prefix, so a loopback or private IPv4 address inside them is refused."""
+    assert not is_public(ipaddress.ip_address(address))
+    _, token = live_server.create_user()
+    with live_server.client(token) as client:
+        reply = client.patch("/v1/preferences", json={"push_urls": [f"json://[{address}]:9/"]})
+    assert (reply.status_code, reply.json()["error"]["code"]) == (422, "push_url_not_allowed")
+
+
+def test_a_socket_handed_a_host_name_is_refused_even_when_the_name_is_allowed():
+    """Push targets at send time: a plugin that gives the socket a name (as rsyslog's sendto
+    does) would have the C library resolve it after the check, so the connection is refused
+    whatever the name; an address, checked as it is dialled, passes."""
+    check = _ConnectionCheck(AllowedHosts.parse("localhost,127.0.0.1"))
+    with pytest.raises(PermissionError):
+        check.check(("localhost", 514))
+    check.check(("127.0.0.1", 514))

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from server.audiences import Audiences
+from server.audiences import Audiences, team_id_of_group
 from server.audit import CLI
 from server.db import create_pool
 from tests.support.db import db_fetch, db_value
@@ -111,7 +111,8 @@ def test_admin_calls_need_an_admin(live_server):
 
 def test_oidc_teams_follow_sign_ins_and_refuse_admin_edits(live_server, database_url):
     """managed_by oidc: set_oidc_teams makes the user's provider-managed memberships exactly
-    the given groups (creating teams, leaving local teams alone); admins get 409 on edits."""
+    the given groups, lower-cased and cut to the team id rules (creating teams, leaving local
+    teams alone, skipping a name that leaves nothing); admins get 409 on edits."""
     alice, _ = live_server.create_user()
     _team(live_server, "ops")
 
@@ -123,8 +124,8 @@ def test_oidc_teams_follow_sign_ins_and_refuse_admin_edits(live_server, database
         finally:
             await pool.close()
 
-    asyncio.run(sign_in(["eng", "sre", "ops"]))
-    asyncio.run(sign_in(["sre", "ops"]))
+    asyncio.run(sign_in(["Eng", "sre", "ops"]))
+    asyncio.run(sign_in(["SRE", "ops", "!!!"]))
     with _admin(live_server) as admin:
         teams = {t["team_id"]: t for t in admin.get("/v1/admin/teams").json()["teams"]}
         assert {k: (t["managed_by"], t["members"]) for k, t in teams.items()} == {
@@ -407,3 +408,20 @@ def test_topic_and_audience_reach_the_event_stream(live_server):
         assert (change["topic"], change["audience"]) == ("billing", "team:payments")
     finally:
         stream.close()
+
+
+@pytest.mark.parametrize(
+    ("group", "team_id"),
+    [
+        ("Payments", "payments"),
+        ("SRE On-Call", "sre-on-call"),
+        ("eng/backend", "eng-backend"),
+        ("x" * 80, "x" * 64),
+        ("", None),
+        ("***", None),
+    ],
+)
+def test_a_group_becomes_a_team_id_within_the_rules(group, team_id):
+    """An identity provider's group name as a team id: lower-cased, other characters as '-',
+    cut to 64; nothing left is no team."""
+    assert team_id_of_group(group) == team_id

@@ -3,11 +3,13 @@ session's stream (GET /events) and the one same-origin script under the page's C
 alerts only after a click, with title and summary only, one per burst; sign-out stops the
 other tabs. Screenshots go to test-artifacts/."""
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import BrowserContext, Page, expect
 
+from server.web import live
 from tests.support.waiting import wait_until
 from tests.support.web import PASSWORD
 from tests.web.test_browser import _shot, chromium
@@ -105,7 +107,8 @@ def test_desktop_alerts_after_the_click_only_title_and_summary_one_per_burst(liv
     """No permission is asked before "Enable desktop alerts" is clicked; then a new unread
     notification while the tab is in the background gives one browser alert with its title
     and summary and never its body, several at once give one alert, and clicking the alert
-    opens the notification. A visible tab gets no alert; a refusal is explained on the page."""
+    opens the notification. A visible tab gets no alert; a refusal, and a page that is not a
+    secure context, are explained on the page."""
     user, _ = person()
     base = live_server.url
     problems: list[str] = []
@@ -159,6 +162,13 @@ def test_desktop_alerts_after_the_click_only_title_and_summary_one_per_burst(liv
         refusing.goto(f"{base}/")
         refusing.locator("button:has-text('Enable desktop alerts')").click()
         refusing.get_by_text("The browser refused").wait_for()
+
+        insecure = context.new_page()  # as over plain http to another host than this one
+        insecure.add_init_script("Object.defineProperty(window, 'isSecureContext', {value: false})")
+        insecure.goto(f"{base}/")
+        insecure.locator("button:has-text('Enable desktop alerts')").click()
+        insecure.get_by_text("only for a secure (https) address").wait_for()
+        assert insecure.evaluate("window.__asked") == 0
     assert not problems, problems
 
 
@@ -181,3 +191,29 @@ def test_signing_out_in_one_tab_stops_the_others_updates(live_server, person):
         assert _row(staying, "After sign-out").count() == 0
     # the stream's end is reported by the browser as an error event, not a script error
     assert not [p for p in problems if "EventSource" not in p and "events" not in p], problems
+
+
+def test_a_session_holds_a_capped_number_of_streams_and_none_without_a_session(
+    live_server, person, browser, monkeypatch
+):
+    """GET /events: past the session's cap 429 (an EventSource then stops), a closed stream
+    frees its place; without a session 204 (the browser does not reconnect)."""
+    monkeypatch.setattr(live, "MAX_STREAMS_PER_SESSION", 2)
+    user, _ = person()
+    web = browser()
+    assert web.sign_in(user, PASSWORD).status_code == 303
+    with contextlib.ExitStack() as open_streams:
+        first = open_streams.enter_context(web.http.stream("GET", "/events"))
+        second = open_streams.enter_context(web.http.stream("GET", "/events"))
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert first.headers["content-type"].startswith("text/event-stream")
+        with web.http.stream("GET", "/events") as third:
+            assert third.status_code == 429
+        first.close()
+        wait_until(lambda: _stream_status(web) == 200, what="the closed stream's place")
+    assert browser().get("/events").status_code == 204
+
+
+def _stream_status(web) -> int:
+    with web.http.stream("GET", "/events") as reply:
+        return reply.status_code

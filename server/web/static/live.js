@@ -43,8 +43,9 @@
       row.replaceWith(fresh);
       return;
     }
+    // a new row belongs on the first page, above what it shows (not on an older page)
     const newest = document.querySelector("ul.inbox > li");
-    if (newest && newest.dataset.created > n.created_at) return; // older than the page shows
+    if (live.dataset.firstPage !== "1" || (newest && newest.dataset.created > n.created_at)) return;
     listOf().prepend(rowFor(n));
     if (!n.read_at) arrived(n);
   }
