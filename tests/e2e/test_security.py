@@ -4,15 +4,18 @@ reaches logs. Each test fails on the code the review was run against."""
 
 import asyncio
 import ipaddress
+import logging
 import uuid
 
 import asyncpg
 import pytest
 
+from server.accounts import Accounts
 from server.channels.push import _ConnectionCheck
 from server.channels.push_targets import AllowedHosts, is_public
 from server.db.migrate import available_migrations, migrate
 from server.identity import issue_token
+from server.service import Service
 from tests.support.db import db_fetch
 from tests.support.login import decide
 from tests.support.sse import StreamReader
@@ -484,3 +487,30 @@ def test_a_socket_handed_a_host_name_is_refused_even_when_the_name_is_allowed():
     with pytest.raises(PermissionError):
         check.check(("localhost", 514))
     check.check(("127.0.0.1", 514))
+
+
+# ---------------------------------------------------------------- 9. tokens out of logs
+
+
+@pytest.mark.parametrize(
+    ("path", "template", "failing"),
+    [
+        ("/invite/", "/invite/{token}", (Accounts, "invited_user")),
+        ("/unsubscribe/", "/unsubscribe/{token}", (Service, "unsubscribe_user")),
+    ],
+)
+def test_an_unexpected_error_logs_the_route_template_not_the_token(
+    live_server, monkeypatch, caplog, path, template, failing
+):
+    """Logs: the line an unexpected error leaves names the route's template, never the raw
+    path, which carries a capability token (an invite or unsubscribe link)."""
+
+    async def broken(*_args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(*failing, broken)
+    secret = "capability-" + uuid.uuid4().hex
+    with caplog.at_level(logging.ERROR), live_server.client() as browser:
+        assert browser.get(path + secret).status_code == 500
+    assert f"GET {template}: unexpected error" in caplog.text
+    assert secret not in caplog.text
