@@ -18,6 +18,7 @@ from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
 from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.metrics import route_template
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,7 @@ def _documented_methods(request: Request) -> list[str]:
 
 
 def _described(request: Request) -> str:
-    """The request as a log line names it: method and path, never the body (it may hold a
-    notification's text)."""
-    return f"{request.method} {request.url.path}"
+    """The request as a log line names it: method and route template, never the raw path (it
+    may carry an invite or unsubscribe token) nor the body (it may hold a notification's
+    text)."""
+    return f"{request.method} {route_template(request.scope)}"

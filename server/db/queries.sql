@@ -752,14 +752,23 @@ WITH lock AS (
         SELECT a.ctid FROM attempts a, lock
         WHERE lock.held AND a.attempted_at < now() - interval '1 day' LIMIT :batch))
     RETURNING 1
+), old_unsubscribe_links AS (
+    -- one per email sent: an email's link works as long as its delivery is kept
+    DELETE FROM unsubscribe_tokens WHERE ctid = ANY (ARRAY(
+        SELECT u.ctid FROM unsubscribe_tokens u, lock
+        WHERE lock.held AND u.created_at < now() - make_interval(days => :retention_days)
+        LIMIT :batch FOR UPDATE OF u SKIP LOCKED))
+    RETURNING 1
 )
 SELECT (SELECT held FROM lock) AS held,
        greatest((SELECT count(*) FROM sent), (SELECT count(*) FROM windows),
                 (SELECT count(*) FROM sessions), (SELECT count(*) FROM spent_invites),
-                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts)) AS most,
+                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts),
+                (SELECT count(*) FROM old_unsubscribe_links)) AS most,
        (SELECT count(*) FROM sent) + (SELECT count(*) FROM windows)
        + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM spent_invites)
-       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts) AS pruned;
+       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts)
+       + (SELECT count(*) FROM old_unsubscribe_links) AS pruned;
 
 -- ---------------------------------------------------------------- metrics
 
