@@ -74,11 +74,11 @@ class NotificationRow(QWidget):
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setStyleSheet("color: palette(placeholder-text);")
-        age = QLabel(relative_time(notification["created_at"], now))
-        age.setTextFormat(Qt.TextFormat.PlainText)
+        self.age = QLabel(relative_time(notification["created_at"], now))
+        self.age.setTextFormat(Qt.TextFormat.PlainText)
         if label := audience_label(notification.get("audience")):
-            age.setText(f"to {label} · {age.text()}")
-        age.setStyleSheet("color: palette(placeholder-text);")
+            self.age.setText(f"to {label} · {self.age.text()}")
+        self.age.setStyleSheet("color: palette(placeholder-text);")
         self.setToolTip(exact_time(notification["created_at"]))
 
         self.mark_read_button = QPushButton("Mark read")
@@ -92,7 +92,7 @@ class NotificationRow(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
-        top.addWidget(age, 0, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.age, 0, Qt.AlignmentFlag.AlignTop)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         for button in (self.open_button, self.mark_read_button, self.archive_button):

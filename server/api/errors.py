@@ -25,6 +25,7 @@ from server.errors import (
     UnknownUsers,
     Unprocessable,
 )
+from server.metrics import route_template
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 #: Paths whose errors are JSON bodies when no route answered them (an unknown path or method);
 #: every other such path is a page for people.
-_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
+_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics", "/hooks/", "/message")
 
 PageError = Callable[[Request, int, str], Awaitable[Response]]
 
@@ -252,6 +253,7 @@ def _documented_methods(request: Request) -> list[str]:
 
 
 def _described(request: Request) -> str:
-    """The request as a log line names it: method and path, never the body (it may hold a
-    notification's text)."""
-    return f"{request.method} {request.url.path}"
+    """The request as a log line names it: method and route template, never the raw path (it
+    may carry an invite or unsubscribe token) nor the body (it may hold a notification's
+    text)."""
+    return f"{request.method} {route_template(request.scope)}"

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminActorDep, CallerDep
+from server.api.deps import AdminActorDep, CallerDep, IdempotencyKeyHeader
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     RESYNC_REQUIRED,
@@ -38,14 +38,20 @@ LIST_LIMIT_MAX = 200
         202: {"model": ScheduleReply, "description": "Scheduled (send_at or send_at_local)."},
     },
 )
-async def send(request: SendRequest, service: ServiceDep, actor: AdminActorDep) -> JSONResponse:
+async def send(
+    request: SendRequest,
+    service: ServiceDep,
+    actor: AdminActorDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outgoing = request.outgoing(idempotency_key)
     when = request.send_time()
     if when is not None:
-        scheduled = await service.schedule(request.outgoing(), when, actor)
+        scheduled = await service.schedule(outgoing, when, actor)
         if scheduled is not None:  # else the time has passed: sent now, as without one
             schedule, created = scheduled
             return JSONResponse({"schedule": schedule}, status_code=202 if created else 200)
-    results = await service.send(request.outgoing(), actor)
+    results = await service.send(outgoing, actor)
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(

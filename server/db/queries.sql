@@ -437,7 +437,7 @@ SELECT send_no, user_id, id, outcome
 FROM send_notifications(:recipients, :recipient_counts, :event_names, :titles, :summaries,
                         :bodies, :target_urls, :severities, :data, :idempotency_keys,
                         :resource_ids, :batch_keys, :max_attempts, :actor_user_ids,
-                        :actor_token_ids, :ips, :vias, :topics);
+                        :actor_token_ids, :ips, :vias, :topics, :to);
 
 -- ---------------------------------------------------------------- reading
 
@@ -789,14 +789,23 @@ WITH lock AS (
         SELECT a.ctid FROM attempts a, lock
         WHERE lock.held AND a.attempted_at < now() - interval '1 day' LIMIT :batch))
     RETURNING 1
+), old_unsubscribe_links AS (
+    -- one per email sent: an email's link works as long as its delivery is kept
+    DELETE FROM unsubscribe_tokens WHERE ctid = ANY (ARRAY(
+        SELECT u.ctid FROM unsubscribe_tokens u, lock
+        WHERE lock.held AND u.created_at < now() - make_interval(days => :retention_days)
+        LIMIT :batch FOR UPDATE OF u SKIP LOCKED))
+    RETURNING 1
 )
 SELECT (SELECT held FROM lock) AS held,
        greatest((SELECT count(*) FROM sent), (SELECT count(*) FROM windows),
                 (SELECT count(*) FROM sessions), (SELECT count(*) FROM spent_invites),
-                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts)) AS most,
+                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts),
+                (SELECT count(*) FROM old_unsubscribe_links)) AS most,
        (SELECT count(*) FROM sent) + (SELECT count(*) FROM windows)
        + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM spent_invites)
-       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts) AS pruned;
+       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts)
+       + (SELECT count(*) FROM old_unsubscribe_links) AS pruned;
 
 -- ---------------------------------------------------------------- metrics
 
@@ -1002,3 +1011,27 @@ WHERE s.schedule_id = :schedule_id;
 
 -- name: schedule_status$
 SELECT status FROM schedules WHERE schedule_id = :schedule_id;
+
+-- ---------------------------------------------------------------- integrations
+
+-- name: create_integration^
+INSERT INTO integrations (name, kind, audience, topic, token_id)
+VALUES (:name, :kind, :audience, :topic, :token_id)
+RETURNING integration_id, name, kind, audience, topic, created_at, NULL::timestamptz AS last_used_at;
+
+-- name: list_integrations
+-- Each with its token's last use (to the minute, as every token's).
+SELECT i.integration_id, i.name, i.kind, i.audience, i.topic, i.created_at, t.last_used_at
+FROM integrations i JOIN api_tokens t ON t.token_id = i.token_id
+ORDER BY i.created_at DESC, i.integration_id;
+
+-- name: token_integration^
+-- The integration an `ingest` token sends for.
+SELECT integration_id, name, kind, audience, topic FROM integrations WHERE token_id = :token_id;
+
+-- name: delete_integration^
+-- Deletes the integration's token, and with it the integration (ON DELETE CASCADE): the token
+-- stops at once.
+DELETE FROM api_tokens t USING integrations i
+WHERE i.integration_id = :integration_id AND t.token_id = i.token_id
+RETURNING t.token_id, t.user_id, i.kind;

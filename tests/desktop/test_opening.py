@@ -334,3 +334,25 @@ def test_the_scheme_is_registered_in_the_users_registry_on_windows():
     finally:
         for sub in (r"\shell\open\command", r"\shell\open", r"\shell", ""):
             winreg.DeleteKey(winreg.HKEY_CURRENT_USER, root + sub)
+
+
+def test_rows_and_the_full_view_say_which_team_it_was_sent_to(qtbot, live_server, make_app):
+    """Rule: a notification sent to a team shows "to <team>" on its row and in its full view;
+    one sent to the user alone shows no audience."""
+    user_id, token = live_server.create_user()
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post("/v1/admin/teams", json={"team_id": "payments"}).raise_for_status()
+        admin.put(f"/v1/admin/teams/payments/members/{user_id}").raise_for_status()
+        admin.post(
+            "/v1/notifications",
+            json={"to": ["team:payments"], "event_name": "invoice.run", "title": "Invoices"},
+        ).raise_for_status()
+    live_server.send(user_id, title="Just for you")
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: len(app.center.rows()) == 2)
+    rows = {row.notification["title"]: row for row in app.center.rows()}
+    assert rows["Invoices"].age.text().startswith("to payments · ")
+    assert "to " not in rows["Just for you"].age.text()
+    app.show_notification(rows["Invoices"].notification)
+    assert app.view.source.text() == "to payments · invoice.run"

@@ -13,7 +13,7 @@ from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import Conflict, NotFound, UnknownUsers
+from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
 from tests.support.live import test_settings as settings_for_tests
@@ -25,6 +25,8 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     NotFound: NotFound("no such notification"),
     Conflict: Conflict("the delivery is not failed"),
     UnknownUsers: UnknownUsers(["ghost-1", "ghost-2"]),
+    UnknownAddresses: UnknownAddresses(["team:ghosts", "topic:nowhere"]),
+    ClosedTopic: ClosedTopic("only admins subscribe people to deploys"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
     asyncpg.DataError: asyncpg.DataError("invalid input value"),

@@ -5,8 +5,10 @@ other tabs. Screenshots go to test-artifacts/."""
 
 import contextlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from server.web import live
@@ -217,3 +219,28 @@ def test_a_session_holds_a_capped_number_of_streams_and_none_without_a_session(
 def _stream_status(web) -> int:
     with web.http.stream("GET", "/events") as reply:
         return reply.status_code
+
+
+def test_a_session_stream_ends_when_its_user_is_disabled(live_server, person, browser):
+    """A page's stream lives as long as its session: disabling the user (which ends every
+    session) ends the open stream at the hub's recheck, as a revoked token ends a tray's."""
+    user, _ = person()
+    web = browser()
+    assert web.sign_in(user, PASSWORD).status_code == 303
+    opened, ended = threading.Event(), threading.Event()
+    statuses: list[int] = []
+
+    def follow() -> None:
+        with web.http.stream("GET", "/events", timeout=httpx.Timeout(60, read=None)) as reply:
+            statuses.append(reply.status_code)
+            opened.set()
+            for _ in reply.iter_lines():
+                pass
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    wait_until(opened.is_set, what="the stream to open")
+    assert statuses == [200]
+    with live_server.client(live_server.admin_token) as admin:
+        admin.post(f"/v1/admin/users/{user}/disable").raise_for_status()
+    wait_until(ended.is_set, what="the disabled user's page stream to end")
