@@ -39,6 +39,8 @@ ACTIONS = (
     "topic.delete",
     "topic.subscribe",
     "topic.unsubscribe",
+    "integration.create",
+    "integration.delete",
 )
 MAX_ID = 2**63 - 1
 

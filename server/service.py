@@ -187,6 +187,29 @@ def _sync_position(cursor: str | None) -> SyncCursor:
     return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
 
 
+def _rows_per_send(rows: Sequence[asyncpg.Record], sends: int) -> list[list[asyncpg.Record]]:
+    """send_notifications()'s rows, by the number of their send."""
+    per_send: list[list[asyncpg.Record]] = [[] for _ in range(sends)]
+    for r in rows:
+        per_send[r["send_no"] - 1].append(r)
+    return per_send
+
+
+def _results(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A send's rows as its reply names them (contract, "Send")."""
+    results = []
+    for r in rows:
+        result: dict[str, Any] = {
+            "user_id": r["user_id"],
+            "id": str(r["id"]) if r["id"] else None,
+            "inserted": r["outcome"] == "inserted",
+        }
+        if r["outcome"] == "suppressed":
+            result["suppressed"] = True
+        results.append(result)
+    return results
+
+
 class Service:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, wakeups: Wakeups | None = None):
         """Without `wakeups` (the command line) open streams find changes at their recheck."""
@@ -372,17 +395,7 @@ class Service:
             raise UnknownAddresses(unknown)
         if unknown:
             raise UnknownUsers(unknown)
-        results = []
-        for r in rows:
-            result: dict[str, Any] = {
-                "user_id": r["user_id"],
-                "id": str(r["id"]) if r["id"] else None,
-                "inserted": r["outcome"] == "inserted",
-            }
-            if r["outcome"] == "suppressed":
-                result["suppressed"] = True
-            results.append(result)
-        return results
+        return _results(rows)
 
     async def _send_alone(self, outgoing: Outgoing, actor: Actor) -> list[asyncpg.Record]:
         rows = await fetch_all(
@@ -407,13 +420,41 @@ class Service:
         self._sends_committed(rows, everyone=outgoing.recipients is None and outgoing.to is None)
         return rows
 
+    async def send_together(
+        self, outgoings: Sequence[Outgoing], to: list[str], actor: Actor
+    ) -> list[list[dict[str, Any]]]:
+        """Many notifications to one audience `to` (the alerts of one source's payload) in one
+        transaction and one statement, with each one's results as send() gives them. The
+        audience is resolved once per notification inside the transaction; an unknown address
+        stores nothing (UnknownAddresses)."""
+        if not outgoings:
+            return []
+        rows = await self._run_batch(outgoings, [actor] * len(outgoings), to=to)
+        per_send = _rows_per_send(rows, len(outgoings))
+        for i, send_rows in enumerate(per_send):
+            if send_rows and send_rows[0]["outcome"] == "failed":  # runs alone to say why
+                per_send[i] = list(await self._send_alone(outgoings[i], actor))
+        unknown = sorted(
+            {r["user_id"] for send_rows in per_send for r in send_rows if r["outcome"] == "unknown"}
+        )
+        if unknown:
+            raise UnknownAddresses(unknown)
+        return [_results(send_rows) for send_rows in per_send]
+
     async def _send_batch(
         self, sends: Sequence[tuple[Outgoing, Actor]]
     ) -> list[list[asyncpg.Record] | None]:
         """One transaction for all `sends`: each one's rows, or None for a send that failed
         (the others are stored all the same)."""
-        outgoings = [outgoing for outgoing, _ in sends]
-        actors = [actor for _, actor in sends]
+        rows = await self._run_batch([o for o, _ in sends], [a for _, a in sends], to=None)
+        per_send = _rows_per_send(rows, len(sends))
+        return [None if r and r[0]["outcome"] == "failed" else r for r in per_send]
+
+    async def _run_batch(
+        self, outgoings: Sequence[Outgoing], actors: Sequence[Actor], *, to: list[str] | None
+    ) -> list[asyncpg.Record]:
+        """send_notifications(): the sends in one transaction, each to its recipients, or all
+        to the audience `to`."""
         rows = await fetch_all(
             queries.send_notifications,
             self.pool,
@@ -434,13 +475,11 @@ class Service:
             actor_token_ids=[a.token_id for a in actors],
             ips=[a.ip for a in actors],
             vias=[a.via for a in actors],
-            topics=[o.topic for o in outgoings],
+            topics=[o.topic or (to and audience_topic(to)) for o in outgoings],
+            to=to,
         )
         self._sends_committed(rows, everyone=False)
-        per_send: list[list[asyncpg.Record]] = [[] for _ in sends]
-        for r in rows:
-            per_send[r["send_no"] - 1].append(r)
-        return [None if r and r[0]["outcome"] == "failed" else r for r in per_send]
+        return rows
 
     def _sends_committed(self, rows: Sequence[Mapping[str, Any]], *, everyone: bool) -> None:
         """The one point after sends committed (a batch, or one send alone, `everyone` for a

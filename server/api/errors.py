@@ -59,7 +59,7 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 #: Paths whose errors are JSON bodies when no route answered them (an unknown path or method);
 #: every other such path is a page for people.
-_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
+_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics", "/hooks/", "/message")
 
 PageError = Callable[[Request, int, str], Awaitable[Response]]
 

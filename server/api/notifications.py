@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminActorDep, CallerDep
+from server.api.deps import AdminActorDep, CallerDep, IdempotencyKeyHeader
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     RESYNC_REQUIRED,
@@ -28,8 +28,13 @@ LIST_LIMIT_MAX = 200
 
 
 @router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
-async def send(request: SendRequest, service: ServiceDep, actor: AdminActorDep) -> JSONResponse:
-    results = await service.send(request.outgoing(), actor)
+async def send(
+    request: SendRequest,
+    service: ServiceDep,
+    actor: AdminActorDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    results = await service.send(request.outgoing(idempotency_key), actor)
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(

@@ -254,8 +254,9 @@ class SendRequest(RequestModel):
             [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
         )
 
-    def outgoing(self) -> Outgoing:
-        """The validated send as the service takes it."""
+    def outgoing(self, idempotency_header: str | None = None) -> Outgoing:
+        """The validated send as the service takes it; the `Idempotency-Key` header gives the
+        key when the body gives none (neither `idempotency_key` nor `resource_id`)."""
         return Outgoing(
             recipients=self.recipients(),
             event_name=self.event_name,
@@ -266,7 +267,8 @@ class SendRequest(RequestModel):
             severity=self.severity.value,
             data=self.data,
             resource_id=self.resource_id,
-            idempotency_key=self.idempotency_key,
+            idempotency_key=self.idempotency_key
+            or (idempotency_header if self.resource_id is None else None),
             batch_key=self.batch_key,
             to=self.to,
             topic=self.topic,
@@ -577,6 +579,77 @@ class UserTopic(DeclaredTopic):
 
 class TopicList(BaseModel):
     topics: list[UserTopic]
+
+
+IntegrationKind = Literal["alertmanager", "gotify", "ntfy"]
+
+
+class CreateIntegrationRequest(RequestModel):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    kind: IntegrationKind
+    to: Annotated[
+        list[Address],
+        Field(
+            max_length=MAX_ADDRESSES,
+            description="Whom its messages reach; may be empty for ntfy (the topic's subscribers).",
+        ),
+        AfterValidator(_unique),
+        Documented(uniqueItems=True),
+    ] = Field(default_factory=list)
+    topic: TopicName | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> "CreateIntegrationRequest":
+        if not self.to and self.kind != "ntfy":
+            raise ValueError("to: name at least one address (an ntfy integration may name none)")
+        return self
+
+
+class IntegrationSummary(BaseModel):
+    integration_id: str
+    name: str
+    kind: IntegrationKind
+    to: list[str]
+    topic: str | None
+    created_at: str
+    last_used_at: str | None
+
+
+class IntegrationCreated(BaseModel):
+    integration: IntegrationSummary
+    token: str
+
+
+class IntegrationList(BaseModel):
+    integrations: list[IntegrationSummary]
+
+
+class IngestReply(BaseModel):
+    stored: int
+    duplicates: int
+
+
+class GotifyMessage(BaseModel):
+    """Gotify's own message shape, which its clients read as success."""
+
+    id: int
+    appid: int
+    message: str
+    title: str
+    priority: int
+    date: str
+    extras: dict[str, Any] | None = None
+
+
+class NtfyMessage(BaseModel):
+    """ntfy's own message shape, which its clients read as success."""
+
+    id: str
+    time: int
+    event: Literal["message"]
+    topic: str
+    title: str
+    message: str
 
 
 class ErrorBody(BaseModel):

@@ -437,7 +437,7 @@ SELECT send_no, user_id, id, outcome
 FROM send_notifications(:recipients, :recipient_counts, :event_names, :titles, :summaries,
                         :bodies, :target_urls, :severities, :data, :idempotency_keys,
                         :resource_ids, :batch_keys, :max_attempts, :actor_user_ids,
-                        :actor_token_ids, :ips, :vias, :topics);
+                        :actor_token_ids, :ips, :vias, :topics, :to);
 
 -- ---------------------------------------------------------------- reading
 
@@ -918,3 +918,27 @@ SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NUL
 FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
+
+-- ---------------------------------------------------------------- integrations
+
+-- name: create_integration^
+INSERT INTO integrations (name, kind, audience, topic, token_id)
+VALUES (:name, :kind, :audience, :topic, :token_id)
+RETURNING integration_id, name, kind, audience, topic, created_at, NULL::timestamptz AS last_used_at;
+
+-- name: list_integrations
+-- Each with its token's last use (to the minute, as every token's).
+SELECT i.integration_id, i.name, i.kind, i.audience, i.topic, i.created_at, t.last_used_at
+FROM integrations i JOIN api_tokens t ON t.token_id = i.token_id
+ORDER BY i.created_at DESC, i.integration_id;
+
+-- name: token_integration^
+-- The integration an `ingest` token sends for.
+SELECT integration_id, name, kind, audience, topic FROM integrations WHERE token_id = :token_id;
+
+-- name: delete_integration^
+-- Deletes the integration's token, and with it the integration (ON DELETE CASCADE): the token
+-- stops at once.
+DELETE FROM api_tokens t USING integrations i
+WHERE i.integration_id = :integration_id AND t.token_id = i.token_id
+RETURNING t.token_id, t.user_id, i.kind;

@@ -7,7 +7,16 @@ template extending admin/layout.html, and one entry in AREAS."""
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from server.web.admin import audit_log, deliveries, send, teams, tokens, topics, users
+from server.web.admin import (
+    audit_log,
+    deliveries,
+    people_import,
+    send,
+    teams,
+    tokens,
+    topics,
+    users,
+)
 from server.web.admin.area import Area
 from server.web.rendering import add_template_global
 from server.web.routing import PageRoute
@@ -18,6 +27,7 @@ from server.web.session import AdminVisitorDep
 AREAS = (
     Area("Send", send.router),
     Area("Users", users.router),
+    Area("Import", people_import.router),
     Area("Teams", teams.router),
     Area("Topics", topics.router),
     Area("Deliveries", deliveries.router),
