@@ -28,6 +28,8 @@ ACTIONS = (
     "login.failure",
     "logout",
     "notification.send",
+    "schedule.create",
+    "schedule.cancel",
     "delivery.retry",
     "delivery.dismiss",
     "preferences.update",

@@ -18,7 +18,14 @@ from server.accounts import PasswordSignInOff, UserDisabled
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
 from server.metrics import route_template
 from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
@@ -153,6 +160,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
+    Unprocessable: lambda _, exc: Refusal(422, "validation_failed", _sentence(exc)),
     UnknownAddresses: _unknown_addresses,
     ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(

@@ -189,6 +189,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
             "quiet_start": "22:30",
             "quiet_end": "06:45",
             "quiet_timezone": "Europe/Berlin",
+            "timezone": "Asia/Kolkata",
         },
     )
     assert saved.status_code == 303
@@ -204,6 +205,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
         "topics": {},
+        "timezone": "Asia/Kolkata",
     }
     typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
     refused = web.post("/settings", typed)

@@ -34,7 +34,10 @@ CREATE OR REPLACE FUNCTION send_notification(
     -- who sends, for the audit event (all null and p_via 'cli' from the command line)
     p_actor_user_id text DEFAULT NULL, p_actor_token_id uuid DEFAULT NULL,
     p_ip inet DEFAULT NULL, p_via text DEFAULT NULL,
-    p_to text[] DEFAULT NULL, p_topic text DEFAULT NULL
+    p_to text[] DEFAULT NULL, p_topic text DEFAULT NULL,
+    -- only these of the recipients: a scheduled send in each recipient's own wall-clock time
+    -- is made to each of them at their time (functions/timers.sql); null: all of them
+    p_only text[] DEFAULT NULL
 ) RETURNS TABLE (user_id text, id uuid, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -70,6 +73,9 @@ BEGIN
     IF p_to IS NULL THEN
         v_recipients := COALESCE(p_user_ids,
                                  ARRAY(SELECT u.user_id FROM users u WHERE u.disabled_at IS NULL));
+    END IF;
+    IF p_only IS NOT NULL THEN
+        v_recipients := ARRAY(SELECT unnest(v_recipients) INTERSECT SELECT unnest(p_only));
     END IF;
     -- A fan-out's statement below is planned for its own recipients, every time. After five
     -- runs in a session PostgreSQL may keep a generic plan, which guesses a few recipients and

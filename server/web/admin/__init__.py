@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from server.web.admin import (
     audit_log,
     deliveries,
+    integrations,
     people_import,
     send,
     teams,
@@ -30,6 +31,7 @@ AREAS = (
     Area("Import", people_import.router),
     Area("Teams", teams.router),
     Area("Topics", topics.router),
+    Area("Integrations", integrations.router),
     Area("Deliveries", deliveries.router),
     Area("Tokens", tokens.router),
     Area("Audit log", audit_log.router),
