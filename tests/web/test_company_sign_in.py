@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from server.config import ConfigError, Settings
+from server.oidc import person_of
 from server.web.security import csrf_token
 from tests.support.live import LiveServer
 from tests.support.live import test_settings as settings_with
@@ -352,3 +353,35 @@ def test_traybell_login_approved_through_the_company_sign_in_in_chromium(databas
     finally:
         server.stop()
         provider.stop()
+
+
+def test_person_of_claims_follows_the_user_id_rules_and_the_group_settings():
+    """The one mapping from claims: the user id from TRAYBELL_OIDC_USER_CLAIM (else
+    preferred_username, else sub) with blanks, controls and "/" as "-", cut to 200; teams only
+    from TRAYBELL_OIDC_TEAM_GROUPS (`*`: all); the admin flag None unless admin groups are set;
+    claims that name nobody give None."""
+    claims = {"sub": "u-1", "preferred_username": "Ann Lee/ops\u2028x", "groups": ["a", "b", 7]}
+    settings = settings_with(oidc_team_groups=("b", "c"))
+    person = person_of(claims, settings)
+    assert person is not None
+    assert person.user_id == "Ann-Lee-ops-x"
+    assert person.team_groups == ("b",) and person.is_admin is None
+    everyone = person_of(claims, settings_with(oidc_team_groups=("*",), oidc_admin_groups=("c",)))
+    assert everyone is not None and everyone.team_groups == ("a", "b")
+    assert everyone.is_admin is False
+    by_sub = person_of({"sub": "x" * 300}, settings)
+    assert by_sub is not None and by_sub.user_id == "x" * 200
+    by_email = person_of(
+        {**claims, "email": "ann@example.com"}, settings_with(oidc_user_claim="email")
+    )
+    assert by_email is not None and by_email.user_id == "ann@example.com"
+    assert person_of({"sub": "  "}, settings) is None
+    assert person_of({"sub": "u-2"}, settings_with(oidc_user_claim="email")) is None
+
+
+def test_without_an_issuer_there_is_no_company_sign_in(live_server):
+    """No TRAYBELL_OIDC_ISSUER: the sign-in page has no company link and /login/oidc is 404."""
+    page = httpx.get(f"{live_server.url}/login")
+    assert "/login/oidc" not in page.text and 'action="/login"' in page.text
+    assert httpx.get(f"{live_server.url}/login/oidc").status_code == 404
+    assert httpx.get(f"{live_server.url}/login/oidc/callback?state=x&code=y").status_code == 404
