@@ -13,7 +13,14 @@ from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
 from tests.support.live import test_settings as settings_for_tests
@@ -27,6 +34,7 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     UnknownUsers: UnknownUsers(["ghost-1", "ghost-2"]),
     UnknownAddresses: UnknownAddresses(["team:ghosts", "topic:nowhere"]),
     ClosedTopic: ClosedTopic("only admins subscribe people to deploys"),
+    Unprocessable: Unprocessable("the time is more than a year ahead"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
     asyncpg.DataError: asyncpg.DataError("invalid input value"),
