@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from server.accounts import PasswordSignInOff, UserDisabled
 from server.api.errors import DOMAIN_ERRORS
 from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
@@ -21,6 +22,7 @@ from server.errors import (
     UnknownUsers,
     Unprocessable,
 )
+from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
 from tests.support.live import test_settings as settings_for_tests
@@ -37,6 +39,10 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     Unprocessable: Unprocessable("the time is more than a year ahead"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
+    ProviderUnavailable: ProviderUnavailable("http://127.0.0.1:9/.well-known: refused"),
+    SignInRejected: SignInRejected("the ID token: invalid nonce"),
+    UserDisabled: UserDisabled(),
+    PasswordSignInOff: PasswordSignInOff(),
     asyncpg.DataError: asyncpg.DataError("invalid input value"),
     **{kind: kind("the database went away") for kind in UNAVAILABLE_ERRORS},
     asyncpg.PostgresConnectionError: asyncpg.PostgresConnectionError("connection lost"),
