@@ -12,7 +12,9 @@ synchronous_commit on) unless a row says otherwise:
 5. a storm of 1,000 concurrent identical sends (one row, one 201) beside 1,000 distinct ones;
 6. two `traybell serve` processes beside one (API only: the worker bench has its own row);
 7. offline catch-up: 5,000 new and 300 read elsewhere, synced by desktop.sync.SyncEngine;
-8. read-all of 10,000 unread (one request) beside a raw UPDATE of the same rows.
+8. read-all of 10,000 unread (one request) beside a raw UPDATE of the same rows;
+9. one Alertmanager payload of 100 alerts to a team of 100 (10,000 rows) beside the same 10,000
+   rows sent through POST /v1/notifications (100 sends to the team, 16 at a time).
 """
 
 import asyncio
@@ -91,6 +93,7 @@ def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
             duplicate_storm,
             catch_up,
             read_all,
+            alertmanager_ingest,
         )
         for figure in figures:
             try:
@@ -876,3 +879,113 @@ def read_all(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     for result in run(quick="--quick" in sys.argv):
         print(result)
+
+
+# ---------------------------------------------------------------- 9: an Alertmanager storm
+
+INGEST_ALERTS = 100
+INGEST_TEAM = 100
+
+
+def _alert(attempt: int, n: int) -> dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {"alertname": "DiskFull", "instance": f"db-{n}", "severity": "warning"},
+        "annotations": {"summary": f"Disk almost full on db-{n}", "description": "2% left"},
+        "startsAt": f"2026-12-08T03:{attempt % 60:02}:00Z",
+        "generatorURL": "http://127.0.0.1:9090/graph",
+        "fingerprint": f"{attempt:04x}{n:012x}",
+    }
+
+
+async def _sends_to_team(base_url: str, token: str, bodies: list[dict[str, Any]]) -> float:
+    """The bodies through POST /v1/notifications, CONNECTIONS at a time; seconds for all."""
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    headers = {"Authorization": f"Bearer {token}"}
+    gate = asyncio.Semaphore(CONNECTIONS)
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, timeout=120, headers=headers
+    ) as client:
+
+        async def send(body: dict[str, Any]) -> None:
+            async with gate:
+                reply = await client.post("/v1/notifications", json=body)
+            if reply.status_code != 201 or reply.json()["inserted"] != INGEST_TEAM:
+                raise RuntimeError(f"send failed: {reply.status_code} {reply.text[:300]}")
+
+        began = time.perf_counter()
+        await asyncio.gather(*(send(body) for body in bodies))
+        return time.perf_counter() - began
+
+
+def alertmanager_ingest(database: Database, sizes: Sizes) -> list[dict[str, Any]]:
+    url = database.create("bench_ingest")
+    users = [f"oncall-{i}" for i in range(INGEST_TEAM)]
+    create_users(url, users)
+    token = create_token(url, "ingest-admin", admin=True)
+    run_sql(
+        url,
+        "INSERT INTO teams (team_id, display_name) VALUES ('ops', 'Ops')",
+        "INSERT INTO team_members (team_id, user_id)"
+        " SELECT 'ops', user_id FROM users WHERE user_id <> 'ingest-admin'",
+    )
+    ours: list[float] = []
+    api: list[float] = []
+    with servers(url, 1) as (server,), httpx.Client(base_url=server.url, timeout=120) as client:
+        created = client.post(
+            "/v1/admin/integrations",
+            json={"name": "Alertmanager", "kind": "alertmanager", "to": ["team:ops"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        created.raise_for_status()
+        source = {"Authorization": f"Bearer {created.json()['token']}"}
+
+        def payload(attempt: int) -> float:
+            alerts = [_alert(attempt, n) for n in range(INGEST_ALERTS)]
+            body = {"version": "4", "groupKey": '{}:{alertname="DiskFull"}', "alerts": alerts}
+            began = time.perf_counter()
+            reply = client.post("/hooks/alertmanager", json=body, headers=source)
+            took = time.perf_counter() - began
+            if reply.status_code != 200 or reply.json()["stored"] != INGEST_ALERTS * INGEST_TEAM:
+                raise RuntimeError(f"ingest failed: {reply.status_code} {reply.text[:300]}")
+            return took
+
+        def sends(attempt: int) -> float:
+            bodies = [
+                {
+                    "to": ["team:ops"],
+                    "event_name": "alertmanager.diskfull",
+                    "title": alert["annotations"]["summary"],
+                    "summary": "2% left",
+                    "body": "2% left\nalertname=DiskFull",
+                    "target_url": alert["generatorURL"],
+                    "severity": "warning",
+                    "idempotency_key": f"api:{alert['fingerprint']}",
+                    "batch_key": 'am:{}:{alertname="DiskFull"}',
+                }
+                for alert in (_alert(attempt, n) for n in range(INGEST_ALERTS))
+            ]
+            return asyncio.run(_sends_to_team(server.url, token, bodies))
+
+        payload(-1)  # a warm-up: the server's connections and plans
+        for attempt in range(sizes.fanout_repeats):
+            # Alternating order, so that neither always runs first.
+            for samples, measure in [(ours, payload), (api, sends)][:: 1 if attempt % 2 else -1]:
+                run_sql(url, *FANOUT_RESET)
+                samples.append(measure(attempt))
+    ours_s, api_s = statistics.median(ours), statistics.median(api)
+    return [
+        row(
+            f"Alertmanager: {INGEST_ALERTS} alerts to a team of {INGEST_TEAM}, payload to stored",
+            ours_s,
+            "s",
+            api_s,
+            api_s / ours_s,
+            "ratio >= 0.8",
+            repeats=len(ours),
+            ours_s_all=[round(x, 3) for x in ours],
+            api_s_all=[round(x, 3) for x in api],
+            baseline_is=f"the same {INGEST_ALERTS * INGEST_TEAM:,} rows as {INGEST_ALERTS}"
+            f" POST /v1/notifications to the team, {CONNECTIONS} at a time",
+        ),
+    ]

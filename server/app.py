@@ -11,7 +11,18 @@ from fastapi.responses import JSONResponse, Response
 
 from server import metrics, web
 from server.accounts import Accounts
-from server.api import admin, audiences, device, events, me, notifications, preferences, sync
+from server.api import (
+    admin,
+    audiences,
+    device,
+    events,
+    ingest,
+    integrations,
+    me,
+    notifications,
+    preferences,
+    sync,
+)
 from server.api.deps import admin as admin_caller
 from server.api.errors import error_response, install_error_handlers
 from server.api.limits import BodySizeLimit
@@ -19,6 +30,7 @@ from server.api.schemas import ErrorReply
 from server.audiences import Audiences
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS, create_pool, queries
+from server.integrations import Integrations
 from server.service import Service
 from server.streams import Hub
 from server.wakeups import Wakeups
@@ -58,6 +70,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         app.state.service = Service(pool, settings, wakeups)
         app.state.accounts = Accounts(pool, settings)
         app.state.audiences = Audiences(pool)
+        app.state.integrations = Integrations(pool, app.state.service)
         app.state.queue_figures = metrics.QueueFigures()
         app.state.streams = streams
         streams.start()
@@ -86,9 +99,21 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         metrics.RequestObservation,
         request_log_level=logging.INFO if settings.log_format == "json" else logging.DEBUG,
     )
-    for module in (notifications, sync, events, preferences, me, device, admin, audiences):
+    for module in (
+        notifications,
+        sync,
+        events,
+        preferences,
+        me,
+        device,
+        admin,
+        audiences,
+        integrations,
+        ingest,
+    ):
         app.include_router(module.router)
     web.install(app)
+    app.include_router(ingest.topic_router)  # last: `/{topic}` would take any page's path
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:

@@ -28,6 +28,8 @@ ACTIONS = (
     "login.failure",
     "logout",
     "notification.send",
+    "schedule.create",
+    "schedule.cancel",
     "delivery.retry",
     "delivery.dismiss",
     "preferences.update",
@@ -39,6 +41,8 @@ ACTIONS = (
     "topic.delete",
     "topic.subscribe",
     "topic.unsubscribe",
+    "integration.create",
+    "integration.delete",
 )
 MAX_ID = 2**63 - 1
 

@@ -13,6 +13,7 @@ from server.audiences import Audiences
 from server.audit import Actor
 from server.client_address import client_address
 from server.identity import Caller
+from server.integrations import Integrations
 from server.service import Service
 
 
@@ -34,6 +35,10 @@ async def audiences(request: Request) -> Audiences:
     return request.app.state.audiences
 
 
+async def integrations(request: Request) -> Integrations:
+    return request.app.state.integrations
+
+
 def request_ip(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     proxies = service_of(request).settings.trusted_proxies
@@ -53,3 +58,4 @@ ServiceDep = Annotated[Service, Depends(service)]
 AccountsDep = Annotated[Accounts, Depends(accounts)]
 AudiencesDep = Annotated[Audiences, Depends(audiences)]
 IpDep = Annotated[str | None, Depends(anonymous_ip)]
+IntegrationsDep = Annotated[Integrations, Depends(integrations)]

@@ -12,6 +12,10 @@ class Conflict(Exception):
     """The request clashes with the current state."""
 
 
+class Unprocessable(ValueError):
+    """A well-formed request whose values the rules refuse (a time too far ahead)."""
+
+
 class UnknownUsers(Exception):
     def __init__(self, user_ids: list[str]):
         super().__init__(f"unknown user ids: {', '.join(user_ids[:20])}")

@@ -35,6 +35,14 @@ log = logging.getLogger("traybell.http")
 QUEUE_CACHE_SECONDS = 5.0
 #: The route label of a request that matched no route (never its raw path).
 UNMATCHED = "<unmatched>"
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route a request matched (`/invite/{token}`), never its raw path:
+    paths may carry capability tokens (invite and unsubscribe links)."""
+    return getattr(scope.get("route"), "path", None) or UNMATCHED
+
+
 _MAX_REQUEST_ID = 200
 
 HTTP_REQUESTS = Counter(
@@ -157,7 +165,7 @@ class RequestObservation:
         finally:
             ended = time.perf_counter()
             seconds = ended - started  # the whole request: for a stream, its life
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            route = route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             # To the answer's start, as the help says: a stream's hours would swamp the buckets.

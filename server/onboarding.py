@@ -117,6 +117,44 @@ def _person(line: int, fields: list[str]) -> Person:
     return Person(line, user, team_ids)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What importing one person does: `outcome` is created, updated (joins teams), unchanged
+    or refused (with `reason`); `new_teams` are the `local` teams to create for the joins."""
+
+    person: Person
+    outcome: str
+    joins: tuple[str, ...] = ()
+    new_teams: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+async def plan_people(
+    people: list[Person], *, service: Service, audiences: Audiences
+) -> list[Plan]:
+    """What an import of `people` would do now, reading only (the console's preview)."""
+    return [await _plan(person, service, audiences) for person in people]
+
+
+async def _plan(person: Person, service: Service, audiences: Audiences) -> Plan:
+    user_id = person.user.user_id
+    teams = {team_id: await _existing_team(audiences, team_id) for team_id in person.teams}
+    managed = [t for t, team in teams.items() if team and team["managed_by"] != "local"]
+    if managed:
+        return Plan(
+            person, "refused", reason=f"team {managed[0]!r} is managed by the company sign-in"
+        )
+    joins = tuple(
+        t for t, team in teams.items() if team is None or user_id not in team["member_ids"]
+    )
+    new_teams = tuple(t for t, team in teams.items() if team is None)
+    try:
+        await service.user(user_id)
+    except NotFound:
+        return Plan(person, "created", joins, new_teams)
+    return Plan(person, "updated" if joins else "unchanged", joins, new_teams)
+
+
 async def import_people(
     people: list[Person],
     result: ImportResult,
@@ -126,53 +164,51 @@ async def import_people(
     audiences: Audiences,
     actor: Actor,
 ) -> None:
-    """Creates what is missing of each person, counting them into `result`."""
+    """Creates what is missing of each person, counting them into `result`. Each line is
+    planned against the state at its turn, so what changed since a preview is taken into
+    account."""
     for person in people:
+        plan = await _plan(person, service, audiences)
         try:
-            await _import_one(person, result, service, accounts, audiences, actor)
-        except (Conflict, NotFound) as exc:
+            await _apply(plan, result, service, accounts, audiences, actor)
+        except (Conflict, NotFound) as exc:  # changed under the import (a team made oidc, say)
             result.refused.append({"line": person.line, "reason": str(exc)})
 
 
-async def _import_one(
-    person: Person,
+async def _apply(
+    plan: Plan,
     result: ImportResult,
     service: Service,
     accounts: Accounts,
     audiences: Audiences,
     actor: Actor,
 ) -> None:
-    user = person.user
-    teams = {team_id: await _existing_team(audiences, team_id) for team_id in person.teams}
-    managed = [t for t, team in teams.items() if team and team["managed_by"] != "local"]
-    if managed:  # checked first, so a refused line has created nothing
-        raise Conflict(f"team {managed[0]!r} is managed by the company sign-in")
-    try:
-        await service.create_user(
-            user.user_id,
-            email=user.email,
-            display_name=user.display_name,
-            is_admin=user.admin,
-            actor=actor,
-            with_token=False,
-        )
-        created = True
-    except Conflict:
-        created = False
-    joined = False
-    for team_id, team in teams.items():
-        if team is None:
+    user = plan.person.user
+    if plan.outcome == "refused":
+        result.refused.append({"line": plan.person.line, "reason": plan.reason})
+        return
+    created = False
+    if plan.outcome == "created":
+        with contextlib.suppress(Conflict):  # made meanwhile: then it is not ours to invite
+            await service.create_user(
+                user.user_id,
+                email=user.email,
+                display_name=user.display_name,
+                is_admin=user.admin,
+                actor=actor,
+                with_token=False,
+            )
+            created = True
+    for team_id in plan.joins:
+        if team_id in plan.new_teams:
             with contextlib.suppress(Conflict):  # made meanwhile (by an earlier line, say)
                 await audiences.create_team(team_id, None, actor)
-        elif user.user_id in team["member_ids"]:
-            continue
         await audiences.change_member(team_id, user.user_id, True, actor)
-        joined = True
     if created:
         result.created += 1
         url, expires_at = await accounts.create_invite(user.user_id, actor)
         result.invites.append(Invite(user.user_id, user.email, url, expires_at))
-    elif joined:
+    elif plan.joins:
         result.updated += 1
     else:
         result.unchanged += 1

@@ -5,7 +5,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,9 +15,9 @@ from server.addresses import audience_topic
 from server.audit import Actor
 from server.channels.push_targets import check_urls
 from server.config import Settings
-from server.cursors import PageCursor, ResyncRequired, SyncCursor
+from server.cursors import InvalidCursor, PageCursor, ResyncRequired, SyncCursor
 from server.db import fetch_all, queries
-from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import Conflict, NotFound, UnknownAddresses, UnknownUsers, Unprocessable
 from server.identity import Caller, TokenScope, hash_token, issue_token
 from server.sending import Coalescer
 from server.wakeups import ALL_USERS, Users, Wakeups
@@ -26,6 +26,9 @@ from shared.models import Notification, SyncPage
 from shared.topics import TOPIC_CHANNELS
 
 MAX_VERSION = 2**63 - 1
+#: How near and how far a snooze may end.
+SNOOZE_SHORTEST = timedelta(minutes=1)
+SNOOZE_LONGEST = timedelta(days=30)
 
 #: A send to at most this many users joins a batch of sends (server/sending.py); a bigger
 #: fan-out, or one to every user, is a transaction of its own.
@@ -68,6 +71,63 @@ class Outgoing:
     #: `user:<id>`, `team:<id>`, `topic:<name>` addresses, resolved in the send's transaction.
     to: list[str] | None = None
     topic: str | None = None
+
+
+@dataclass(frozen=True)
+class SendTime:
+    """When a scheduled send is due: `at`, an instant (aware), or `local`, a wall-clock time
+    (naive) read in each recipient's own `timezone` preference (UTC when they have none).
+
+    The daylight-saving rule (written once, in db/functions/timers.sql: wall_clock_instant): a
+    local time that does not exist that day in the recipient's zone (02:30 on the night clocks
+    spring forward in America/New_York) is sent at the first valid instant after it (03:00
+    EDT); one that happens twice (the night they fall back) is sent the first time."""
+
+    at: datetime | None = None
+    local: datetime | None = None
+
+    #: The farthest ahead a send may be scheduled.
+    MAX_AHEAD = timedelta(days=366)
+    #: Where on Earth a wall-clock time comes last (UTC-12), and a little more.
+    LATEST_ZONE = timedelta(hours=14)
+
+    def is_past(self, now: datetime) -> bool:
+        """Whether the time has passed for everyone (then the send is made now, unscheduled)."""
+        if self.at is not None:
+            return self.at <= now
+        assert self.local is not None
+        return self.local.replace(tzinfo=UTC) + self.LATEST_ZONE <= now
+
+    def too_far(self, now: datetime) -> bool:
+        instant = self.at if self.at is not None else self.local.replace(tzinfo=UTC)  # type: ignore[union-attr]
+        return instant > now + self.MAX_AHEAD
+
+
+def schedule_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A schedule as the API answers it: when, its status, and what it sends to whom."""
+    schedule: dict[str, Any] = {
+        "schedule_id": str(row["schedule_id"]),
+        "status": row["status"],
+        "created_at": _iso(row["created_at"]),
+    }
+    if row["send_at"] is not None:
+        schedule["send_at"] = _iso(row["send_at"])
+    else:
+        schedule["send_at_local"] = row["send_at_local"].strftime("%Y-%m-%dT%H:%M")
+    if row["to_addresses"] is not None:
+        schedule["to"] = list(row["to_addresses"])
+    elif row["user_ids"] is not None:
+        schedule["user_ids"] = list(row["user_ids"])
+    else:
+        schedule["all_users"] = True
+    schedule |= {
+        "event_name": row["event_name"],
+        "title": row["title"],
+        "severity": row["severity"],
+        "released_at": _iso(row["released_at"]),
+        "cancelled_at": _iso(row["cancelled_at"]),
+    }
+    return schedule
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -185,6 +245,29 @@ def _sync_position(cursor: str | None) -> SyncCursor:
     """Where a sync from `cursor` starts (the beginning without one); InvalidCursor when it is
     damaged."""
     return SyncCursor.decode(cursor) if cursor is not None else SyncCursor()
+
+
+def _rows_per_send(rows: Sequence[asyncpg.Record], sends: int) -> list[list[asyncpg.Record]]:
+    """send_notifications()'s rows, by the number of their send."""
+    per_send: list[list[asyncpg.Record]] = [[] for _ in range(sends)]
+    for r in rows:
+        per_send[r["send_no"] - 1].append(r)
+    return per_send
+
+
+def _results(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A send's rows as its reply names them (contract, "Send")."""
+    results = []
+    for r in rows:
+        result: dict[str, Any] = {
+            "user_id": r["user_id"],
+            "id": str(r["id"]) if r["id"] else None,
+            "inserted": r["outcome"] == "inserted",
+        }
+        if r["outcome"] == "suppressed":
+            result["suppressed"] = True
+        results.append(result)
+    return results
 
 
 class Service:
@@ -372,17 +455,114 @@ class Service:
             raise UnknownAddresses(unknown)
         if unknown:
             raise UnknownUsers(unknown)
-        results = []
-        for r in rows:
-            result: dict[str, Any] = {
-                "user_id": r["user_id"],
-                "id": str(r["id"]) if r["id"] else None,
-                "inserted": r["outcome"] == "inserted",
-            }
-            if r["outcome"] == "suppressed":
-                result["suppressed"] = True
-            results.append(result)
-        return results
+        return _results(rows)
+
+    # ------------------------------------------------------------------ scheduled sends
+
+    async def schedule(
+        self, outgoing: Outgoing, when: SendTime, actor: Actor
+    ) -> tuple[dict[str, Any], bool] | None:
+        """Keep the send until its time, when a worker makes it through send_notification()
+        as if it had been sent then (db/functions/timers.sql). Returns (schedule, created):
+        an idempotency key (or resource_id) names one schedule, and the same key again
+        returns it, unchanged, with created False. None when the time has passed for
+        everyone: the caller sends now. Unprocessable for a time over 366 days ahead, and
+        UnknownUsers as a send would answer."""
+        now = datetime.now(UTC)
+        if when.too_far(now):
+            raise Unprocessable("the send time may be at most 366 days ahead")
+        if when.is_past(now):
+            return None
+        if outgoing.to is not None:
+            count = await self.count_audience(outgoing.to)
+            if count.unknown:
+                raise UnknownAddresses(count.unknown)
+        elif outgoing.recipients is not None:
+            count = await self.count_recipients(outgoing.recipients)
+            if count.unknown:
+                raise UnknownUsers(count.unknown)
+        key = outgoing.idempotency_key or (
+            f"{outgoing.event_name}:{outgoing.resource_id}" if outgoing.resource_id else None
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.create_schedule(
+                conn,
+                send_at=when.at,
+                send_at_local=when.local,
+                schedule_key=key,
+                user_ids=outgoing.recipients,
+                to_addresses=outgoing.to,
+                topic=self._topic_of(outgoing),
+                event_name=outgoing.event_name,
+                title=outgoing.title,
+                summary=outgoing.summary,
+                body=outgoing.body,
+                target_url=outgoing.target_url,
+                severity=outgoing.severity,
+                data=outgoing.data,
+                resource_id=outgoing.resource_id,
+                idempotency_key=outgoing.idempotency_key,
+                batch_key=outgoing.batch_key,
+                **actor.as_params(),
+            )
+            if row is None:
+                existing = await queries.schedule_by_key(conn, schedule_key=key)
+                return schedule_dict(existing), False
+            created = schedule_dict(row)
+            await audit.record(
+                conn,
+                actor,
+                "schedule.create",
+                target=created["schedule_id"],
+                details={
+                    "event_name": outgoing.event_name,
+                    "severity": outgoing.severity,
+                    "send_at": created.get("send_at"),
+                    "send_at_local": created.get("send_at_local"),
+                },
+            )
+        return created, True
+
+    async def schedules(
+        self, status: str | None, limit: int, before: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Schedules newest first, of one status when given; the cursor of the next page."""
+        before_ids = _uuids([before]) if before is not None else []
+        if before is not None and not before_ids:
+            raise InvalidCursor("malformed cursor")
+        rows = await fetch_all(
+            queries.list_schedules,
+            self.pool,
+            status=status,
+            before=before_ids[0] if before_ids else None,
+            limit=limit + 1,
+        )
+        next_before = str(rows[limit - 1]["schedule_id"]) if len(rows) > limit else None
+        return [schedule_dict(r) for r in rows[:limit]], next_before
+
+    async def cancel_schedule(self, schedule_id: str, actor: Actor) -> None:
+        """Nothing more of it is sent (a `send_at_local` one may have reached some recipients
+        already). NotFound for an unknown id, Conflict once it is sent; a cancelled one stays
+        cancelled."""
+        ids = _uuids([schedule_id])
+        if not ids:
+            raise NotFound("no such schedule")
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await queries.cancel_schedule(conn, schedule_id=ids[0])
+            if row is None:
+                raise NotFound("no such schedule")
+            if row["changed"]:
+                await audit.record(conn, actor, "schedule.cancel", target=str(ids[0]))
+                return
+            # Read again: a worker may have released it while this waited for its lock.
+            status = await queries.schedule_status(conn, schedule_id=ids[0])
+        if status == "sent":
+            raise Conflict("this scheduled send has been sent")
+
+    @staticmethod
+    def _topic_of(outgoing: Outgoing) -> str | None:
+        """The notification's topic: the one given, else the first topic of its audience."""
+        return outgoing.topic or (outgoing.to and audience_topic(outgoing.to)) or None
 
     async def _send_alone(self, outgoing: Outgoing, actor: Actor) -> list[asyncpg.Record]:
         rows = await fetch_all(
@@ -401,19 +581,47 @@ class Service:
             batch_key=outgoing.batch_key,
             max_attempts=self.settings.max_attempts,
             to=outgoing.to,
-            topic=outgoing.topic or (outgoing.to and audience_topic(outgoing.to)),
+            topic=self._topic_of(outgoing),
             **actor.as_params(),
         )
         self._sends_committed(rows, everyone=outgoing.recipients is None and outgoing.to is None)
         return rows
+
+    async def send_together(
+        self, outgoings: Sequence[Outgoing], to: list[str], actor: Actor
+    ) -> list[list[dict[str, Any]]]:
+        """Many notifications to one audience `to` (the alerts of one source's payload) in one
+        transaction and one statement, with each one's results as send() gives them. The
+        audience is resolved once per notification inside the transaction; an unknown address
+        stores nothing (UnknownAddresses)."""
+        if not outgoings:
+            return []
+        rows = await self._run_batch(outgoings, [actor] * len(outgoings), to=to)
+        per_send = _rows_per_send(rows, len(outgoings))
+        for i, send_rows in enumerate(per_send):
+            if send_rows and send_rows[0]["outcome"] == "failed":  # runs alone to say why
+                per_send[i] = list(await self._send_alone(outgoings[i], actor))
+        unknown = sorted(
+            {r["user_id"] for send_rows in per_send for r in send_rows if r["outcome"] == "unknown"}
+        )
+        if unknown:
+            raise UnknownAddresses(unknown)
+        return [_results(send_rows) for send_rows in per_send]
 
     async def _send_batch(
         self, sends: Sequence[tuple[Outgoing, Actor]]
     ) -> list[list[asyncpg.Record] | None]:
         """One transaction for all `sends`: each one's rows, or None for a send that failed
         (the others are stored all the same)."""
-        outgoings = [outgoing for outgoing, _ in sends]
-        actors = [actor for _, actor in sends]
+        rows = await self._run_batch([o for o, _ in sends], [a for _, a in sends], to=None)
+        per_send = _rows_per_send(rows, len(sends))
+        return [None if r and r[0]["outcome"] == "failed" else r for r in per_send]
+
+    async def _run_batch(
+        self, outgoings: Sequence[Outgoing], actors: Sequence[Actor], *, to: list[str] | None
+    ) -> list[asyncpg.Record]:
+        """send_notifications(): the sends in one transaction, each to its recipients, or all
+        to the audience `to`."""
         rows = await fetch_all(
             queries.send_notifications,
             self.pool,
@@ -434,13 +642,11 @@ class Service:
             actor_token_ids=[a.token_id for a in actors],
             ips=[a.ip for a in actors],
             vias=[a.via for a in actors],
-            topics=[o.topic for o in outgoings],
+            topics=[o.topic or (to and audience_topic(to)) for o in outgoings],
+            to=to,
         )
         self._sends_committed(rows, everyone=False)
-        per_send: list[list[asyncpg.Record]] = [[] for _ in sends]
-        for r in rows:
-            per_send[r["send_no"] - 1].append(r)
-        return [None if r and r[0]["outcome"] == "failed" else r for r in per_send]
+        return rows
 
     def _sends_committed(self, rows: Sequence[Mapping[str, Any]], *, everyone: bool) -> None:
         """The one point after sends committed (a batch, or one send alone, `everyone` for a
@@ -475,12 +681,25 @@ class Service:
         return notification_object(row)
 
     async def list_notifications(
-        self, caller: Caller, *, unread: bool, archived: bool, limit: int, before: str | None
+        self,
+        caller: Caller,
+        *,
+        unread: bool,
+        archived: bool,
+        limit: int,
+        before: str | None,
+        snoozed: bool | None = None,
     ) -> tuple[list[Notification], str | None]:
+        """Newest first; `snoozed` True only the snoozed ones (which are read), False none
+        of them."""
         before_version = (
             PageCursor.decode(before).before_version if before is not None else MAX_VERSION
         )
-        query = queries.list_unread_notifications if unread else queries.list_notifications
+        query, where = (
+            (queries.list_unread_notifications, {})
+            if unread
+            else (queries.list_notifications, {"snoozed": snoozed})
+        )
         rows = await fetch_all(
             query,
             self.pool,
@@ -488,6 +707,7 @@ class Service:
             before=before_version,
             archived=archived,
             limit=limit + 1,
+            **where,
         )
         next_before = (
             PageCursor(rows[limit - 1]["created_version"]).encode() if len(rows) > limit else None
@@ -536,6 +756,33 @@ class Service:
         }
         ids = _uuids([notification_id])
         if ids and await fetch_all(change[action], self.pool, user_id=caller.user_id, ids=ids):
+            self._changed([caller.user_id])
+        return await self.get(caller, notification_id)
+
+    async def snooze(self, caller: Caller, notification_id: str, until: datetime) -> Notification:
+        """Read now, unread again at `until` (1 minute to 30 days ahead; Unprocessable
+        otherwise), when a worker wakes it. NotFound when not the caller's; Conflict for an
+        archived one."""
+        now = datetime.now(UTC)
+        if not SNOOZE_SHORTEST <= until - now <= SNOOZE_LONGEST:
+            raise Unprocessable("until must be 1 minute to 30 days ahead")
+        ids = _uuids([notification_id])
+        if ids and await fetch_all(
+            queries.snooze, self.pool, user_id=caller.user_id, id=ids[0], until=until
+        ):
+            self._changed([caller.user_id])
+            return await self.get(caller, notification_id)
+        notification = await self.get(caller, notification_id)
+        raise (
+            Conflict("an archived notification cannot be snoozed")
+            if notification["archived_at"]
+            else NotFound("no such notification")
+        )
+
+    async def unsnooze(self, caller: Caller, notification_id: str) -> Notification:
+        """Ends a snooze at once (unread again); nothing changes for one not snoozed."""
+        ids = _uuids([notification_id])
+        if ids and await fetch_all(queries.unsnooze, self.pool, user_id=caller.user_id, id=ids[0]):
             self._changed([caller.user_id])
         return await self.get(caller, notification_id)
 
@@ -592,6 +839,8 @@ class Service:
                 push_urls=changes.get("push_urls"),
                 set_quiet_hours="quiet_hours" in changes,
                 quiet_hours=changes.get("quiet_hours"),
+                set_timezone="timezone" in changes,
+                timezone=changes.get("timezone"),
             )
             # The update above holds the user's preferences row: patches merge one at a time.
             topics = await _topic_preferences(conn, caller.user_id)

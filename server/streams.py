@@ -16,9 +16,9 @@ gives every idle stream its keepalive, on one timer for all (a timer per stream 
 each idle stream a task).
 
 Nobody holds more than a few streams (each is a connection and a descriptor): opening one past
-MAX_STREAMS_PER_TOKEN for its token, or past MAX_STREAMS_PER_USER for its user, ends the
-oldest of those in this process (its client reconnects if it is still there). Another user's
-streams are never touched.
+MAX_STREAMS_PER_TOKEN for its API token, or past MAX_STREAMS_PER_USER for its user (web pages'
+streams included), ends the oldest of those in this process (its client reconnects if it is
+still there). Another user's streams are never touched.
 """
 
 import asyncio
@@ -170,7 +170,8 @@ class Hub:
         if self._stopping:
             stream.end()
         streams = self._by_user.setdefault(caller.user_id, {})
-        same_token = [s for s in streams if s.token_id == caller.token_id]
+        # (a web session's streams, one per open tab, have no token: the user's cap holds them)
+        same_token = [s for s in streams if caller.token_id and s.token_id == caller.token_id]
         for oldest in same_token[: max(0, len(same_token) - MAX_STREAMS_PER_TOKEN + 1)]:
             self.close(oldest)
         for oldest in list(streams)[: max(0, len(streams) - MAX_STREAMS_PER_USER + 1)]:

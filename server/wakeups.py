@@ -105,7 +105,7 @@ class Wakeups:
                 continue
             self._pending, self._pending_everyone = set(), False
             try:
-                await queries.announce_changes(conn, payload=_payload(users, everyone))
+                await queries.announce_changes(conn, payload=announcement_payload(users, everyone))
             except BaseException:
                 # sent again on the next connection (the readers would find it anyway)
                 self._pending |= users
@@ -116,7 +116,8 @@ class Wakeups:
         self.on_wake(_users_of(payload))
 
 
-def _payload(users: set[str], everyone: bool) -> str:
+def announcement_payload(users: set[str], everyone: bool = False) -> str:
+    """The NOTIFY payload that wakes the streams of `users` (or of everyone)."""
     if not everyone:
         text = json.dumps(sorted(users), separators=(",", ":"))
         if len(text.encode()) <= MAX_PAYLOAD_BYTES:

@@ -70,6 +70,7 @@ class Notification(TypedDict):
     read_at: str | None
     archived_at: str | None
     created_at: str
+    snoozed_until: str | None  # read until then; unread again at that time
 
 
 #: The fields of a notification object, in order.

@@ -306,6 +306,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     ):
         if getattr(args, field) is not None:
             payload[field] = getattr(args, field)
+    # The server checks the times (a bad one is its 422, printed like any refusal).
+    if args.at is not None:
+        payload["send_at"] = args.at
+    if args.at_local is not None:
+        payload["send_at_local"] = args.at_local
     return send(args.server, args.token, payload)
 
 
@@ -451,6 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--batch-key")
     send.add_argument("--target-url")
     send.add_argument("--topic", help="the topic the notification carries")
+    when = send.add_mutually_exclusive_group()
+    when.add_argument(
+        "--at",
+        metavar="TIME",
+        help="send at this time, ISO 8601 with its offset (2026-12-09T09:00+05:30)",
+    )
+    when.add_argument(
+        "--at-local",
+        metavar="TIME",
+        help="send at this wall-clock time in each recipient's own time zone (2026-12-09T09:00)",
+    )
     send.set_defaults(func=cmd_send)
 
     tray = commands.add_parser("tray", help="run the system-tray client")

@@ -62,8 +62,18 @@ def _migration_2(db: "sqlite_utils.Database") -> None:
     db.execute("DELETE FROM meta WHERE key = 'cursor'")
 
 
+def _migration_3(db: "sqlite_utils.Database") -> None:
+    """Notifications carry `snoozed_until`; one full sync brings it for the rows cached."""
+    db.table("notifications").add_column("snoozed_until", str)
+    db.execute("DELETE FROM meta WHERE key = 'cursor'")
+
+
 #: Index i holds the step from schema version i to i + 1. Append; never edit a shipped step.
-MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: What the center's search looks in.
@@ -72,7 +82,8 @@ _SEARCHED = ("title", "summary", "body")
 
 class Applied(NamedTuple):
     """What applying one change did: the notification as now cached (None when the change
-    removed it), and whether this client had never cached it before."""
+    removed it), and whether it is new to this client: never cached before, or back from a
+    snooze (cached snoozed, now not)."""
 
     id: str
     stored: dict[str, Any] | None
@@ -248,8 +259,9 @@ class Cache:
             read_all_pending = bool(
                 conn.execute("SELECT 1 FROM outbox WHERE op = 'read_all'").fetchone()
             )
-            # id -> local read_at, for the page's notifications already cached: one query.
-            cached = self._read_states([str(change["id"]) for change in changes])
+            # id -> local read_at, for the page's notifications already cached: one query;
+            # and which of them are cached snoozed.
+            cached, snoozed = self._read_states([str(change["id"]) for change in changes])
             upserts: list[list[Any]] = []
             archived: list[str] = []
             for change in changes:
@@ -274,7 +286,8 @@ class Cache:
                 row = list(stored.values())
                 row[self._data_index] = json.dumps(stored["data"])
                 upserts.append(row)
-                applied.append(Applied(nid, stored, nid not in cached))
+                back_from_snooze = nid in snoozed and not stored.get("snoozed_until")
+                applied.append(Applied(nid, stored, nid not in cached or back_from_snooze))
             for chunk in _chunks(archived):
                 conn.execute(
                     f"DELETE FROM notifications WHERE id IN ({', '.join('?' * len(chunk))})", chunk
@@ -297,13 +310,18 @@ class Cache:
                 found.update(row[0] for row in self._conn.execute(sql, chunk))
         return found
 
-    def _read_states(self, ids: list[str]) -> dict[str, str | None]:
+    def _read_states(self, ids: list[str]) -> tuple[dict[str, str | None], set[str]]:
+        """The cached ones' read_at by id, and which of them are snoozed."""
         states: dict[str, str | None] = {}
+        snoozed: set[str] = set()
         for chunk in _chunks(ids):
             marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT id, read_at FROM notifications WHERE id IN ({marks})"
-            states.update(self._conn.execute(sql, chunk).fetchall())
-        return states
+            sql = f"SELECT id, read_at, snoozed_until FROM notifications WHERE id IN ({marks})"
+            for nid, read_at, snoozed_until in self._conn.execute(sql, chunk):
+                states[nid] = read_at
+                if snoozed_until:
+                    snoozed.add(nid)
+        return states, snoozed
 
     def mark_read_local(self, notification_id: str, now: str) -> bool:
         """Mark read here and queue the mark for the server; False if not in the cache."""

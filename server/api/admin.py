@@ -17,6 +17,7 @@ from server.api.schemas import (
     DeliveryReportList,
     InviteReply,
     PageCursorText,
+    ScheduleList,
     Text,
     TokenReply,
     UserReply,
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 DELIVERY_LIMIT_MAX = 200
 AUDIT_LIMIT_MAX = 200
+SCHEDULE_LIMIT_MAX = 200
 
 
 @router.post(
@@ -147,3 +149,23 @@ async def list_audit(
         service.pool, limit=min(limit, AUDIT_LIMIT_MAX), before=before, action=action
     )
     return {"events": events, "next_before": next_before}
+
+
+@router.get("/scheduled", response_model=ScheduleList)
+async def list_scheduled(
+    service: ServiceDep,
+    _: AdminActorDep,
+    status: Literal["scheduled", "sent", "cancelled"] | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    before: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict:
+    schedules, next_before = await service.schedules(status, min(limit, SCHEDULE_LIMIT_MAX), before)
+    return {"schedules": schedules, "next_before": next_before}
+
+
+@router.delete("/scheduled/{schedule_id}", status_code=204)
+async def cancel_scheduled(
+    schedule_id: Text, service: ServiceDep, actor: AdminActorDep
+) -> Response:
+    await service.cancel_schedule(schedule_id, actor)
+    return Response(status_code=204)

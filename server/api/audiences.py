@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from server.api.deps import AdminActorDep, CallerDep
+from server.api.links import TOPIC_LINKS, replies_with, team_links
 from server.api.schemas import (
     CreateTeamRequest,
     DeclareTopicRequest,
@@ -19,14 +20,23 @@ from server.dependencies import AudiencesDep
 router = APIRouter(tags=["audiences"])
 
 
-@router.post("/v1/admin/teams", response_model=TeamCreated, status_code=201)
+@router.post(
+    "/v1/admin/teams",
+    response_model=TeamCreated,
+    status_code=201,
+    responses=replies_with(team_links("/team/team_id"), status=201),
+)
 async def create_team(
     request: CreateTeamRequest, audiences: AudiencesDep, actor: AdminActorDep
 ) -> dict:
     return {"team": await audiences.create_team(request.team_id, request.display_name, actor)}
 
 
-@router.get("/v1/admin/teams", response_model=TeamList)
+@router.get(
+    "/v1/admin/teams",
+    response_model=TeamList,
+    responses=replies_with(team_links("/teams/0/team_id")),
+)
 async def list_teams(audiences: AudiencesDep, _: AdminActorDep) -> dict:
     return {"teams": await audiences.teams()}
 
@@ -58,7 +68,9 @@ async def delete_team(team_id: Text, audiences: AudiencesDep, actor: AdminActorD
     return Response(status_code=204)
 
 
-@router.put("/v1/admin/topics/{topic}", response_model=TopicReply)
+@router.put(
+    "/v1/admin/topics/{topic}", response_model=TopicReply, responses=replies_with(TOPIC_LINKS)
+)
 async def declare_topic(
     topic: TopicName, request: DeclareTopicRequest, audiences: AudiencesDep, actor: AdminActorDep
 ) -> dict:

@@ -3,10 +3,11 @@ names for the request. What pages share with the API is in server/dependencies.p
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.api.errors import ApiError
+from server.api.schemas import Key
 from server.audit import Actor
 from server.dependencies import actor_of, service_of
 from server.identity import Caller
@@ -53,3 +54,6 @@ async def admin_actor(request: Request, admin_: Annotated[Caller, Depends(admin)
 CallerDep = Annotated[Caller, Depends(caller)]
 ActorDep = Annotated[Actor, Depends(actor)]
 AdminActorDep = Annotated[Actor, Depends(admin_actor)]
+
+#: `Idempotency-Key`: the idempotency key of a send (or a source's message) whose body gives none.
+IdempotencyKeyHeader = Annotated[Key | None, Header(alias="Idempotency-Key")]

@@ -17,7 +17,15 @@ from starlette.routing import compile_path
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
+from server.metrics import route_template
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -58,7 +66,7 @@ def _describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 #: Paths whose errors are JSON bodies when no route answered them (an unknown path or method);
 #: every other such path is a page for people.
-_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics")
+_API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/metrics", "/hooks/", "/message")
 
 PageError = Callable[[Request, int, str], Awaitable[Response]]
 
@@ -150,6 +158,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
     NotFound: lambda _, exc: Refusal(404, "not_found", _sentence(exc)),
     Conflict: lambda _, exc: Refusal(409, "conflict", _sentence(exc)),
     UnknownUsers: _unknown_users,
+    Unprocessable: lambda _, exc: Refusal(422, "validation_failed", _sentence(exc)),
     UnknownAddresses: _unknown_addresses,
     ClosedTopic: lambda _, exc: Refusal(403, "topic_closed", _sentence(exc)),
     PushTargetRefused: lambda _, exc: Refusal(
@@ -244,6 +253,7 @@ def _documented_methods(request: Request) -> list[str]:
 
 
 def _described(request: Request) -> str:
-    """The request as a log line names it: method and path, never the body (it may hold a
-    notification's text)."""
-    return f"{request.method} {request.url.path}"
+    """The request as a log line names it: method and route template, never the raw path (it
+    may carry an invite or unsubscribe token) nor the body (it may hold a notification's
+    text)."""
+    return f"{request.method} {route_template(request.scope)}"

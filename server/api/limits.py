@@ -1,7 +1,7 @@
 """Request bodies over their limit are refused with 413 before they are read into memory.
 
-Every endpoint takes 64 KiB, but a send: it may name 10,000 recipients, and ids of ordinary
-length need more than that.
+Every endpoint takes 64 KiB, but a send (it may name 10,000 recipients, and ids of ordinary
+length need more than that) and an Alertmanager payload (a group's alerts, all at once).
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,7 +12,11 @@ MAX_BODY_BYTES = 65_536
 MAX_SEND_BODY_BYTES = 1_048_576
 
 #: (method, path) -> its own limit; the rest have MAX_BODY_BYTES.
-_LIMITS = {("POST", "/v1/notifications"): MAX_SEND_BODY_BYTES}
+_LIMITS = {
+    ("POST", "/v1/notifications"): MAX_SEND_BODY_BYTES,
+    # one Alertmanager group: a storm of alerts in one payload
+    ("POST", "/hooks/alertmanager"): MAX_SEND_BODY_BYTES,
+}
 
 
 def body_limit(scope: Scope) -> int:

@@ -17,6 +17,7 @@ def notification_links(id_at: str) -> dict[str, Any]:
         "MarkRead": _link("read_notification", notification_id=notification_id),
         "MarkUnread": _link("unread_notification", notification_id=notification_id),
         "Archive": _link("archive_notification", notification_id=notification_id),
+        "Deliveries": _link("notification_deliveries", notification_id=notification_id),
     }
 
 
@@ -38,6 +39,25 @@ SYNC_LINKS = notification_links("/changes/0/id") | {
 TOKEN_LINKS = {"RevokeToken": _link("revoke_token", token_id="$response.body#/token_id")}
 USER_LINKS = TOKEN_LINKS | {
     "CreateToken": _link("create_token", user_id="$response.body#/user/user_id"),
+    "InviteUser": _link("invite_user", user_id="$response.body#/user/user_id"),
+    "EnableUser": _link("enable_user", user_id="$response.body#/user/user_id"),
+}
+
+
+def team_links(id_at: str) -> dict[str, Any]:
+    """What can be done with the team whose id is at `id_at` of the reply body."""
+    team_id = f"$response.body#{id_at}"
+    return {
+        "GetTeam": _link("get_team", team_id=team_id),
+        "AddTeamMember": _link("add_team_member", team_id=team_id),
+        "SubscribeTeam": _link("subscribe_team", team_id=team_id),
+    }
+
+
+TOPIC_LINKS = {
+    "JoinTopic": _link("join_topic", topic="$response.body#/topic/topic"),
+    "SubscribeTeamToTopic": _link("subscribe_team", topic="$response.body#/topic/topic"),
+    "LeaveTopic": _link("leave_topic", topic="$response.body#/topic/topic"),
 }
 
 

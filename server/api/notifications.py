@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from server.api.deps import AdminActorDep, CallerDep
+from server.api.deps import AdminActorDep, CallerDep, IdempotencyKeyHeader
 from server.api.links import LIST_LINKS, notification_links, replies_with
 from server.api.schemas import (
     RESYNC_REQUIRED,
@@ -14,8 +14,10 @@ from server.api.schemas import (
     NotificationReply,
     PageCursorText,
     ReadAllRequest,
+    ScheduleReply,
     SendReply,
     SendRequest,
+    SnoozeRequest,
     UnreadReply,
     UpdatedReply,
 )
@@ -27,9 +29,29 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 LIST_LIMIT_MAX = 200
 
 
-@router.post("", response_model=SendReply, status_code=201, responses={200: {"model": SendReply}})
-async def send(request: SendRequest, service: ServiceDep, actor: AdminActorDep) -> JSONResponse:
-    results = await service.send(request.outgoing(), actor)
+@router.post(
+    "",
+    response_model=SendReply,
+    status_code=201,
+    responses={
+        200: {"model": SendReply | ScheduleReply},
+        202: {"model": ScheduleReply, "description": "Scheduled (send_at or send_at_local)."},
+    },
+)
+async def send(
+    request: SendRequest,
+    service: ServiceDep,
+    actor: AdminActorDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outgoing = request.outgoing(idempotency_key)
+    when = request.send_time()
+    if when is not None:
+        scheduled = await service.schedule(outgoing, when, actor)
+        if scheduled is not None:  # else the time has passed: sent now, as without one
+            schedule, created = scheduled
+            return JSONResponse({"schedule": schedule}, status_code=202 if created else 200)
+    results = await service.send(outgoing, actor)
     inserted = sum(r["inserted"] for r in results)
     duplicates = sum(1 for r in results if not r["inserted"] and not r.get("suppressed"))
     return JSONResponse(
@@ -44,11 +66,19 @@ async def list_notifications(
     caller: CallerDep,
     unread: bool = False,
     archived: bool = False,
+    snoozed: Annotated[
+        bool | None, Query(description="true: only the snoozed ones; false: none of them.")
+    ] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
     before: Annotated[PageCursorText | None, Query()] = None,
 ) -> dict:
     notifications, next_before = await service.list_notifications(
-        caller, unread=unread, archived=archived, limit=min(limit, LIST_LIMIT_MAX), before=before
+        caller,
+        unread=unread,
+        archived=archived,
+        snoozed=snoozed,
+        limit=min(limit, LIST_LIMIT_MAX),
+        before=before,
     )
     return {"notifications": notifications, "next_before": next_before}
 
@@ -98,3 +128,27 @@ for _action in ("read", "unread", "archive"):
         responses=replies_with(notification_links("/notification/id")),
         name=f"{_action}_notification",
     )
+
+
+@router.post(
+    "/{notification_id}/snooze",
+    response_model=NotificationReply,
+    responses=replies_with(notification_links("/notification/id")),
+)
+async def snooze_notification(
+    notification_id: str, request: SnoozeRequest, service: ServiceDep, caller: CallerDep
+) -> dict:
+    """Read now, unread again at `until` (1 minute to 30 days ahead)."""
+    until = request.until_instant()
+    return {"notification": await service.snooze(caller, notification_id, until)}
+
+
+@router.post(
+    "/{notification_id}/unsnooze",
+    response_model=NotificationReply,
+    responses=replies_with(notification_links("/notification/id")),
+)
+async def unsnooze_notification(
+    notification_id: str, service: ServiceDep, caller: CallerDep
+) -> dict:
+    return {"notification": await service.unsnooze(caller, notification_id)}

@@ -8,6 +8,7 @@ pydantic's Rust engine: `\s` and `\d` mean different sets in each.
 
 import json
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -30,7 +31,7 @@ from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
 from server.cursors import PAGE_CURSOR_PATTERN, SYNC_CURSOR_PATTERN
-from server.service import Outgoing
+from server.service import Outgoing, SendTime
 from shared.models import Notification, Severity
 
 MAX_RECIPIENTS = 10_000
@@ -49,6 +50,13 @@ TARGET_URL_PATTERN = (
 )
 PUSH_URL_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\x00]*$"
 NEW_USER_ID_PATTERN = rf"^[^{_BLANK}/]+$"
+#: An ISO 8601 instant with its offset (or Z), to the second or finer.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+#: A wall-clock time without offset, to the minute.
+WALL_CLOCK_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$"
 EVENT_NAME_PATTERN = r"^[a-z0-9._:-]{1,100}$"
 TEAM_ID_PATTERN = r"^[a-z0-9._-]{1,64}$"
 #: `user:<user_id>`, `team:<team_id>` or `topic:<topic>` (a topic has the event name's rules).
@@ -170,6 +178,21 @@ SyncCursorText = Annotated[str, Documented(pattern=SYNC_CURSOR_PATTERN)]
 PageCursorText = Annotated[str, Documented(pattern=PAGE_CURSOR_PATTERN)]
 
 
+def _instant(text: str) -> str:
+    """A real date and time (not 2026-02-30), kept as given."""
+    datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return text
+
+
+Instant = Annotated[str, Field(pattern=INSTANT_PATTERN), AfterValidator(_instant)]
+WallClock = Annotated[str, Field(pattern=WALL_CLOCK_PATTERN), AfterValidator(_instant)]
+
+
+def instant(text: str) -> datetime:
+    """An `Instant` as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
@@ -222,6 +245,24 @@ class SendRequest(RequestModel):
     resource_id: Key | None = None
     idempotency_key: Key | None = None
     batch_key: Key | None = None
+    send_at: (
+        Annotated[
+            Instant,
+            Documented(description="Send at this instant (at most 366 days ahead); past: now."),
+        ]
+        | None
+    ) = None
+    send_at_local: (
+        Annotated[
+            WallClock,
+            Documented(
+                description="Send at this wall-clock time in each recipient's own timezone "
+                "preference (UTC when none); a time that does not exist that day (the clocks "
+                "jumped over it) is sent at the first valid instant after it."
+            ),
+        ]
+        | None
+    ) = None
     topic: Annotated[
         TopicName | None,
         Field(description="Default: the first `topic:` address of `to`, if any."),
@@ -245,7 +286,17 @@ class SendRequest(RequestModel):
         ]
         if sum(given) != 1:
             raise ValueError("give exactly one of user_id, user_ids, all_users: true or to")
+        if self.send_at is not None and self.send_at_local is not None:
+            raise ValueError("give at most one of send_at and send_at_local")
         return self
+
+    def send_time(self) -> SendTime | None:
+        """When the send is due, for a scheduled one."""
+        if self.send_at is not None:
+            return SendTime(at=instant(self.send_at))
+        if self.send_at_local is not None:
+            return SendTime(local=datetime.fromisoformat(self.send_at_local))
+        return None
 
     def recipients(self) -> list[str] | None:
         if self.all_users or self.to is not None:
@@ -254,8 +305,9 @@ class SendRequest(RequestModel):
             [self.user_id] if self.user_id is not None else list(dict.fromkeys(self.user_ids or []))
         )
 
-    def outgoing(self) -> Outgoing:
-        """The validated send as the service takes it."""
+    def outgoing(self, idempotency_header: str | None = None) -> Outgoing:
+        """The validated send as the service takes it; the `Idempotency-Key` header gives the
+        key when the body gives none (neither `idempotency_key` nor `resource_id`)."""
         return Outgoing(
             recipients=self.recipients(),
             event_name=self.event_name,
@@ -266,7 +318,8 @@ class SendRequest(RequestModel):
             severity=self.severity.value,
             data=self.data,
             resource_id=self.resource_id,
-            idempotency_key=self.idempotency_key,
+            idempotency_key=self.idempotency_key
+            or (idempotency_header if self.resource_id is None else None),
             batch_key=self.batch_key,
             to=self.to,
             topic=self.topic,
@@ -291,10 +344,14 @@ def _timezone(name: str) -> str:
 _TIMEZONES = available_timezones() | {"UTC"}
 
 
+TimeZone = Annotated[str, AfterValidator(_timezone), Documented(enum=sorted(_TIMEZONES))]
+
+
 class QuietHours(RequestModel):
     start: Annotated[str, Field(pattern=CLOCK_PATTERN)]
     end: Annotated[str, Field(pattern=CLOCK_PATTERN)]
-    timezone: Annotated[str, AfterValidator(_timezone), Documented(enum=sorted(_TIMEZONES))]
+    #: Absent or null: the user's `timezone` preference (UTC when none).
+    timezone: TimeZone | None = None
 
 
 PushUrl = Annotated[str, Field(min_length=3, max_length=2000, pattern=PUSH_URL_PATTERN)]
@@ -316,6 +373,7 @@ class Preferences(BaseModel):
     email: str | None
     push_urls: list[str]
     quiet_hours: QuietHours | None
+    timezone: str | None
     topics: dict[str, TopicOverrides]
 
 
@@ -341,6 +399,15 @@ class PreferencesPatch(RequestModel):
         ),
     ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
+    timezone: TimeZone | None = None
+
+
+class SnoozeRequest(RequestModel):
+    until: Annotated[Instant, Documented(description="1 minute to 30 days ahead.")]
+
+    def until_instant(self) -> datetime:
+        return instant(self.until)
+
     topics: Annotated[
         dict[TopicName, TopicOverrides],
         _StorableKeys(),
@@ -399,6 +466,31 @@ class SendReply(BaseModel):
     results: list[SendResult]
     inserted: int
     duplicates: int
+
+
+class Schedule(BaseModel):
+    schedule_id: str
+    status: Literal["scheduled", "sent", "cancelled"]
+    send_at: str | None = None
+    send_at_local: str | None = None
+    created_at: str
+    user_ids: list[str] | None = None
+    all_users: bool | None = None
+    to: list[str] | None = None
+    event_name: str
+    title: str
+    severity: Severity
+    released_at: str | None
+    cancelled_at: str | None
+
+
+class ScheduleReply(BaseModel):
+    schedule: Schedule
+
+
+class ScheduleList(BaseModel):
+    schedules: list[Schedule]
+    next_before: str | None
 
 
 class NotificationList(BaseModel):
@@ -577,6 +669,77 @@ class UserTopic(DeclaredTopic):
 
 class TopicList(BaseModel):
     topics: list[UserTopic]
+
+
+IntegrationKind = Literal["alertmanager", "gotify", "ntfy"]
+
+
+class CreateIntegrationRequest(RequestModel):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    kind: IntegrationKind
+    to: Annotated[
+        list[Address],
+        Field(
+            max_length=MAX_ADDRESSES,
+            description="Whom its messages reach; may be empty for ntfy (the topic's subscribers).",
+        ),
+        AfterValidator(_unique),
+        Documented(uniqueItems=True),
+    ] = Field(default_factory=list)
+    topic: TopicName | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> "CreateIntegrationRequest":
+        if not self.to and self.kind != "ntfy":
+            raise ValueError("to: name at least one address (an ntfy integration may name none)")
+        return self
+
+
+class IntegrationSummary(BaseModel):
+    integration_id: str
+    name: str
+    kind: IntegrationKind
+    to: list[str]
+    topic: str | None
+    created_at: str
+    last_used_at: str | None
+
+
+class IntegrationCreated(BaseModel):
+    integration: IntegrationSummary
+    token: str
+
+
+class IntegrationList(BaseModel):
+    integrations: list[IntegrationSummary]
+
+
+class IngestReply(BaseModel):
+    stored: int
+    duplicates: int
+
+
+class GotifyMessage(BaseModel):
+    """Gotify's own message shape, which its clients read as success."""
+
+    id: int
+    appid: int
+    message: str
+    title: str
+    priority: int
+    date: str
+    extras: dict[str, Any] | None = None
+
+
+class NtfyMessage(BaseModel):
+    """ntfy's own message shape, which its clients read as success."""
+
+    id: str
+    time: int
+    event: Literal["message"]
+    topic: str
+    title: str
+    message: str
 
 
 class ErrorBody(BaseModel):

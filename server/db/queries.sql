@@ -437,29 +437,30 @@ SELECT send_no, user_id, id, outcome
 FROM send_notifications(:recipients, :recipient_counts, :event_names, :titles, :summaries,
                         :bodies, :target_urls, :severities, :data, :idempotency_keys,
                         :resource_ids, :batch_keys, :max_attempts, :actor_user_ids,
-                        :actor_token_ids, :ips, :vias, :topics);
+                        :actor_token_ids, :ips, :vias, :topics, :to);
 
 -- ---------------------------------------------------------------- reading
 
 -- name: get_notification^
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       topic, audience, read_at, archived_at, created_at
+       topic, audience, read_at, archived_at, created_at, snoozed_until
 FROM notifications
 WHERE user_id = :user_id AND id = :id;
 
 -- name: list_notifications
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       topic, audience, read_at, archived_at, created_at, created_version
+       topic, audience, read_at, archived_at, created_at, snoozed_until, created_version
 FROM notifications
 WHERE user_id = :user_id
   AND created_version < :before
   AND (archived_at IS NOT NULL) = :archived
+  AND (:snoozed::boolean IS NULL OR (snoozed_until IS NOT NULL) = :snoozed)
 ORDER BY created_version DESC
 LIMIT :limit;
 
 -- name: list_unread_notifications
 SELECT id, user_id, event_name, title, summary, body, target_url, severity, data, batch_key,
-       topic, audience, read_at, archived_at, created_at, created_version
+       topic, audience, read_at, archived_at, created_at, snoozed_until, created_version
 FROM notifications
 WHERE user_id = :user_id
   AND created_version < :before
@@ -486,7 +487,7 @@ SELECT sync_cursor_issued(:user_id, :after_version, :after_id);
 -- and its authentication). Always one row at least: an empty page has null columns beside.
 SELECT n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.topic, n.audience, n.read_at, n.archived_at, n.created_at,
-       n.version,
+       n.snoozed_until, n.version,
        unread.count AS unread,
        sync_cursor_issued(:user_id, :after_version, :after_id) AS cursor_issued
 FROM (SELECT count(*) AS count FROM notifications
@@ -518,7 +519,7 @@ WHERE u.sync_version > known.version;
 SELECT s.key, u.sync_version, unread.count AS unread,
        n.id, n.user_id, n.event_name, n.title, n.summary, n.body, n.target_url, n.severity,
        n.data, n.batch_key, n.topic, n.audience, n.read_at, n.archived_at, n.created_at,
-       n.version
+       n.snoozed_until, n.version
 FROM unnest(:keys::integer[], :user_ids::text[], :after_versions::bigint[],
             :after_ids::uuid[]) AS s(key, user_id, after_version, after_id)
 JOIN users u ON u.user_id = s.user_id
@@ -561,16 +562,20 @@ SELECT pg_notify('traybell_changes', :payload);
 -- now (its version number is then left unused, which the sync does not mind).
 
 -- name: mark_read
+-- Marking a snoozed notification read ends its snooze (it stays read).
 WITH changing AS (
     SELECT id, row_number() OVER (ORDER BY id) AS nth FROM notifications
-    WHERE user_id = :user_id AND id = ANY (:ids) AND read_at IS NULL
+    WHERE user_id = :user_id AND id = ANY (:ids)
+      AND (read_at IS NULL OR snoozed_until IS NOT NULL)
 ), first AS (
     SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
 )
 UPDATE notifications n
-SET read_at = now(), version = first.version + c.nth - 1
+SET read_at = COALESCE(n.read_at, now()), snoozed_until = NULL,
+    version = first.version + c.nth - 1
 FROM changing c, first
-WHERE n.user_id = :user_id AND n.id = c.id AND n.read_at IS NULL
+WHERE n.user_id = :user_id AND n.id = c.id
+  AND (n.read_at IS NULL OR n.snoozed_until IS NOT NULL)
 RETURNING n.id;
 
 -- name: mark_unread
@@ -581,9 +586,38 @@ WITH changing AS (
     SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
 )
 UPDATE notifications n
-SET read_at = NULL, version = first.version + c.nth - 1
+SET read_at = NULL, snoozed_until = NULL, version = first.version + c.nth - 1
 FROM changing c, first
 WHERE n.user_id = :user_id AND n.id = c.id AND n.read_at IS NOT NULL
+RETURNING n.id;
+
+-- name: snooze
+-- Read now, unread again at :until (the workers' poll: functions/timers.sql); a snooze again
+-- moves the time. An archived notification is not snoozed.
+WITH changing AS (
+    SELECT id FROM notifications
+    WHERE user_id = :user_id AND id = :id AND archived_at IS NULL
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET read_at = COALESCE(n.read_at, now()), snoozed_until = :until, version = first.version
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.archived_at IS NULL
+RETURNING n.id;
+
+-- name: unsnooze
+-- Ends a snooze at once: unread again.
+WITH changing AS (
+    SELECT id FROM notifications
+    WHERE user_id = :user_id AND id = :id AND snoozed_until IS NOT NULL
+), first AS (
+    SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
+)
+UPDATE notifications n
+SET read_at = NULL, snoozed_until = NULL, version = first.version
+FROM changing c, first
+WHERE n.user_id = :user_id AND n.id = c.id AND n.snoozed_until IS NOT NULL
 RETURNING n.id;
 
 -- name: archive
@@ -594,7 +628,7 @@ WITH changing AS (
     SELECT take_sync_versions(:user_id, count(*)) AS version FROM changing HAVING count(*) > 0
 )
 UPDATE notifications n
-SET archived_at = now(), read_at = COALESCE(n.read_at, now()),
+SET archived_at = now(), read_at = COALESCE(n.read_at, now()), snoozed_until = NULL,
     version = first.version + c.nth - 1
 FROM changing c, first
 WHERE n.user_id = :user_id AND n.id = c.id AND n.archived_at IS NULL
@@ -617,7 +651,8 @@ RETURNING n.id;
 -- ---------------------------------------------------------------- preferences
 
 -- name: get_preferences^
-SELECT in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours
+SELECT in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours,
+       timezone
 FROM preferences WHERE user_id = :user_id;
 
 -- name: update_preferences^
@@ -629,9 +664,11 @@ UPDATE preferences SET
     email = CASE WHEN :set_email THEN :email ELSE email END,
     push_urls = COALESCE(:push_urls, push_urls),
     quiet_hours = CASE WHEN :set_quiet_hours THEN :quiet_hours ELSE quiet_hours END,
+    timezone = CASE WHEN :set_timezone THEN :timezone ELSE timezone END,
     updated_at = now()
 WHERE user_id = :user_id
-RETURNING in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours;
+RETURNING in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours,
+          timezone;
 
 -- ---------------------------------------------------------------- unsubscribe
 
@@ -752,14 +789,23 @@ WITH lock AS (
         SELECT a.ctid FROM attempts a, lock
         WHERE lock.held AND a.attempted_at < now() - interval '1 day' LIMIT :batch))
     RETURNING 1
+), old_unsubscribe_links AS (
+    -- one per email sent: an email's link works as long as its delivery is kept
+    DELETE FROM unsubscribe_tokens WHERE ctid = ANY (ARRAY(
+        SELECT u.ctid FROM unsubscribe_tokens u, lock
+        WHERE lock.held AND u.created_at < now() - make_interval(days => :retention_days)
+        LIMIT :batch FOR UPDATE OF u SKIP LOCKED))
+    RETURNING 1
 )
 SELECT (SELECT held FROM lock) AS held,
        greatest((SELECT count(*) FROM sent), (SELECT count(*) FROM windows),
                 (SELECT count(*) FROM sessions), (SELECT count(*) FROM spent_invites),
-                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts)) AS most,
+                (SELECT count(*) FROM codes), (SELECT count(*) FROM old_attempts),
+                (SELECT count(*) FROM old_unsubscribe_links)) AS most,
        (SELECT count(*) FROM sent) + (SELECT count(*) FROM windows)
        + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM spent_invites)
-       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts) AS pruned;
+       + (SELECT count(*) FROM codes) + (SELECT count(*) FROM old_attempts)
+       + (SELECT count(*) FROM old_unsubscribe_links) AS pruned;
 
 -- ---------------------------------------------------------------- metrics
 
@@ -817,7 +863,12 @@ LIMIT :limit;
 -- notifications, oldest first. A job quiet hours may hold (delivery_rules.sql) is not claimed
 -- here: it comes back with `quiet_hours` set and nothing else, for the caller to judge
 -- (zoneinfo) and then claim (worker_claim_judged) or hold.
-WITH stale AS (
+-- The same statement releases due timers (scheduled sends, at most :timer_limit, and snoozes:
+-- functions/timers.sql); their row comes back with `timers_released` set (and the users whose
+-- notifications changed as `changed_users`), nothing else.
+WITH timers AS MATERIALIZED (
+    SELECT released, changed_users FROM release_due_timers(:timer_limit, :max_attempts)
+), stale AS (
     SELECT id FROM deliveries
     WHERE status = 'sending' AND locked_at < now() - make_interval(secs => :lock_timeout_seconds)
     ORDER BY id
@@ -831,7 +882,7 @@ WITH stale AS (
     WHERE d.id = stale.id
     RETURNING d.id, d.user_id, d.channel, d.status, d.attempts, d.available_at
 ), due AS (
-    SELECT d.id, d.available_at, p.quiet_hours,
+    SELECT d.id, d.available_at, quiet_hours_in_zone(p) AS quiet_hours,
            quiet_hours_may_hold(d.is_critical, p) AS judge
     FROM deliveries d
     JOIN preferences p ON p.user_id = d.user_id
@@ -840,17 +891,22 @@ WITH stale AS (
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
-SELECT c.*, NULL::jsonb AS quiet_hours, NULL::text AS recovered
+SELECT c.*, NULL::jsonb AS quiet_hours, NULL::text AS recovered,
+       NULL::integer AS timers_released, NULL::text[] AS changed_users
 FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
                       :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
-       quiet_hours, NULL
+       quiet_hours, NULL, NULL, NULL
 FROM due WHERE judge
 UNION ALL
 SELECT id, user_id, channel, NULL, NULL, attempts, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       available_at, NULL, status
+       available_at, NULL, status, NULL, NULL
 FROM recovered
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, released, changed_users
+FROM timers
 ORDER BY available_at, id;
 
 -- name: worker_claim_judged
@@ -909,3 +965,73 @@ SET status = 'pending', available_at = now(), locked_at = NULL, lock_token = NUL
 FROM held_deliveries(:ids, :lock_tokens) AS held
 WHERE d.id = held.id
 RETURNING d.id;
+
+-- ---------------------------------------------------------------- scheduled sends
+-- Released by the workers' poll (functions/timers.sql).
+
+-- name: create_schedule^
+-- A schedule whose key exists already is not made again: nothing comes back.
+INSERT INTO schedules (send_at, send_at_local, next_release_at, schedule_key, user_ids,
+                       to_addresses, topic, event_name, title, summary, body, target_url, severity, data,
+                       resource_id, idempotency_key, batch_key, actor_user_id, actor_token_id,
+                       ip, via)
+VALUES (:send_at, :send_at_local,
+        -- a local time is first due where the day starts first (UTC+14)
+        COALESCE(:send_at, (:send_at_local::timestamp AT TIME ZONE 'UTC') - interval '14 hours'),
+        :schedule_key, :user_ids, :to_addresses, :topic, :event_name, :title, :summary, :body, :target_url, :severity,
+        :data, :resource_id, :idempotency_key, :batch_key, :actor_user_id, :actor_token_id,
+        :ip, :via)
+ON CONFLICT (schedule_key) DO NOTHING
+RETURNING *;
+
+-- name: schedule_by_key^
+SELECT * FROM schedules WHERE schedule_key = :schedule_key;
+
+-- name: list_schedules
+-- Newest first; after the schedule :before when given.
+SELECT * FROM schedules
+WHERE (status = :status OR :status::text IS NULL)
+  AND (:before::uuid IS NULL
+       OR (created_at, schedule_id) < (SELECT created_at, schedule_id FROM schedules
+                                       WHERE schedule_id = :before))
+ORDER BY created_at DESC, schedule_id DESC
+LIMIT :limit;
+
+-- name: cancel_schedule^
+-- A schedule not released yet (or not to everyone yet) stops; the row as it is now comes
+-- back in any case, none for an unknown id.
+WITH cancelled AS (
+    UPDATE schedules SET status = 'cancelled', cancelled_at = now()
+    WHERE schedule_id = :schedule_id AND status = 'scheduled'
+    RETURNING schedule_id, status
+)
+SELECT s.schedule_id, COALESCE(c.status, s.status) AS status, c.schedule_id IS NOT NULL AS changed
+FROM schedules s LEFT JOIN cancelled c ON c.schedule_id = s.schedule_id
+WHERE s.schedule_id = :schedule_id;
+
+-- name: schedule_status$
+SELECT status FROM schedules WHERE schedule_id = :schedule_id;
+
+-- ---------------------------------------------------------------- integrations
+
+-- name: create_integration^
+INSERT INTO integrations (name, kind, audience, topic, token_id)
+VALUES (:name, :kind, :audience, :topic, :token_id)
+RETURNING integration_id, name, kind, audience, topic, created_at, NULL::timestamptz AS last_used_at;
+
+-- name: list_integrations
+-- Each with its token's last use (to the minute, as every token's).
+SELECT i.integration_id, i.name, i.kind, i.audience, i.topic, i.created_at, t.last_used_at
+FROM integrations i JOIN api_tokens t ON t.token_id = i.token_id
+ORDER BY i.created_at DESC, i.integration_id;
+
+-- name: token_integration^
+-- The integration an `ingest` token sends for.
+SELECT integration_id, name, kind, audience, topic FROM integrations WHERE token_id = :token_id;
+
+-- name: delete_integration^
+-- Deletes the integration's token, and with it the integration (ON DELETE CASCADE): the token
+-- stops at once.
+DELETE FROM api_tokens t USING integrations i
+WHERE i.integration_id = :integration_id AND t.token_id = i.token_id
+RETURNING t.token_id, t.user_id, i.kind;

@@ -19,6 +19,7 @@ import asyncpg
 from server.config import Settings
 from server.db import fetch_all, queries
 from server.identity import hash_token
+from server.wakeups import announcement_payload
 from shared.privacy import ExternalText, external_text
 from shared.quiet_hours import quiet_until
 
@@ -26,6 +27,10 @@ from shared.quiet_hours import quiet_until
 MAX_RETRY_SECONDS = 30 * 60
 #: Retry delays are shortened by up to this share, at random, so failures do not retry in step.
 RETRY_JITTER = 0.2
+#: At most this many scheduled sends are released by one poll, each a subtransaction of the
+#: claim's (past 64, PostgreSQL stops caching them in shared memory and snapshots slow down).
+#: A poll that released this many polls again at once.
+TIMER_BATCH = 48
 #: The group of the digest that collects what quiet hours held (see worker_hold).
 QUIET_HOURS_GROUP = "quiet"
 
@@ -101,6 +106,10 @@ class Claimed:
     #: Jobs whose holder stopped refreshing the lock, back in the queue (or failed): `id`,
     #: `user_id`, `channel`, `attempts` and their new status as `recovered`.
     recovered: list[asyncpg.Record]
+    #: Scheduled sends released by this poll (functions/timers.sql).
+    timers_released: int = 0
+    #: Users whose notifications the released timers changed (a send, a snooze that ended).
+    changed_users: list[str] = field(default_factory=list)
 
 
 def _pairs(jobs: Sequence[Job]) -> dict[str, list[UUID]]:
@@ -112,6 +121,7 @@ class Queue:
         self.pool = pool
         self.public_url = settings.public_url
         self.lock_timeout_seconds = float(settings.lock_timeout_seconds)
+        self.max_attempts = settings.max_attempts
         #: The per-minute limits, applied by the claim (claim_deliveries.sql).
         self.per_minute = {
             "email_per_minute": settings.email_per_minute,
@@ -124,7 +134,8 @@ class Queue:
         One statement does both: all an idle worker runs. Only jobs quiet hours may hold need
         a second look: those outside them are claimed by a second statement, the others held.
         Jobs beyond their user's per-minute limit are not returned: the claim folded them into
-        the user's overflow digest.
+        the user's overflow digest. The same statement releases due timers (at most
+        TIMER_BATCH scheduled sends, and due snoozes).
         """
         rows = await fetch_all(
             queries.worker_claim,
@@ -132,8 +143,12 @@ class Queue:
             channels=list(channels),
             limit=limit,
             lock_timeout_seconds=self.lock_timeout_seconds,
+            timer_limit=TIMER_BATCH,
+            max_attempts=self.max_attempts,
             **self.per_minute,
         )
+        timers = next(row for row in rows if row["timers_released"] is not None)
+        rows = [row for row in rows if row["timers_released"] is None]
         recovered = [row for row in rows if row["recovered"] is not None]
         judged = [row for row in rows if row["quiet_hours"] is not None]
         jobs = [
@@ -141,8 +156,9 @@ class Queue:
             for row in rows
             if row["quiet_hours"] is None and row["recovered"] is None
         ]
+        released = (timers["timers_released"], list(timers["changed_users"]))
         if not judged:
-            return Claimed(jobs, 0, recovered)
+            return Claimed(jobs, 0, recovered, *released)
         now = datetime.now(UTC)
         held: dict[UUID, datetime] = {}
         for row in judged:
@@ -160,7 +176,12 @@ class Queue:
             # Claim order is queue order (oldest first); keep it for the caller.
             order = {row["id"]: n for n, row in enumerate(rows)}
             jobs.sort(key=lambda job: order[job.id])
-        return Claimed(jobs, len(held), recovered)
+        return Claimed(jobs, len(held), recovered, *released)
+
+    async def announce(self, users: Sequence[str]) -> None:
+        """Wake the event streams of `users`, whose notifications a released timer changed
+        (after its commit, in a statement of its own: server/wakeups.py)."""
+        await queries.announce_changes(self.pool, payload=announcement_payload(set(users)))
 
     async def unsubscribe_token(self, user_id: str) -> str:
         """A new one-click unsubscribe token for one email to the user; only its hash is kept."""

@@ -29,7 +29,7 @@ from server.db import UNAVAILABLE_ERRORS, create_pool
 from server.worker import housekeeping, metrics
 from server.worker.leases import LeaseKeeper
 from server.worker.pipeline import Pipeline
-from server.worker.queue import Queue
+from server.worker.queue import TIMER_BATCH, Queue
 from server.worker.sender import Sender
 from server.worker.waker import Waker
 
@@ -178,6 +178,9 @@ class Worker:
                     pipeline.add(claimed.jobs)
                     # A full batch means more may be due: claim again without waiting.
                     busy = room > 0 and len(claimed.jobs) + claimed.held >= room
+                    busy = busy or claimed.timers_released >= TIMER_BATCH
+                    if claimed.changed_users:
+                        await queue.announce(claimed.changed_users)
                 if unavailable_since is not None:
                     log.info("database reachable again")
                     unavailable_since = None

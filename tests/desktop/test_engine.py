@@ -475,6 +475,7 @@ def test_a_cache_of_the_first_schema_upgrades_and_syncs_again(live_server, user,
         conn.execute("DROP INDEX idx_notifications_topic")
         conn.execute("ALTER TABLE notifications DROP COLUMN topic")
         conn.execute("ALTER TABLE notifications DROP COLUMN audience")
+        conn.execute("ALTER TABLE notifications DROP COLUMN snoozed_until")
         conn.execute("PRAGMA user_version = 1")
     engine = SyncEngine(live_server.url, token, path)
     try:

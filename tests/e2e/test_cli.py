@@ -259,3 +259,20 @@ def test_serve_stops_the_embedded_database_on_sigterm_even_after_a_crash(tmp_pat
     server.send_signal(signal.SIGTERM)
     assert server.wait(60) == 0
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL still runs"
+
+
+def test_send_at_and_at_local_schedule_through_the_api(live_server):
+    """`traybell send --at` schedules for an instant with its offset, `--at-local` for a
+    wall-clock time in each recipient's zone: each prints the 202 reply's schedule; a time
+    the server refuses is its 422 and exit 1."""
+    user, _ = live_server.create_user()
+    base = ["send", "--server", live_server.url, "--token", live_server.admin_token]
+    at = traybell(*base, "--to", user, "--title", "Standup", "--at", "2027-01-04T09:00+05:30")
+    assert at.returncode == 0, at.stderr
+    assert json.loads(at.stdout)["schedule"]["send_at"] == "2027-01-04T03:30:00+00:00"
+    local = traybell(*base, "--to", user, "--title", "Standup", "--at-local", "2027-01-04T09:00")
+    assert local.returncode == 0, local.stderr
+    assert json.loads(local.stdout)["schedule"]["send_at_local"] == "2027-01-04T09:00"
+    bad = traybell(*base, "--to", user, "--title", "Standup", "--at", "2027-01-04T09:00")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["error"]["code"] == "validation_failed"

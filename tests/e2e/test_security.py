@@ -4,15 +4,20 @@ reaches logs. Each test fails on the code the review was run against."""
 
 import asyncio
 import ipaddress
+import logging
 import uuid
 
 import asyncpg
 import pytest
 
+from server.accounts import Accounts
 from server.channels.push import _ConnectionCheck
 from server.channels.push_targets import AllowedHosts, is_public
+from server.db import create_pool
 from server.db.migrate import available_migrations, migrate
-from server.identity import issue_token
+from server.identity import hash_token, issue_token
+from server.service import Service
+from server.worker.housekeeping import prune
 from tests.support.db import db_fetch
 from tests.support.login import decide
 from tests.support.sse import StreamReader
@@ -484,3 +489,68 @@ def test_a_socket_handed_a_host_name_is_refused_even_when_the_name_is_allowed():
     with pytest.raises(PermissionError):
         check.check(("localhost", 514))
     check.check(("127.0.0.1", 514))
+
+
+# ---------------------------------------------------------------- 9. tokens out of logs
+
+
+@pytest.mark.parametrize(
+    ("path", "template", "failing"),
+    [
+        ("/invite/", "/invite/{token}", (Accounts, "invited_user")),
+        ("/unsubscribe/", "/unsubscribe/{token}", (Service, "unsubscribe_user")),
+    ],
+)
+def test_an_unexpected_error_logs_the_route_template_not_the_token(
+    live_server, monkeypatch, caplog, path, template, failing
+):
+    """Logs: the line an unexpected error leaves names the route's template, never the raw
+    path, which carries a capability token (an invite or unsubscribe link)."""
+
+    async def broken(*_args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(*failing, broken)
+    secret = "capability-" + uuid.uuid4().hex
+    with caplog.at_level(logging.ERROR), live_server.client() as browser:
+        assert browser.get(path + secret).status_code == 500
+    assert f"GET {template}: unexpected error" in caplog.text
+    assert secret not in caplog.text
+
+
+# ---------------------------------------------------------------- 10. unsubscribe links
+
+
+def test_unsubscribe_tokens_are_pruned_with_the_deliveries_they_came_with(live_server):
+    """Unsubscribe links: one is stored per email sent, so they go when the deliveries do
+    (past TRAYBELL_DELIVERY_RETENTION_DAYS); a recent one stays and still only turns email
+    off."""
+    user, _ = live_server.create_user(email_enabled=True, email="links@example.com")
+    db_fetch(
+        live_server.database_url,
+        "INSERT INTO unsubscribe_tokens (token_hash, user_id, created_at) VALUES"
+        " ($1, $2, now() - interval '31 days'), ($3, $2, now() - interval '29 days')",
+        hash_token("old link"),
+        user,
+        hash_token("recent link"),
+    )
+
+    async def prune_all() -> int:
+        pool = await create_pool(live_server.database_url, min_size=1, max_size=1)
+        try:
+            return await prune(pool, retention_days=30)
+        finally:
+            await pool.close()
+
+    asyncio.run(prune_all())
+    left = db_fetch(live_server.database_url, "SELECT token_hash FROM unsubscribe_tokens")
+    assert [bytes(row["token_hash"]) for row in left] == [hash_token("recent link")]
+    with live_server.client() as browser:
+        assert browser.post("/unsubscribe/old link").status_code == 404
+        assert browser.post("/unsubscribe/recent link").status_code == 200
+    preferences = db_fetch(
+        live_server.database_url,
+        "SELECT email_enabled, in_app_enabled, push_enabled FROM preferences WHERE user_id = $1",
+        user,
+    )
+    assert preferences == [{"email_enabled": False, "in_app_enabled": True, "push_enabled": False}]

@@ -34,6 +34,8 @@ HARMFUL_FORM = {
     "in_app@deploys": "off",
     "up_to": "",
     "back": "/",
+    "name": "Forged source",
+    "kind": "ntfy",
 }
 #: Only these (path, method) may skip the check; each says why where it is declared.
 EXEMPT = {("/unsubscribe/{token}", "POST")}
@@ -88,6 +90,10 @@ def test_every_unsafe_page_request_without_the_token_is_refused_and_changes_noth
         client.put(f"/v1/admin/teams/ops/members/{victim}").raise_for_status()
         client.put("/v1/admin/topics/deploys", json={"open": True}).raise_for_status()
         client.put("/v1/admin/topics/deploys/teams/ops").raise_for_status()
+        integration = client.post(
+            "/v1/admin/integrations", json={"name": "Kuma", "kind": "ntfy", "to": []}
+        )
+        integration.raise_for_status()
     path_values = {
         "notification_id": own_notification,
         "action": "archive",
@@ -97,6 +103,7 @@ def test_every_unsafe_page_request_without_the_token_is_refused_and_changes_noth
         "delivery_id": "00000000-0000-0000-0000-000000000001",
         "team_id": "ops",
         "topic": "deploys",
+        "integration_id": integration.json()["integration"]["integration_id"],
     }
     web = browser()
     assert web.sign_in(admin, PASSWORD).status_code == 303

@@ -65,9 +65,12 @@ async def _claim(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, A
         channels=["email"],
         limit=limit,
         lock_timeout_seconds=300,
+        timer_limit=0,
+        max_attempts=5,
         **PER_MINUTE,
     )
-    return [dict(row) for row in rows]
+    # the row of the timers the same statement released (none here) is not a job
+    return [dict(row) for row in rows if row["timers_released"] is None]
 
 
 async def _queue(conn: asyncpg.Connection, user: str) -> list[dict[str, Any]]:

@@ -102,6 +102,15 @@ RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT NOT p_is_critical AND p.quiet_hours IS NOT NULL
 $$;
 
+-- The user's quiet hours with the zone they are read in: their own `timezone`, else the
+-- user's `timezone` preference, else UTC.
+CREATE OR REPLACE FUNCTION quiet_hours_in_zone(p preferences)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p.quiet_hours ->> 'timezone' IS NOT NULL THEN p.quiet_hours
+                ELSE p.quiet_hours || jsonb_build_object('timezone', COALESCE(p.timezone, 'UTC'))
+           END
+$$;
+
 -- Why a queued notification waits: the digest its job collects for (a batch of step 3, quiet
 -- hours of step 5, the per-minute overflow of step 6), or null for a message of its own.
 CREATE OR REPLACE FUNCTION delivery_delay_reason(p_group_key text) RETURNS text

@@ -34,7 +34,10 @@ CREATE OR REPLACE FUNCTION send_notification(
     -- who sends, for the audit event (all null and p_via 'cli' from the command line)
     p_actor_user_id text DEFAULT NULL, p_actor_token_id uuid DEFAULT NULL,
     p_ip inet DEFAULT NULL, p_via text DEFAULT NULL,
-    p_to text[] DEFAULT NULL, p_topic text DEFAULT NULL
+    p_to text[] DEFAULT NULL, p_topic text DEFAULT NULL,
+    -- only these of the recipients: a scheduled send in each recipient's own wall-clock time
+    -- is made to each of them at their time (functions/timers.sql); null: all of them
+    p_only text[] DEFAULT NULL
 ) RETURNS TABLE (user_id text, id uuid, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -70,6 +73,9 @@ BEGIN
     IF p_to IS NULL THEN
         v_recipients := COALESCE(p_user_ids,
                                  ARRAY(SELECT u.user_id FROM users u WHERE u.disabled_at IS NULL));
+    END IF;
+    IF p_only IS NOT NULL THEN
+        v_recipients := ARRAY(SELECT unnest(v_recipients) INTERSECT SELECT unnest(p_only));
     END IF;
     -- A fan-out's statement below is planned for its own recipients, every time. After five
     -- runs in a session PostgreSQL may keep a generic plan, which guesses a few recipients and
@@ -162,7 +168,11 @@ BEGIN
                    'event_name', p_event_name, 'severity', p_severity,
                    'recipients', count(*), 'inserted', count(s.id),
                    'duplicates', count(*) FILTER (WHERE r.stores AND s.id IS NULL),
-                   'via', p_via))
+                   'via', p_via,
+                   -- a source's send names its integration: the one its token belongs to
+                   'integration_id', CASE WHEN p_via IN ('alertmanager', 'gotify', 'ntfy') THEN
+                       (SELECT i.integration_id FROM integrations i
+                        WHERE i.token_id = p_actor_token_id) END))
         FROM recipients r LEFT JOIN stored s ON s.user_id = r.user_id
     )
     SELECT array_agg(r.user_id), array_agg(s.id),
@@ -191,14 +201,15 @@ END $$;
 -- p_recipient_counts[i] recipients that follow those of the sends before it in p_recipients.
 -- The data come as JSON text, parsed inside each send's subtransaction: a value PostgreSQL
 -- refuses (NaN) fails that send alone. Returns send_notification()'s rows, each with the
--- number of its send.
+-- number of its send. With `p_to`, every send of the batch goes to that audience instead
+-- (resolved by each send, in this transaction), and p_recipients names nobody.
 CREATE OR REPLACE FUNCTION send_notifications(
     p_recipients text[], p_recipient_counts integer[],
     p_event_names text[], p_titles text[], p_summaries text[], p_bodies text[],
     p_target_urls text[], p_severities text[], p_data text[], p_idempotency_keys text[],
     p_resource_ids text[], p_batch_keys text[], p_max_attempts integer,
     p_actor_user_ids text[], p_actor_token_ids uuid[], p_ips inet[], p_vias text[],
-    p_topics text[]
+    p_topics text[], p_to text[] DEFAULT NULL
 ) RETURNS TABLE (send_no integer, user_id text, id uuid, outcome text) LANGUAGE plpgsql
 -- The sends of a batch name few recipients each: a plan made once per connection serves them
 -- all, where planning the send afresh for each (PostgreSQL's choice here) cost more than
@@ -222,7 +233,7 @@ BEGIN
                 p_severities[i], p_data[i]::jsonb, p_idempotency_keys[i], p_resource_ids[i],
                 p_batch_keys[i], p_max_attempts,
                 p_actor_user_ids[i], p_actor_token_ids[i], p_ips[i], p_vias[i],
-                p_topic => p_topics[i]) AS s;
+                p_to => p_to, p_topic => p_topics[i]) AS s;
         EXCEPTION WHEN OTHERS THEN
             v_users := ARRAY[NULL::text];
             v_ids := ARRAY[NULL::uuid];

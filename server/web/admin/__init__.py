@@ -7,7 +7,18 @@ template extending admin/layout.html, and one entry in AREAS."""
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from server.web.admin import audit_log, deliveries, send, teams, tokens, topics, users
+from server.web.admin import (
+    audit_log,
+    deliveries,
+    integrations,
+    people_import,
+    scheduled,
+    send,
+    teams,
+    tokens,
+    topics,
+    users,
+)
 from server.web.admin.area import Area
 from server.web.rendering import add_template_global
 from server.web.routing import PageRoute
@@ -17,9 +28,12 @@ from server.web.session import AdminVisitorDep
 #: calls as the admin API.
 AREAS = (
     Area("Send", send.router),
+    Area("Scheduled", scheduled.router),
     Area("Users", users.router),
+    Area("Import", people_import.router),
     Area("Teams", teams.router),
     Area("Topics", topics.router),
+    Area("Integrations", integrations.router),
     Area("Deliveries", deliveries.router),
     Area("Tokens", tokens.router),
     Area("Audit log", audit_log.router),
