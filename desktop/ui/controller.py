@@ -10,7 +10,7 @@ local marks happen here.
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -26,6 +26,7 @@ from desktop.ui.scheduler import PollScheduler
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.toaster import Toaster
+from shared.snooze import snooze_until
 
 log = logging.getLogger("traybell.desktop.controller")
 
@@ -339,6 +340,19 @@ class TrayController(QObject):
         if self._engine is not None:
             self._engine.queue_archive(notification_id)
             self._after_local_change()
+
+    def snooze(
+        self, notification_id: str, choice: str, on_error: Callable[[BaseException], None]
+    ) -> bool:
+        """Snooze on the runner ("hour" or "tomorrow": 09:00 tomorrow in this computer's time
+        zone), then sync so the cache has it; False (and nothing runs) when signed out."""
+        now = self.now().astimezone()
+        until = snooze_until(choice, now, now.tzinfo or UTC)
+        return self._on_runner(
+            lambda engine: engine.snooze(notification_id, until),
+            lambda _: self.sync_now(),
+            on_error,
+        )
 
     def open_notification(self, notification: dict[str, Any]) -> None:
         """Open the link in the browser (http(s) only); a path is taken relative to the

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from server.accounts import PasswordSignInOff, UserDisabled
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
@@ -26,6 +27,7 @@ from server.errors import (
     Unprocessable,
 )
 from server.metrics import route_template
+from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,26 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
         "push_url_not_allowed",
         f"{exc}. Push URLs may only reach public addresses, unless the server's "
         "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
+    ),
+    ProviderUnavailable: lambda _, exc: Refusal(
+        502,
+        "identity_provider_unavailable",
+        "The company sign-in did not answer, so nobody was signed in. Try again in a while;"
+        " if it goes on, tell an administrator.",
+    ),
+    SignInRejected: lambda _, exc: Refusal(
+        400,
+        "sign_in_rejected",
+        f"The company sign-in did not work: {exc}. Nobody was signed in; start again from"
+        " the sign-in page.",
+    ),
+    UserDisabled: lambda _, exc: Refusal(
+        403, "user_disabled", "This account is disabled. Ask an administrator to enable it."
+    ),
+    PasswordSignInOff: lambda _, exc: Refusal(
+        403,
+        "password_sign_in_off",
+        "Signing in with a password is turned off here: use the company sign-in.",
     ),
     SendsClosed: lambda _, exc: Refusal(
         503, "server_stopping", "The server is stopping; nothing was stored. Try again."

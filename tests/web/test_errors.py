@@ -8,12 +8,14 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from server.accounts import PasswordSignInOff, UserDisabled
 from server.api.errors import DOMAIN_ERRORS
 from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
 from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
 from tests.support.live import test_settings as settings_for_tests
@@ -29,6 +31,10 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     ClosedTopic: ClosedTopic("only admins subscribe people to deploys"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
+    ProviderUnavailable: ProviderUnavailable("http://127.0.0.1:9/.well-known: refused"),
+    SignInRejected: SignInRejected("the ID token: invalid nonce"),
+    UserDisabled: UserDisabled(),
+    PasswordSignInOff: PasswordSignInOff(),
     asyncpg.DataError: asyncpg.DataError("invalid input value"),
     **{kind: kind("the database went away") for kind in UNAVAILABLE_ERRORS},
     asyncpg.PostgresConnectionError: asyncpg.PostgresConnectionError("connection lost"),
