@@ -21,6 +21,7 @@ from tests.support.login import LoginProcess
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, TestProvider, through_provider_pages
 from tests.support.pg import free_port
 from tests.support.web import PASSWORD, set_password_directly
+from tests.web.test_accessibility import audit
 from tests.web.test_browser import _shot, chromium
 
 ACCOUNTS = {
@@ -322,7 +323,8 @@ def test_plain_http_issuer_only_on_loopback(monkeypatch, issuer, accepted):
 
 
 def test_traybell_login_approved_through_the_company_sign_in_in_chromium(database_url, tmp_path):
-    """`traybell login`'s address opens in Chromium; the sign-in page says where it will go;
+    """`traybell login`'s address opens in Chromium; the sign-in page says where it will go
+    (and passes axe-core at 320 and 1280 px);
     "Sign in with Example Corp" leads through the provider's own login and consent pages back
     to the device page (`next` kept), and Approve ends the command signed in as the person
     the provider named."""
@@ -332,9 +334,16 @@ def test_traybell_login_approved_through_the_company_sign_in_in_chromium(databas
         provider.start(redirect_uri=f"{server.url}/login/oidc/callback")
         login = LoginProcess(tmp_path, "--server", server.url, "--name", "Traybell on desk-7")
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            # axe is injected into the page, which the pages' CSP would refuse
+            context = browser.new_context(bypass_csp=True)
+            page = context.new_page()
+            page.set_viewport_size({"width": 320, "height": 640})
             page.goto(login.verification_uri_complete)
             assert "/login?next=/device" in page.url
+            assert audit(page) == []
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
+            page.set_viewport_size({"width": 1280, "height": 800})
+            assert audit(page) == []
             assert "You will go to Example Corp to sign in" in page.inner_text("main")
             _shot(page, "web-login-company.png")
             page.click("a:has-text('Sign in with Example Corp')")
