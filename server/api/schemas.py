@@ -402,14 +402,6 @@ class PreferencesPatch(RequestModel):
     ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
     timezone: TimeZone | None = None
-
-
-class SnoozeRequest(RequestModel):
-    until: Annotated[Instant, Documented(description="1 minute to 30 days ahead.")]
-
-    def until_instant(self) -> datetime:
-        return instant(self.until)
-
     topics: Annotated[
         dict[TopicName, TopicOverrides],
         _StorableKeys(),
@@ -418,6 +410,13 @@ class SnoozeRequest(RequestModel):
             description="Merged per topic and channel: a channel left out keeps its value.",
         ),
     ] = None  # type: ignore[assignment]
+
+
+class SnoozeRequest(RequestModel):
+    until: Annotated[Instant, Documented(description="1 minute to 30 days ahead.")]
+
+    def until_instant(self) -> datetime:
+        return instant(self.until)
 
 
 class CreateUserRequest(RequestModel):
