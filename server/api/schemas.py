@@ -49,6 +49,8 @@ TARGET_URL_PATTERN = (
     rf"^([hH][tT][tT][pP][sS]?://[^{_BLANK}/?#]+[^{_BLANK}]*|/([^{_BLANK}/\\][^{_BLANK}]*)?)$"
 )
 PUSH_URL_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\x00]*$"
+#: One character a new user id may not hold (the company sign-in turns each into "-").
+NOT_IN_NEW_USER_IDS = rf"[{_BLANK}/]"
 NEW_USER_ID_PATTERN = rf"^[^{_BLANK}/]+$"
 #: An ISO 8601 instant with its offset (or Z), to the second or finer.
 INSTANT_PATTERN = (

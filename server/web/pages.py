@@ -62,7 +62,22 @@ def validation_messages(error: ValidationError) -> list[str]:
 async def login_page(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
     if visitor.caller is not None:
         return _see_other(local_path(next))
-    return render(request, "login.html", {"next": local_path(next), "login": "", "error": None})
+    return _login_form(request, local_path(next), "", None)
+
+
+def _login_form(request: Request, target: str, login_name: str, error: str | None) -> Response:
+    """The sign-in page: the company sign-in's link (with TRAYBELL_OIDC_ISSUER) and the
+    password form (unless TRAYBELL_PASSWORD_SIGNIN is off)."""
+    settings = request.app.state.service.settings
+    context = {
+        "next": target,
+        "login": login_name,
+        "error": error,
+        "company": settings.oidc_name if settings.oidc_issuer else None,
+        "company_url": "/login/oidc?" + urlencode({"next": target}),
+        "passwords": settings.password_signin,
+    }
+    return render(request, "login.html", context)
 
 
 @router.post("/login")
@@ -74,15 +89,17 @@ async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) ->
             login_name, form.get("password", ""), ip=request_ip(request)
         )
     except Throttled as exc:
-        context = {
-            "next": target,
-            "login": login_name,
-            "error": "Too many failed sign-ins. Wait a few minutes and try again.",
-        }
-        return _throttled_page(request, "login.html", context, exc)
+        page = _login_form(
+            request,
+            target,
+            login_name,
+            "Too many failed sign-ins. Wait a few minutes and try again.",
+        )
+        page.status_code = 429
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if signed_in is None:
-        context = {"next": target, "login": login_name, "error": LOGIN_FAILED}
-        return render(request, "login.html", context)
+        return _login_form(request, target, login_name, LOGIN_FAILED)
     response = _see_other(target)
     set_session_cookie(request, response, signed_in.session_id)
     return response
