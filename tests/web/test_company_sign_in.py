@@ -394,3 +394,25 @@ def test_without_an_issuer_there_is_no_company_sign_in(live_server):
     assert "/login/oidc" not in page.text and 'action="/login"' in page.text
     assert httpx.get(f"{live_server.url}/login/oidc").status_code == 404
     assert httpx.get(f"{live_server.url}/login/oidc/callback?state=x&code=y").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "not base64 at all!",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(
+            b'{"state": 5, "nonce": 1, "code_verifier": 2, "next_path": 3}'
+        ).decode(),
+        base64.urlsafe_b64encode(b'{"state": "s", "other": "x"}').decode(),
+    ],
+)
+def test_a_damaged_attempt_cookie_is_a_400_page_never_a_500(company, cookie):
+    """Whatever the browser sends back as the sign-in under way, the callback answers with the
+    page for a sign-in that cannot be finished (400) and no session."""
+    with _browser(company.server) as http:
+        http.cookies.set("traybell_oidc", cookie, domain="127.0.0.1", path="/login/oidc")
+        reply = http.get("/login/oidc/callback", params={"state": "s", "code": "c"})
+        assert reply.status_code == 400 and "already finished" in reply.text
+        assert "traybell_session" not in http.cookies
