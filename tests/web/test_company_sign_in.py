@@ -300,6 +300,14 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
         server.stop()
 
 
+def test_an_issuer_without_a_client_id_is_a_configuration_error(monkeypatch):
+    """TRAYBELL_OIDC_ISSUER without TRAYBELL_OIDC_CLIENT_ID stops the start, naming it."""
+    monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", "https://id.example.com")
+    monkeypatch.delenv("TRAYBELL_OIDC_CLIENT_ID", raising=False)
+    with pytest.raises(ConfigError, match="TRAYBELL_OIDC_CLIENT_ID"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize(
     ("issuer", "accepted"),
     [
@@ -315,6 +323,7 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
 def test_plain_http_issuer_only_on_loopback(monkeypatch, issuer, accepted):
     """TRAYBELL_OIDC_ISSUER must be https, or plain http on a loopback address only."""
     monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", issuer)
+    monkeypatch.setenv("TRAYBELL_OIDC_CLIENT_ID", "traybell")
     if accepted:
         assert Settings.from_env().oidc_issuer == issuer
     else:
