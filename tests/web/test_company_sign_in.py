@@ -300,6 +300,14 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
         server.stop()
 
 
+def test_an_issuer_without_a_client_id_is_a_configuration_error(monkeypatch):
+    """TRAYBELL_OIDC_ISSUER without TRAYBELL_OIDC_CLIENT_ID stops the start, naming it."""
+    monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", "https://id.example.com")
+    monkeypatch.delenv("TRAYBELL_OIDC_CLIENT_ID", raising=False)
+    with pytest.raises(ConfigError, match="TRAYBELL_OIDC_CLIENT_ID"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize(
     ("issuer", "accepted"),
     [
@@ -315,6 +323,7 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
 def test_plain_http_issuer_only_on_loopback(monkeypatch, issuer, accepted):
     """TRAYBELL_OIDC_ISSUER must be https, or plain http on a loopback address only."""
     monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", issuer)
+    monkeypatch.setenv("TRAYBELL_OIDC_CLIENT_ID", "traybell")
     if accepted:
         assert Settings.from_env().oidc_issuer == issuer
     else:
@@ -394,3 +403,25 @@ def test_without_an_issuer_there_is_no_company_sign_in(live_server):
     assert "/login/oidc" not in page.text and 'action="/login"' in page.text
     assert httpx.get(f"{live_server.url}/login/oidc").status_code == 404
     assert httpx.get(f"{live_server.url}/login/oidc/callback?state=x&code=y").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "not base64 at all!",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(
+            b'{"state": 5, "nonce": 1, "code_verifier": 2, "next_path": 3}'
+        ).decode(),
+        base64.urlsafe_b64encode(b'{"state": "s", "other": "x"}').decode(),
+    ],
+)
+def test_a_damaged_attempt_cookie_is_a_400_page_never_a_500(company, cookie):
+    """Whatever the browser sends back as the sign-in under way, the callback answers with the
+    page for a sign-in that cannot be finished (400) and no session."""
+    with _browser(company.server) as http:
+        http.cookies.set("traybell_oidc", cookie, domain="127.0.0.1", path="/login/oidc")
+        reply = http.get("/login/oidc/callback", params={"state": "s", "code": "c"})
+        assert reply.status_code == 400 and "already finished" in reply.text
+        assert "traybell_session" not in http.cookies
