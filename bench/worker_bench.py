@@ -13,6 +13,12 @@ two alternate DRAIN_ROUNDS times and the better run of each counts.
 
 The scale-out figure drains the same queue with two worker processes beside one.
 
+The schedule figure: SCHEDULES scheduled sends (one info notification to one bench user each)
+due in the same second, released by two worker processes (started and listening before the
+clock starts; a release is found by the next safety poll, at most a second later). Its
+baseline, in the same run on the same database: the same sends made directly through
+send_notification(), from two connections at once, one statement each.
+
 The email figure drains EMAIL_JOBS email jobs (one per user) through a worker process with its
 real email transport, into an aiosmtpd sink in a process of its own on loopback. Its baseline,
 in the same run and against the same sink: a bare aiosmtplib loop that builds the same messages
@@ -226,6 +232,99 @@ async def _measure(database_url: str, users: int, sends: int) -> list[dict[str, 
     ]
 
 
+# ---------------------------------------------------------------- scheduled sends
+
+#: Schedules due in the same second (the issue's size), in the quick run too.
+SCHEDULES = 10_000
+SCHEDULE_TARGET = "ratio <= 2"  # the issue's target: release time / direct send time
+
+
+async def _direct_sends(database_url: str, user_ids: list[str], count: int) -> float:
+    """Seconds for `count` one-recipient sends through send_notification(), two at once."""
+    pool = await create_pool(database_url, min_size=2, max_size=2)
+
+    async def sender(first: int) -> None:
+        async with pool.acquire() as conn:
+            for n in range(first, count, 2):
+                await fetch_all(
+                    queries.send_notification,
+                    conn,
+                    user_ids=[user_ids[n % len(user_ids)]],
+                    event_name="bench.direct",
+                    title=f"Direct benchmark notification {n}",
+                    summary=None,
+                    body="",
+                    target_url=None,
+                    severity="info",
+                    data={},
+                    idempotency_key=None,
+                    resource_id=None,
+                    batch_key=None,
+                    max_attempts=5,
+                    to=None,
+                    topic=None,
+                    **CLI.as_params(),
+                )
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(sender(0), sender(1))
+        return time.perf_counter() - started
+    finally:
+        await pool.close()
+
+
+async def _scheduled_release(database_url: str, count: int) -> float:
+    """Seconds from `count` schedules becoming due in the same second to the last released,
+    by two worker processes."""
+    spawn = multiprocessing.get_context("spawn")
+    workers = [
+        spawn.Process(target=_worker_process, args=(database_url, None, None), daemon=True)
+        for _ in range(2)
+    ]
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await SQL.clear_schedules(conn)
+            await SQL.park_schedules(conn, count=count)
+            for process in workers:
+                process.start()
+            for _ in range(3000):  # at most 30 s for the processes to start
+                if await SQL.listening_workers(conn) >= len(workers):
+                    break
+                await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            await SQL.release_schedules(conn)
+            while await SQL.unreleased(conn):
+                await asyncio.sleep(0.01)
+            return time.perf_counter() - started
+    finally:
+        for process in workers:
+            process.terminate()
+            process.join(10)
+        await pool.close()
+
+
+async def _measure_schedules(database_url: str) -> list[dict[str, Any]]:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        user_ids = [r["user_id"] for r in await fetch_all(SQL.bench_users, pool)]
+    finally:
+        await pool.close()
+    direct = await _direct_sends(database_url, user_ids, SCHEDULES)
+    released = await _scheduled_release(database_url, SCHEDULES)
+    return [
+        {
+            "name": f"{SCHEDULES:,} schedules due in one second, released by 2 workers",
+            "value": round(released, 3),
+            "unit": "s",
+            "baseline": round(direct, 3),
+            "ratio": round(released / direct, 3),
+            "target": SCHEDULE_TARGET,
+        }
+    ]
+
+
 # ---------------------------------------------------------------- email over SMTP
 
 
@@ -410,6 +509,7 @@ def run(quick: bool, database_url: str | None = None) -> list[dict[str, Any]]:
         if database_url is not None:
             _seed(database_url, users, sends)
             rows = asyncio.run(_measure(database_url, users, sends))
+            rows += asyncio.run(_measure_schedules(database_url))
             return rows + _measure_email(database_url)
         return _on_throwaway_cluster(users, sends)
     finally:
@@ -426,6 +526,7 @@ def _on_throwaway_cluster(users: int, sends: int) -> list[dict[str, Any]]:
         asyncio.run(migrate_url(cluster.url()))
         _seed(cluster.url(), users, sends)
         rows = asyncio.run(_measure(cluster.url(), users, sends))
+        rows += asyncio.run(_measure_schedules(cluster.url()))
         return rows + _measure_email(cluster.url())
     finally:
         cluster.destroy()

@@ -42,3 +42,28 @@ SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %';
 -- name: clear_queue!
 -- Before the email figure: only its own jobs in the queue.
 DELETE FROM deliveries;
+
+-- name: park_schedules!
+-- :count schedules of one info send each (no delivery: the release alone is measured), to the
+-- bench users in turn, due tomorrow until released.
+INSERT INTO schedules (send_at, next_release_at, user_ids, event_name, title, body, severity,
+                       data, via)
+SELECT now() + interval '1 day', now() + interval '1 day',
+       ARRAY[u.user_ids[1 + n % cardinality(u.user_ids)]], 'bench.scheduled',
+       'Scheduled benchmark notification ' || n, '', 'info', '{}', 'cli'
+FROM generate_series(0, :count - 1) AS n,
+     (SELECT array_agg(user_id ORDER BY user_id) AS user_ids FROM users
+      WHERE user_id LIKE 'bench-%') AS u;
+
+-- name: release_schedules!
+-- Every schedule due in this same second.
+UPDATE schedules SET send_at = now(), next_release_at = now() WHERE status = 'scheduled';
+
+-- name: unreleased$
+SELECT count(*) FROM schedules WHERE status = 'scheduled';
+
+-- name: bench_users
+SELECT user_id FROM users WHERE user_id LIKE 'bench-%' ORDER BY user_id;
+
+-- name: clear_schedules!
+DELETE FROM schedules;

@@ -16,11 +16,13 @@ import argon2
 import asyncpg
 
 from server import audit
+from server.audiences import Audiences
 from server.audit import Actor
 from server.config import Settings
 from server.db import queries
 from server.errors import NotFound
 from server.identity import Caller, TokenScope, hash_token, issue_token
+from server.oidc import Person
 from shared.models import DeviceAuthorization, DeviceGrant
 
 MIN_PASSWORD_LENGTH = 10
@@ -68,6 +70,14 @@ class Throttled(Exception):
     def retry_after(self) -> int:
         """Whole seconds until the next attempt may pass (for a Retry-After header)."""
         return max(1, math.ceil((self.retry_at - datetime.now(UTC)).total_seconds()))
+
+
+class PasswordSignInOff(Exception):
+    """TRAYBELL_PASSWORD_SIGNIN=off: people sign in with the company account only."""
+
+
+class UserDisabled(Exception):
+    """The company sign-in named a user an admin has disabled."""
 
 
 class AdminApprovalNeeded(Exception):
@@ -177,7 +187,10 @@ class Accounts:
         """A new session for the right password; None for a wrong one (which part was wrong is
         never said); Throttled after too many failures from this client or for this user (see
         _check_password). A failure's audit event names the user only when the login matched
-        one: the typed text may be a password typed into the wrong field."""
+        one: the typed text may be a password typed into the wrong field. PasswordSignInOff
+        when passwords are off (TRAYBELL_PASSWORD_SIGNIN)."""
+        if not self.settings.password_signin:
+            raise PasswordSignInOff()
         async with self.pool.acquire() as conn:
             password = password[:MAX_PASSWORD_LENGTH]
             account = await self._check_password(
@@ -198,6 +211,78 @@ class Accounts:
                     )
                 session_id = await self._create_session(conn, account["user_id"])
         return SignedIn(Caller(account["user_id"], account["is_admin"]), session_id)
+
+    async def sign_in_person(
+        self, person: Person, audiences: Audiences, *, ip: str | None
+    ) -> SignedIn:
+        """A new session for someone the identity provider signed in (server.oidc), in one
+        transaction: their user made at the first sign-in, their admin flag (when
+        TRAYBELL_OIDC_ADMIN_GROUPS is set) and provider-managed teams set to their groups'.
+        UserDisabled (audited as a login.failure) for a user an admin disabled."""
+        actor = Actor(person.user_id, None, ip, via="oidc")
+        async with self.pool.acquire() as conn:
+            signed_in = await self._sign_in_person(conn, person, audiences, actor)
+            if signed_in is None:
+                async with conn.transaction():
+                    await audit.record(
+                        conn,
+                        actor,
+                        "login.failure",
+                        target_user_id=person.user_id,
+                        details={"reason": "disabled"},
+                    )
+                raise UserDisabled()
+        return signed_in
+
+    async def _sign_in_person(
+        self, conn: asyncpg.Connection, person: Person, audiences: Audiences, actor: Actor
+    ) -> SignedIn | None:
+        """sign_in_person's transaction; None for a disabled user (and nothing changed)."""
+        async with conn.transaction():
+            user = await queries.get_user(conn, user_id=person.user_id)
+            if user is None:
+                user = await queries.create_user(
+                    conn,
+                    user_id=person.user_id,
+                    display_name=person.display_name,
+                    is_admin=bool(person.is_admin),
+                    email=person.email,
+                    email_enabled=self.settings.default_email,
+                    push_enabled=self.settings.default_push,
+                )
+                if user is None:  # made by a sign-in of theirs a moment ago
+                    user = await queries.get_user(conn, user_id=person.user_id)
+                else:
+                    await audit.record(
+                        conn,
+                        actor,
+                        "user.create",
+                        target_user_id=person.user_id,
+                        details={"admin": user["is_admin"]},
+                    )
+            if user["disabled_at"] is not None:
+                return None
+            is_admin = user["is_admin"]
+            if person.is_admin is not None and person.is_admin != is_admin:
+                await queries.set_admin(conn, user_id=person.user_id, is_admin=person.is_admin)
+                await audit.record(
+                    conn,
+                    actor,
+                    "user.admin",
+                    target_user_id=person.user_id,
+                    details={"admin": person.is_admin},
+                )
+                is_admin = person.is_admin
+            await audiences.set_oidc_teams(conn, person.user_id, list(person.team_groups), actor)
+            await audit.record(conn, actor, "login.success", target_user_id=person.user_id)
+            session_id = await self._create_session(conn, person.user_id)
+        return SignedIn(Caller(person.user_id, is_admin), session_id)
+
+    async def company_sign_in_failed(self, reason: str, *, ip: str | None) -> None:
+        """The audit event of a company sign-in that the provider's answer did not finish."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            actor = Actor(None, None, ip, via="oidc")
+            await audit.record(conn, actor, "login.failure", details={"reason": reason})
 
     async def _check_password(
         self, conn: asyncpg.Connection, login: str, password: str, *, actor: Actor, during: str

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
@@ -31,6 +32,7 @@ from server.audiences import Audiences
 from server.config import Settings
 from server.db import UNAVAILABLE_ERRORS, create_pool, queries
 from server.integrations import Integrations
+from server.oidc import OidcProvider
 from server.service import Service
 from server.streams import Hub
 from server.wakeups import Wakeups
@@ -73,6 +75,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         app.state.integrations = Integrations(pool, app.state.service)
         app.state.queue_figures = metrics.QueueFigures()
         app.state.streams = streams
+        provider_calls = httpx.AsyncClient(follow_redirects=False)
+        app.state.oidc = OidcProvider(settings, provider_calls) if settings.oidc_issuer else None
         streams.start()
         wakeups.start()
         try:
@@ -82,6 +86,7 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
             await wakeups.stop()
             await streams.stop()
             await pool.close()
+            await provider_calls.aclose()
 
     app = FastAPI(
         title="Traybell",

@@ -3,6 +3,7 @@
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from server.channels.push_targets import AllowedHosts
 
@@ -51,6 +52,38 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _names(name: str) -> tuple[str, ...]:
+    """A comma-separated list, each name stripped, empty ones left out."""
+    return tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
+
+
+def _oidc_issuer(name: str) -> str | None:
+    """An issuer URL: https, or plain http on a loopback address only (a test provider, or one
+    on the same machine); anything else would send the sign-in over the network in clear."""
+    issuer = (os.environ.get(name) or "").strip()  # as the provider writes it, "/" and all
+    if not issuer:
+        return None
+    if not is_acceptable_issuer(issuer):
+        raise ConfigError(f"{name} must be an https URL (plain http only on loopback): {issuer!r}")
+    if not os.environ.get("TRAYBELL_OIDC_CLIENT_ID"):
+        raise ConfigError(f"{name} needs TRAYBELL_OIDC_CLIENT_ID (this server's client there)")
+    return issuer
+
+
+def is_acceptable_issuer(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
 def _events_seconds(name: str, default: int) -> int:
     """The contract's bounds for streams: a keepalive every 20 s, a revoked token out in 30."""
     value = _int(name, default, minimum=1)
@@ -96,6 +129,20 @@ class Settings:
     # transaction mode: LISTEN and the migrations need a session of their own, which such a
     # pooler does not keep.
     direct_database_url: str | None = None
+    # Company sign-in (OpenID Connect): the provider's issuer URL (None: no company sign-in),
+    # this server's client there, the button's words, which claims name the person and their
+    # groups, and which groups make admins (None: the admin flag is Traybell's own) and teams.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_name: str = "your company account"
+    oidc_user_claim: str | None = None  # None: preferred_username, else sub
+    oidc_groups_claim: str = "groups"
+    oidc_admin_groups: tuple[str, ...] | None = None
+    oidc_team_groups: tuple[str, ...] = ()  # ("*",): every group
+    # Off: the sign-in page has no password form and refuses passwords (the command line,
+    # which runs on the server itself, still sets them).
+    password_signin: bool = True
 
     def session_url(self, database_url: str) -> str:
         """Where the connections that need a session of their own go: LISTEN, migrations."""
@@ -136,6 +183,15 @@ class Settings:
             default_email=_choice("TRAYBELL_DEFAULT_EMAIL", "off", ("on", "off")) == "on",
             default_push=_choice("TRAYBELL_DEFAULT_PUSH", "off", ("on", "off")) == "on",
             direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
+            oidc_issuer=_oidc_issuer("TRAYBELL_OIDC_ISSUER"),
+            oidc_client_id=os.environ.get("TRAYBELL_OIDC_CLIENT_ID") or "",
+            oidc_client_secret=os.environ.get("TRAYBELL_OIDC_CLIENT_SECRET") or "",
+            oidc_name=os.environ.get("TRAYBELL_OIDC_NAME") or "your company account",
+            oidc_user_claim=os.environ.get("TRAYBELL_OIDC_USER_CLAIM") or None,
+            oidc_groups_claim=os.environ.get("TRAYBELL_OIDC_GROUPS_CLAIM") or "groups",
+            oidc_admin_groups=_names("TRAYBELL_OIDC_ADMIN_GROUPS") or None,
+            oidc_team_groups=_names("TRAYBELL_OIDC_TEAM_GROUPS"),
+            password_signin=_choice("TRAYBELL_PASSWORD_SIGNIN", "on", ("on", "off")) == "on",
         )
 
 

@@ -688,9 +688,10 @@ class Service:
         archived: bool,
         limit: int,
         before: str | None,
-        snoozed: bool = False,
+        snoozed: bool | None = None,
     ) -> tuple[list[Notification], str | None]:
-        """Newest first; `snoozed` only the snoozed ones (which are read)."""
+        """Newest first; `snoozed` True only the snoozed ones (which are read), False none
+        of them."""
         before_version = (
             PageCursor.decode(before).before_version if before is not None else MAX_VERSION
         )

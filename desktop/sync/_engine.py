@@ -207,6 +207,16 @@ class SyncEngine:
     def signed_out_result(self) -> SyncResult:
         return SyncResult(online=False, signed_out=True, unread=self.unread_count())
 
+    def snooze(self, notification_id: str, until: datetime) -> Notification:
+        """Snooze on the server now (not queued: a snooze made offline is refused with the
+        error); the change reaches the cache with the next sync."""
+        notification: Notification = self._api.call(
+            "POST",
+            f"/v1/notifications/{notification_id}/snooze",
+            json={"until": until.isoformat()},
+        )["notification"]
+        return notification
+
     def fetch(self, notification_id: str) -> Notification:
         """One notification from the server (one not cached yet, say opened from a link); kept
         in the cache unless archived. Raises `Refused` (404: unknown or another user's) or
@@ -230,6 +240,13 @@ class SyncEngine:
         self._cache.set_meta("preferences", json.dumps(prefs))
         self._prefs_fetched_at = time.monotonic()
         return prefs
+
+    def adopt_timezone(self, zone: str) -> bool:
+        """Give the user `zone` as their time zone when they have none; True if it was set."""
+        if self.fetch_preferences().get("timezone"):
+            return False
+        self.update_preferences({"timezone": zone})
+        return True
 
     def update_preferences(self, changes: dict[str, Any]) -> dict[str, Any]:
         prefs: dict[str, Any] = self._api.call("PATCH", "/v1/preferences", json=changes)

@@ -42,6 +42,10 @@ SHOWN = 200
 SEARCH_DELAY_MS = 200
 
 
+#: The heading over snoozed notifications (read until their time, then back as new).
+SNOOZED_HEADING = "Snoozed"
+
+
 class NotificationRow(QWidget):
     """One notification: severity marker, title, summary, age, and its actions; a click on
     it (not on a button) asks for its full view."""
@@ -221,8 +225,15 @@ class NotificationCenter(QWidget):
         now = self._controller.now()
         self.list.clear()
         day = None
+        # Snoozed ones apart, first, under their own heading; the rest by day.
+        snoozed = [n for n in rows if n.get("snoozed_until")]
+        rows = snoozed + [n for n in rows if not n.get("snoozed_until")]
         for notification in rows:
-            heading = day_label(notification["created_at"], now)
+            heading = (
+                SNOOZED_HEADING
+                if notification.get("snoozed_until")
+                else day_label(notification["created_at"], now)
+            )
             if heading != day:
                 day = heading
                 self._add_heading(heading)

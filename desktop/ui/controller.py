@@ -10,10 +10,10 @@ local marks happen here.
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, QTimeZone, Signal
 
 from desktop.clock import Clock
 from desktop.platform import credentials
@@ -26,6 +26,7 @@ from desktop.ui.scheduler import PollScheduler
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.toaster import Toaster
+from shared.snooze import snooze_until
 
 log = logging.getLogger("traybell.desktop.controller")
 
@@ -84,6 +85,7 @@ class TrayController(QObject):
         # From the event loop: the tray icon is drawn first, and the sync's imports (httpx and
         # its TLS stack) do not compete with it. Tied to self: dropped if it is gone by then.
         QTimer.singleShot(0, self, self.sync_now)
+        QTimer.singleShot(0, self, self._adopt_timezone)
 
     def shutdown(self) -> None:
         self.scheduler.stop()
@@ -110,6 +112,18 @@ class TrayController(QObject):
         self.cache_changed.emit()
         self._emit_status()
         self.sync_now()
+        self._adopt_timezone()
+
+    def _adopt_timezone(self) -> None:
+        """At sign-in (and at a start already signed in): a user without a time zone gets this
+        computer's, so that a send "at 09:00 in each one's own time" reaches them at their
+        09:00. Never over one they chose."""
+        zone = local_zone()
+        self._on_runner(
+            lambda engine: engine.adopt_timezone(zone),
+            lambda _: None,
+            lambda exc: log.info("time zone not set on the server: %s", exc),
+        )
 
     def sign_out(self) -> None:
         """Revoke this client's token on the server when it is reachable, forget it, and empty
@@ -340,6 +354,19 @@ class TrayController(QObject):
             self._engine.queue_archive(notification_id)
             self._after_local_change()
 
+    def snooze(
+        self, notification_id: str, choice: str, on_error: Callable[[BaseException], None]
+    ) -> bool:
+        """Snooze on the runner ("hour" or "tomorrow": 09:00 tomorrow in this computer's time
+        zone), then sync so the cache has it; False (and nothing runs) when signed out."""
+        now = self.now().astimezone()
+        until = snooze_until(choice, now, now.tzinfo or UTC)
+        return self._on_runner(
+            lambda engine: engine.snooze(notification_id, until),
+            lambda _: self.sync_now(),
+            on_error,
+        )
+
     def open_notification(self, notification: dict[str, Any]) -> None:
         """Open the link in the browser (http(s) only); a path is taken relative to the
         server."""
@@ -443,3 +470,8 @@ def _close(engine: SyncEngine, stream_thread: threading.Thread | None) -> None:
     if stream_thread is not None:
         stream_thread.join(STREAM_END_SECONDS)
     engine.close()
+
+
+def local_zone() -> str:
+    """The IANA name of this computer's time zone (UTC when the system names none)."""
+    return bytes(QTimeZone.systemTimeZoneId().data()).decode() or "UTC"

@@ -24,6 +24,7 @@ from desktop.ui.browser import open_web_link
 from desktop.ui.center import SEVERITY_COLORS
 from desktop.ui.controller import TrayController
 from shared.models import audience_label
+from shared.snooze import SNOOZE_LABELS
 from shared.timefmt import exact_time, relative_time
 
 #: An http(s) URL up to the next space or quote; closing punctuation right after it is the
@@ -87,6 +88,14 @@ class NotificationView(QWidget):
         self.read_button.clicked.connect(self._toggle_read)
         self.archive_button = QPushButton("Archive")
         self.archive_button.clicked.connect(self._archive)
+        self.snooze_buttons: dict[str, QPushButton] = {}
+        for choice, label in SNOOZE_LABELS.items():
+            button = QPushButton(label)
+            button.clicked.connect(lambda _=False, choice=choice: self._snooze(choice))
+            self.snooze_buttons[choice] = button
+        self.notice = QLabel()  # what became of a snooze
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setStyleSheet("color: palette(placeholder-text);")
 
         # The server's text is text: a QLabel would render anything that looks like HTML.
         for label in (self.source, self.title, self.summary, self.message):
@@ -99,6 +108,8 @@ class NotificationView(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addStretch(1)
+        for button in self.snooze_buttons.values():
+            buttons.addWidget(button)
         buttons.addWidget(self.read_button)
         buttons.addWidget(self.archive_button)
         layout = QVBoxLayout(self)
@@ -107,6 +118,7 @@ class NotificationView(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.message, 1)
+        layout.addWidget(self.notice)
         layout.addLayout(buttons)
 
         controller.account_changed.connect(self._forget)
@@ -115,6 +127,7 @@ class NotificationView(QWidget):
     def show_notification(self, notification: dict[str, Any]) -> None:
         """Show it, bring the window forward, and mark it read: opening it is reading it."""
         self.notification = dict(notification)
+        self.notice.setText("")
         if notification.get("read_at") is None and not notification.get("archived_at"):
             # The cache changes at once, and _follow_cache takes the read notification in.
             self._controller.mark_read(notification["id"])
@@ -138,6 +151,8 @@ class NotificationView(QWidget):
         for button in (self.open_button, self.read_button, self.archive_button):
             button.setVisible(shown)
         if notification is None:
+            for button in self.snooze_buttons.values():
+                button.setVisible(False)
             self.setWindowTitle("Traybell")
             return
         self.setWindowTitle(f"{notification['title']} – Traybell")
@@ -171,6 +186,12 @@ class NotificationView(QWidget):
         )
         self.read_button.setEnabled(not archived)
         self.archive_button.setEnabled(not archived)
+        snoozed = notification.get("snoozed_until")
+        for button in self.snooze_buttons.values():
+            button.setVisible(not archived and not snoozed)
+        if snoozed:
+            self.notice.setText(f"Snoozed until {exact_time(snoozed)}")
+        self.notice.setVisible(bool(self.notice.text()))
         self.archive_button.setToolTip("Archived" if archived else "")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -206,6 +227,19 @@ class NotificationView(QWidget):
             self._controller.mark_read(notification["id"])
         else:
             self._controller.mark_unread(notification["id"])
+
+    def _snooze(self, choice: str) -> None:
+        notification = self.notification
+        if notification is None:
+            return
+
+        def refused(exc: BaseException) -> None:
+            self.notice.setText("Not snoozed: the server could not be reached. Try again.")
+            self.notice.setVisible(True)
+
+        self.notice.setText("Snoozing…")
+        self.notice.setVisible(True)
+        self._controller.snooze(notification["id"], choice, refused)
 
     def _archive(self) -> None:
         if self.notification is not None:

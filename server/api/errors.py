@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from server.accounts import PasswordSignInOff, UserDisabled
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
@@ -26,6 +27,7 @@ from server.errors import (
     Unprocessable,
 )
 from server.metrics import route_template
+from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,26 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Request, Exception], Refusal]] = 
         f"{exc}. Push URLs may only reach public addresses, unless the server's "
         "administrator lists the host in TRAYBELL_PUSH_ALLOWED_HOSTS.",
     ),
+    ProviderUnavailable: lambda _, exc: Refusal(
+        502,
+        "identity_provider_unavailable",
+        "The company sign-in did not answer, so nobody was signed in. Try again in a while;"
+        " if it goes on, tell an administrator.",
+    ),
+    SignInRejected: lambda _, exc: Refusal(
+        400,
+        "sign_in_rejected",
+        f"The company sign-in did not work: {exc}. Nobody was signed in; start again from"
+        " the sign-in page.",
+    ),
+    UserDisabled: lambda _, exc: Refusal(
+        403, "user_disabled", "This account is disabled. Ask an administrator to enable it."
+    ),
+    PasswordSignInOff: lambda _, exc: Refusal(
+        403,
+        "password_sign_in_off",
+        "Signing in with a password is turned off here: use the company sign-in.",
+    ),
     SendsClosed: lambda _, exc: Refusal(
         503, "server_stopping", "The server is stopping; nothing was stored. Try again."
     ),
@@ -191,6 +213,15 @@ def _wants_page(request: Request) -> bool:
     if route is not None:
         return getattr(route, "answers_with_pages", False)
     return not request.url.path.startswith(_API_PATHS)
+
+
+def _looks_for_a_page(request: Request, status: int) -> bool:
+    """A person's GET of an address outside the API that takes only other methods."""
+    return (
+        status == 405
+        and request.method in ("GET", "HEAD")
+        and not request.url.path.startswith(_API_PATHS)
+    )
 
 
 def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
@@ -222,6 +253,10 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         if isinstance(exc.__cause__, ApiError):  # FastAPI wraps errors raised while reading a body
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
+        if page_error is not None and _looks_for_a_page(request, exc.status_code):
+            # Only sources post to an address like /<topic> (ntfy's publish): for a person
+            # opening it there is nothing here.
+            return await page_error(request, 404, "Not Found")
         if page_error is not None and _wants_page(request):
             return await page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")

@@ -233,5 +233,9 @@ def _small_integer(uuid_text: str | None) -> int:
 
 def _site_pages(request: Request) -> set[str]:
     """The first path segments of this site's other routes (`login`, `admin`, `n`, ...)."""
-    segments = {context.path.split("/")[1] for context in iter_route_contexts(request.app.routes)}
+    segments = {
+        context.path.split("/")[1]
+        for context in iter_route_contexts(request.app.routes)
+        if context.path  # FastAPI types it optional; every route here has one
+    }
     return {s for s in segments if s and not s.startswith("{")}

@@ -66,7 +66,9 @@ async def list_notifications(
     caller: CallerDep,
     unread: bool = False,
     archived: bool = False,
-    snoozed: Annotated[bool, Query(description="Only the snoozed ones.")] = False,
+    snoozed: Annotated[
+        bool | None, Query(description="true: only the snoozed ones; false: none of them.")
+    ] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
     before: Annotated[PageCursorText | None, Query()] = None,
 ) -> dict:

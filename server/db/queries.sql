@@ -454,7 +454,7 @@ FROM notifications
 WHERE user_id = :user_id
   AND created_version < :before
   AND (archived_at IS NOT NULL) = :archived
-  AND (snoozed_until IS NOT NULL OR NOT :snoozed)
+  AND (:snoozed::boolean IS NULL OR (snoozed_until IS NOT NULL) = :snoozed)
 ORDER BY created_version DESC
 LIMIT :limit;
 

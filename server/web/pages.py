@@ -3,8 +3,10 @@ pages; the rules are in the service layer they call (server.service, server.acco
 
 import contextlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -30,6 +32,7 @@ from server.web.session import (
     end_session_cookie,
     set_session_cookie,
 )
+from shared.snooze import SNOOZE_LABELS, snooze_until
 from shared.topics import TOPIC_CHANNELS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -59,7 +62,22 @@ def validation_messages(error: ValidationError) -> list[str]:
 async def login_page(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
     if visitor.caller is not None:
         return _see_other(local_path(next))
-    return render(request, "login.html", {"next": local_path(next), "login": "", "error": None})
+    return _login_form(request, local_path(next), "", None)
+
+
+def _login_form(request: Request, target: str, login_name: str, error: str | None) -> Response:
+    """The sign-in page: the company sign-in's link (with TRAYBELL_OIDC_ISSUER) and the
+    password form (unless TRAYBELL_PASSWORD_SIGNIN is off)."""
+    settings = request.app.state.service.settings
+    context = {
+        "next": target,
+        "login": login_name,
+        "error": error,
+        "company": settings.oidc_name if settings.oidc_issuer else None,
+        "company_url": "/login/oidc?" + urlencode({"next": target}),
+        "passwords": settings.password_signin,
+    }
+    return render(request, "login.html", context)
 
 
 @router.post("/login")
@@ -71,15 +89,17 @@ async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) ->
             login_name, form.get("password", ""), ip=request_ip(request)
         )
     except Throttled as exc:
-        context = {
-            "next": target,
-            "login": login_name,
-            "error": "Too many failed sign-ins. Wait a few minutes and try again.",
-        }
-        return _throttled_page(request, "login.html", context, exc)
+        page = _login_form(
+            request,
+            target,
+            login_name,
+            "Too many failed sign-ins. Wait a few minutes and try again.",
+        )
+        page.status_code = 429
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if signed_in is None:
-        context = {"next": target, "login": login_name, "error": LOGIN_FAILED}
-        return render(request, "login.html", context)
+        return _login_form(request, target, login_name, LOGIN_FAILED)
     response = _see_other(target)
     set_session_cookie(request, response, signed_in.session_id)
     return response
@@ -143,11 +163,24 @@ async def inbox(
             archived=False,
             limit=INBOX_PAGE_SIZE,
             before=before[:200] if before else None,
+            snoozed=False,
         )
     except InvalidCursor:
         return _see_other("/?unread=1" if unread_only else "/")
+    # Snoozed ones are shown apart, under "Snoozed", on the first page.
+    snoozed: list = []
+    if not before:
+        snoozed, _ = await service.list_notifications(
+            visitor.user,
+            unread=False,
+            archived=False,
+            limit=INBOX_PAGE_SIZE,
+            before=None,
+            snoozed=True,
+        )
     context = {
         "notifications": notifications,
+        "snoozed": snoozed,
         "next_before": next_before,
         "unread_only": unread_only,
         "unread_count": await service.unread_count(visitor.user),
@@ -178,6 +211,8 @@ _INBOX_NOTICES = {
     "unread": "Marked unread.",
     "archive": "Archived.",
     "read-all": "Everything shown is marked read.",
+    "snooze": "Snoozed. It comes back unread at its time.",
+    "unsnooze": "Back in your inbox, unread.",
 }
 
 
@@ -195,8 +230,30 @@ async def notification_page(
 ) -> Response:
     # the live page follows from here: its own mark-read comes too, and anything later
     live_cursor = await service.read_all_cursor(visitor.user)
-    notification = await service.change_one(visitor.user, notification_id, "read")
-    return render(request, "notification.html", {"n": notification, "live_cursor": live_cursor})
+    notification = await service.get(visitor.user, notification_id)
+    # Looking at a snoozed one leaves its snooze alone (it is read already).
+    if not notification["snoozed_until"]:
+        notification = await service.change_one(visitor.user, notification_id, "read")
+    context = {"n": notification, "live_cursor": live_cursor, "snoozes": SNOOZE_LABELS}
+    return render(request, "notification.html", context)
+
+
+@router.post("/n/{notification_id}/snooze")
+async def snooze_notification(
+    notification_id: str,
+    request: Request,
+    visitor: SignedInDep,
+    form: PostedFormDep,
+    service: ServiceDep,
+) -> Response:
+    """`for` is one of SNOOZE_LABELS; tomorrow 09:00 is in the person's own time zone."""
+    choice = form.get("for", "")
+    if choice not in SNOOZE_LABELS:
+        return Response(status_code=404)
+    zone = (await service.preferences(visitor.user))["timezone"] or "UTC"
+    until = snooze_until(choice, datetime.now(UTC), ZoneInfo(zone))
+    await service.snooze(visitor.user, notification_id, until)
+    return _see_other(_back_after("/", "snooze", "status"))
 
 
 @router.post("/n/{notification_id}/{action}")
@@ -208,9 +265,12 @@ async def change_notification(
     form: PostedFormDep,
     service: ServiceDep,
 ) -> Response:
-    if action not in ("read", "unread", "archive"):
+    if action not in ("read", "unread", "archive", "unsnooze"):
         return Response(status_code=404)
-    await service.change_one(visitor.user, notification_id, action)
+    if action == "unsnooze":
+        await service.unsnooze(visitor.user, notification_id)
+    else:
+        await service.change_one(visitor.user, notification_id, action)
     # Focus goes back to the item (an archived one has gone: to the status message instead).
     target = "status" if action == "archive" else f"n-{notification_id}"
     return _see_other(_back_after(form.get("back"), action, target))
@@ -232,12 +292,14 @@ def _preferences_from_form(form: dict[str, str]) -> dict[str, Any]:
             line.strip() for line in form.get("push_urls", "").splitlines() if line.strip()
         ],
         "quiet_hours": None,
+        "timezone": form.get("timezone", "").strip() or None,
     }
     if "quiet_enabled" in form:
         changes["quiet_hours"] = {
             "start": form.get("quiet_start", ""),
             "end": form.get("quiet_end", ""),
-            "timezone": form.get("quiet_timezone", "").strip(),
+            # empty: the user's own time zone
+            "timezone": form.get("quiet_timezone", "").strip() or None,
         }
     return changes
 
@@ -259,6 +321,7 @@ _SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("quiet_hours", "end"): ("quiet_end", "Quiet hours: until"),
     ("quiet_hours", "timezone"): ("quiet_timezone", "Quiet hours: time zone"),
     ("quiet_hours",): ("quiet_start", "Quiet hours"),
+    ("timezone",): ("timezone", "Your time zone"),
     ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
     ("email",): ("email", "Email address"),
     ("push_urls",): ("push_urls", "Push addresses"),

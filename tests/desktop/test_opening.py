@@ -356,3 +356,32 @@ def test_rows_and_the_full_view_say_which_team_it_was_sent_to(qtbot, live_server
     assert "to " not in rows["Just for you"].age.text()
     app.show_notification(rows["Invoices"].notification)
     assert app.view.source.text() == "to payments · invoice.run"
+
+
+def test_the_full_view_snoozes_and_the_center_shows_snoozed_apart(qtbot, live_server, make_app):
+    """Rule: the full view offers "Snooze 1 hour" and "Snooze until tomorrow 09:00" (through
+    the controller, off the GUI thread); the server has it snoozed, the view says until when
+    and hides the snoozes, and the center lists it under "Snoozed", apart from the days."""
+    user_id, token = live_server.create_user()
+    live_server.send(user_id, title="Call the lab back", summary="Results are in")
+    live_server.send(user_id, title="Backup finished")
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    call = next(n for n in app.controller.notifications() if n["title"] == "Call the lab back")
+    app.open_notification(call["id"])
+    view = app.view
+    assert [b.text() for b in view.snooze_buttons.values()] == [
+        "Snooze 1 hour",
+        "Snooze until tomorrow 09:00",
+    ]
+    assert all(b.isVisible() for b in view.snooze_buttons.values())
+    view.grab().save(str(ARTIFACTS / "tray-view-snooze.png"))
+    view.snooze_buttons["hour"].click()
+    qtbot.waitUntil(lambda: view.notice.text().startswith("Snoozed until"), timeout=20_000)
+    assert not any(b.isVisible() for b in view.snooze_buttons.values())
+    with live_server.client(token) as client:
+        snoozed = client.get(f"/v1/notifications/{call['id']}").json()
+    assert snoozed["snoozed_until"] is not None and snoozed["read_at"] is not None
+    app.center.refresh()
+    assert app.center.headings()[0] == "Snoozed"
+    assert app.center.rows()[0].title.text() == "Call the lab back"

@@ -296,3 +296,44 @@ def test_traybell_login_approved_in_chromium(database_url, tmp_path):
         assert once.returncode == 0, once.stderr
     finally:
         server.stop()
+
+
+def test_snooze_from_the_notification_page_in_a_browser(live_server, person):
+    """/n/<id> offers "Snooze 1 hour" and "Snooze until tomorrow 09:00"; a snooze sends the
+    person to the inbox, which shows the notification under "Snoozed", apart; tomorrow 09:00
+    is in the person's own time zone; "End snooze" brings it back unread."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    user, token = person(timezone="Asia/Kolkata")
+    nid = live_server.send(user, title="Review the lab results", summary="Due this week")[
+        "results"
+    ][0]["id"]
+    live_server.send(user, title="Backup finished")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{live_server.url}/n/{nid}")
+        page.fill("#login", user)
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{live_server.url}/n/{nid}")
+        assert page.locator("button:has-text('Snooze 1 hour')").count() == 1
+        _shot(page, "web-notification-snooze.png")
+        page.click("button:has-text('Snooze until tomorrow 09:00')")
+        page.wait_for_url(re.compile(r".*done=snooze.*"))
+        snoozed = page.locator("section.snoozed")
+        assert "Review the lab results" in snoozed.inner_text()
+        assert "Review the lab results" not in page.locator("ul.inbox").last.inner_text()
+        _shot(page, "web-inbox-snoozed.png")
+        with live_server.client(token) as client:
+            until = client.get(f"/v1/notifications/{nid}").json()["snoozed_until"]
+        local = datetime.fromisoformat(until).astimezone(ZoneInfo("Asia/Kolkata"))
+        tomorrow = datetime.now(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=1)
+        assert (local.date(), local.hour, local.minute) == (tomorrow, 9, 0)
+        assert datetime.fromisoformat(until) > datetime.now(UTC)
+        snoozed.locator("button:has-text('End snooze')").click()
+        page.wait_for_url(re.compile(r".*done=unsnooze.*"))
+        assert page.locator("section.snoozed").count() == 0
+    with live_server.client(token) as client:
+        back = client.get(f"/v1/notifications/{nid}").json()
+    assert back["read_at"] is None and back["snoozed_until"] is None

@@ -8,12 +8,21 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from server.accounts import PasswordSignInOff, UserDisabled
 from server.api.errors import DOMAIN_ERRORS
 from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
+from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
 from tests.support.live import test_settings as settings_for_tests
@@ -27,8 +36,13 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     UnknownUsers: UnknownUsers(["ghost-1", "ghost-2"]),
     UnknownAddresses: UnknownAddresses(["team:ghosts", "topic:nowhere"]),
     ClosedTopic: ClosedTopic("only admins subscribe people to deploys"),
+    Unprocessable: Unprocessable("the time is more than a year ahead"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
+    ProviderUnavailable: ProviderUnavailable("http://127.0.0.1:9/.well-known: refused"),
+    SignInRejected: SignInRejected("the ID token: invalid nonce"),
+    UserDisabled: UserDisabled(),
+    PasswordSignInOff: PasswordSignInOff(),
     asyncpg.DataError: asyncpg.DataError("invalid input value"),
     **{kind: kind("the database went away") for kind in UNAVAILABLE_ERRORS},
     asyncpg.PostgresConnectionError: asyncpg.PostgresConnectionError("connection lost"),

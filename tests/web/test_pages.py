@@ -189,6 +189,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
             "quiet_start": "22:30",
             "quiet_end": "06:45",
             "quiet_timezone": "Europe/Berlin",
+            "timezone": "Asia/Kolkata",
         },
     )
     assert saved.status_code == 303
@@ -204,6 +205,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "push_urls": ["ntfys://ntfy.example/topic"],
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
         "topics": {},
+        "timezone": "Asia/Kolkata",
     }
     typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
     refused = web.post("/settings", typed)
@@ -337,3 +339,40 @@ def test_an_unknown_page_is_an_html_404_and_an_unknown_api_path_stays_json(brows
     assert "Not found" in page.text
     api = web.get("/v1/no-such-call")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+def test_the_console_schedules_a_send_lists_it_and_cancels_it(live_server, person, browser):
+    """The send form's "Send at" schedules (in each recipient's own time zone, or UTC) through
+    the same service as the API; the Scheduled area lists it with a cancel button, and a
+    cancelled schedule is never sent."""
+    admin, _ = person(admin=True)
+    user, token = person()
+    web = _signed_in(browser, admin)
+    form = {
+        "audience": "some",
+        "recipients": user,
+        "title": "Team breakfast",
+        "severity": "info",
+        "event_name": "admin.message",
+        "send_at": "2027-01-04T09:00",
+        "send_at_zone": "local",
+        "idempotency_key": "breakfast-1",
+    }
+    review = web.post("/admin/send", {**form, "step": "review"}, page="/admin/send")
+    assert review.status_code == 200 and "in each recipient's own time zone" in review.text
+    sent = web.post("/admin/send", {**form, "step": "send"}, page="/admin/send")
+    assert sent.status_code == 200
+    assert "Scheduled for 2027-01-04T09:00 in each one&#39;s time zone." in sent.text
+    listed = web.get("/admin/scheduled")
+    assert "Team breakfast" in listed.text and "scheduled" in listed.text
+    with live_server.client(live_server.admin_token) as client:
+        [schedule] = client.get("/v1/admin/scheduled").json()["schedules"]
+    assert schedule["send_at_local"] == "2027-01-04T09:00" and schedule["user_ids"] == [user]
+    cancelled = web.post(
+        f"/admin/scheduled/{schedule['schedule_id']}/cancel", {}, page="/admin/scheduled"
+    )
+    assert cancelled.status_code == 200 and "Cancelled: it will not be sent." in cancelled.text
+    with live_server.client(live_server.admin_token) as client:
+        [schedule] = client.get("/v1/admin/scheduled").json()["schedules"]
+    assert schedule["status"] == "cancelled"
+    assert _unread(live_server, token) == 0

@@ -12,6 +12,7 @@ from server.web.admin import (
     deliveries,
     integrations,
     people_import,
+    scheduled,
     send,
     teams,
     tokens,
@@ -27,6 +28,7 @@ from server.web.session import AdminVisitorDep
 #: calls as the admin API.
 AREAS = (
     Area("Send", send.router),
+    Area("Scheduled", scheduled.router),
     Area("Users", users.router),
     Area("Import", people_import.router),
     Area("Teams", teams.router),

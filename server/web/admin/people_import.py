@@ -24,7 +24,7 @@ router = area_router("/admin/import")
 
 
 def _page(request: Request, status: int = 200, **context: object) -> Response:
-    defaults = {
+    defaults: dict[str, object] = {
         "header": ",".join(HEADER),
         "errors": [],
         "plans": None,

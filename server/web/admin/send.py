@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from server.api.schemas import SendRequest
 from server.dependencies import ServiceDep, actor_of
-from server.errors import UnknownAddresses, UnknownUsers
+from server.errors import UnknownAddresses, UnknownUsers, Unprocessable
 from server.service import Service
 from server.web.admin.area import area_router
 from server.web.pages import validation_messages
@@ -36,6 +36,12 @@ def _send_request(form: dict[str, str]) -> SendRequest:
     fields["event_name"] = fields["event_name"] or "admin.message"
     fields["severity"] = fields["severity"] or "info"
     fields["idempotency_key"] = form.get("idempotency_key") or None
+    # "Send at": empty sends now; a time is in UTC, or in each recipient's own time zone.
+    if send_at := form.get("send_at", "").strip():
+        if form.get("send_at_zone") == "local":
+            fields["send_at_local"] = send_at
+        else:
+            fields["send_at"] = send_at + "Z"
     ids = _recipient_ids(form.get("recipients", ""))
     if form.get("audience") == "all":
         fields["all_users"] = True
@@ -97,7 +103,16 @@ async def send(
         }
         return render(request, "admin/review.html", context)
     try:
-        results = await service.send(send_request.outgoing(), actor_of(request, visitor.user))
+        actor = actor_of(request, visitor.user)
+        when = send_request.send_time()
+        scheduled = when and await service.schedule(send_request.outgoing(), when, actor)
+        if scheduled:
+            schedule, _ = scheduled
+            at = schedule.get("send_at") or schedule["send_at_local"] + " in each one's time zone"
+            return await _send_page(request, service, notice=f"Scheduled for {at}.")
+        results = await service.send(send_request.outgoing(), actor)
+    except Unprocessable as exc:
+        return await _send_page(request, service, errors=[str(exc)], form=form, status=422)
     except UnknownUsers as exc:
         errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
         return await _send_page(request, service, errors=errors, form=form, status=422)

@@ -40,7 +40,9 @@
     if (row) {
       const fresh = rowFor(n);
       fresh.querySelector("time").textContent = row.querySelector("time").textContent;
+      const hadFocus = row.contains(document.activeElement);
       row.replaceWith(fresh);
+      if (hadFocus) fresh.focus(); // the keyboard keeps its place
       return;
     }
     // a new row belongs on the first page, above what it shows (not on an older page)
