@@ -345,6 +345,7 @@ _TIMEZONES = available_timezones() | {"UTC"}
 
 
 TimeZone = Annotated[str, AfterValidator(_timezone), Documented(enum=sorted(_TIMEZONES))]
+Language = Literal["en", "hi"]  # shared.i18n.LANGUAGES
 
 
 class QuietHours(RequestModel):
@@ -374,6 +375,7 @@ class Preferences(BaseModel):
     push_urls: list[str]
     quiet_hours: QuietHours | None
     timezone: str | None
+    language: Language | None
     topics: dict[str, TopicOverrides]
 
 
@@ -400,6 +402,8 @@ class PreferencesPatch(RequestModel):
     ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
     timezone: TimeZone | None = None
+    #: Null: the browser's language on the pages, the server's default in emails and pushes.
+    language: Language | None = None
 
 
 class SnoozeRequest(RequestModel):
