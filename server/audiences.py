@@ -105,8 +105,8 @@ class Audiences:
         self, conn: asyncpg.Connection, user_id: str, groups: list[str], actor: Actor
     ) -> None:
         """At a company sign-in, inside its transaction: the user's membership of the teams
-        the identity provider manages becomes exactly their `groups` (those of
-        TRAYBELL_OIDC_TEAM_GROUPS), each as team_id_of_group() names it. A group that is no
+        the identity provider manages becomes exactly their `groups` (those the sign-in is set
+        to turn into teams), each as team_id_of_group() names it. A group that is no
         team yet becomes one the provider manages; a team of the same id that admins manage
         is left alone."""
         team_ids = sorted({t for group in groups if (t := team_id_of_group(group))})

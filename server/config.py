@@ -66,6 +66,8 @@ def _oidc_issuer(name: str) -> str | None:
         return None
     if not is_acceptable_issuer(issuer):
         raise ConfigError(f"{name} must be an https URL (plain http only on loopback): {issuer!r}")
+    if not os.environ.get("TRAYBELL_OIDC_CLIENT_ID"):
+        raise ConfigError(f"{name} needs TRAYBELL_OIDC_CLIENT_ID (this server's client there)")
     return issuer
 
 

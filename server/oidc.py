@@ -8,6 +8,7 @@ Accounts.sign_in_person signs in. The session that follows is the password sign-
 import asyncio
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
+from server.api.schemas import NOT_IN_NEW_USER_IDS
 from server.config import Settings, is_acceptable_issuer
 
 #: How long the provider gets for one call before the sign-in page says it does not answer.
@@ -28,7 +30,6 @@ PROVIDER_TIMEOUT_SECONDS = 10
 CLOCK_LEEWAY_SECONDS = 60
 #: The user id rules (the API's NEW_USER_ID_PATTERN): no blanks, controls or "/", 200 at most.
 MAX_USER_ID_LENGTH = 200
-_NOT_IN_USER_IDS = str.maketrans({c: "-" for c in map(chr, (*range(0x21), *range(0x7F, 0xA1)))})
 
 
 class ProviderUnavailable(Exception):
@@ -80,9 +81,7 @@ def person_of(claims: Mapping[str, Any], settings: Settings) -> Person | None:
         if named_by
         else _as_text(claims.get("preferred_username")) or _as_text(claims.get("sub"))
     )
-    user_id = (
-        raw_id.translate(_NOT_IN_USER_IDS).replace("/", "-")[:MAX_USER_ID_LENGTH] if raw_id else ""
-    )
+    user_id = re.sub(NOT_IN_NEW_USER_IDS, "-", raw_id)[:MAX_USER_ID_LENGTH] if raw_id else ""
     if not user_id:
         return None
     listed = claims.get(settings.oidc_groups_claim)

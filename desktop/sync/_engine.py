@@ -241,6 +241,13 @@ class SyncEngine:
         self._prefs_fetched_at = time.monotonic()
         return prefs
 
+    def adopt_timezone(self, zone: str) -> bool:
+        """Give the user `zone` as their time zone when they have none; True if it was set."""
+        if self.fetch_preferences().get("timezone"):
+            return False
+        self.update_preferences({"timezone": zone})
+        return True
+
     def update_preferences(self, changes: dict[str, Any]) -> dict[str, Any]:
         prefs: dict[str, Any] = self._api.call("PATCH", "/v1/preferences", json=changes)
         self._cache.set_meta("preferences", json.dumps(prefs))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, QTimeZone, Signal
 
 from desktop.clock import Clock
 from desktop.platform import credentials
@@ -85,6 +85,7 @@ class TrayController(QObject):
         # From the event loop: the tray icon is drawn first, and the sync's imports (httpx and
         # its TLS stack) do not compete with it. Tied to self: dropped if it is gone by then.
         QTimer.singleShot(0, self, self.sync_now)
+        QTimer.singleShot(0, self, self._adopt_timezone)
 
     def shutdown(self) -> None:
         self.scheduler.stop()
@@ -111,6 +112,18 @@ class TrayController(QObject):
         self.cache_changed.emit()
         self._emit_status()
         self.sync_now()
+        self._adopt_timezone()
+
+    def _adopt_timezone(self) -> None:
+        """At sign-in (and at a start already signed in): a user without a time zone gets this
+        computer's, so that a send "at 09:00 in each one's own time" reaches them at their
+        09:00. Never over one they chose."""
+        zone = local_zone()
+        self._on_runner(
+            lambda engine: engine.adopt_timezone(zone),
+            lambda _: None,
+            lambda exc: log.info("time zone not set on the server: %s", exc),
+        )
 
     def sign_out(self) -> None:
         """Revoke this client's token on the server when it is reachable, forget it, and empty
@@ -457,3 +470,8 @@ def _close(engine: SyncEngine, stream_thread: threading.Thread | None) -> None:
     if stream_thread is not None:
         stream_thread.join(STREAM_END_SECONDS)
     engine.close()
+
+
+def local_zone() -> str:
+    """The IANA name of this computer's time zone (UTC when the system names none)."""
+    return bytes(QTimeZone.systemTimeZoneId().data()).decode() or "UTC"

@@ -3,7 +3,7 @@ window's (desktop/ui/sign_in.py); this dialog only says where the token is kept.
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTime, QTimeZone, Signal
+from PySide6.QtCore import Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop.platform import autostart, credentials
 from desktop.settings import POLL_SECONDS_MAX, POLL_SECONDS_MIN, Settings
-from desktop.ui.controller import TrayController
+from desktop.ui.controller import TrayController, local_zone
 from shared.topics import TOPIC_CHANNELS
 
 
@@ -121,13 +121,18 @@ class SettingsDialog(QDialog):
         self.quiet_start = QTimeEdit(displayFormat="HH:mm")
         self.quiet_end = QTimeEdit(displayFormat="HH:mm")
         self.quiet_zone = QLineEdit()
+        self.quiet_zone.setPlaceholderText("your time zone")
+        # Scheduled sends in "each one's own time" and quiet hours without a zone use it.
+        self.timezone = QLineEdit()
+        self.timezone.setPlaceholderText(local_zone())
         remote = QFormLayout(self.remote)
         remote.addRow("", self.email)
         remote.addRow("Group into digests for", self.digest)
         remote.addRow("", self.quiet)
         remote.addRow("From", self.quiet_start)
         remote.addRow("To", self.quiet_end)
-        remote.addRow("Timezone", self.quiet_zone)
+        remote.addRow("Quiet hours' time zone", self.quiet_zone)
+        remote.addRow("Your time zone", self.timezone)
         self.remote_state = QLabel("Loading from the server…")
 
         # The preference center: one row per topic, filled in once the server answered.
@@ -266,10 +271,11 @@ class SettingsDialog(QDialog):
         self.digest.setValue(int(prefs.get("digest_seconds") or 0))
         quiet = prefs.get("quiet_hours")
         self.quiet.setChecked(bool(quiet))
-        quiet = quiet or {"start": "22:00", "end": "07:00", "timezone": _local_zone()}
+        quiet = quiet or {"start": "22:00", "end": "07:00", "timezone": None}
         self.quiet_start.setTime(QTime.fromString(quiet["start"], "HH:mm"))
         self.quiet_end.setTime(QTime.fromString(quiet["end"], "HH:mm"))
-        self.quiet_zone.setText(quiet["timezone"])
+        self.quiet_zone.setText(quiet.get("timezone") or "")
+        self.timezone.setText(prefs.get("timezone") or "")
         self.remote.setEnabled(True)
         self.remote_state.setText("")
 
@@ -285,10 +291,11 @@ class SettingsDialog(QDialog):
             "quiet_hours": {
                 "start": self.quiet_start.time().toString("HH:mm"),
                 "end": self.quiet_end.time().toString("HH:mm"),
-                "timezone": self.quiet_zone.text().strip(),
+                "timezone": self.quiet_zone.text().strip() or None,
             }
             if self.quiet.isChecked()
             else None,
+            "timezone": self.timezone.text().strip() or None,
         }
         return changes | {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 
@@ -328,8 +335,3 @@ def _show_locked(widget: QWidget) -> None:
     else:
         widget.setEnabled(False)
     widget.setToolTip("Set by your organisation")
-
-
-def _local_zone() -> str:
-    """The IANA name of this machine's zone, which the server needs for quiet hours."""
-    return bytes(QTimeZone.systemTimeZoneId().data()).decode() or "UTC"

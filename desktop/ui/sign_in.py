@@ -238,8 +238,9 @@ class SignInWindow(QDialog):
             return
         page = html.escape(code.verification_uri)
         self.instructions.setText(
-            "Approve this computer on the page that opens in your browser. If none opens, go"
-            f' to <a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
+            "Your browser opens Traybell's sign-in page: sign in there if it asks (with your"
+            " company account where the server offers one), then approve this computer. If no"
+            f' page opens, go to <a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
             "<br>and enter this code:"
         )
         self.code.setText(code.user_code)

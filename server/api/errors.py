@@ -215,6 +215,15 @@ def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith(_API_PATHS)
 
 
+def _looks_for_a_page(request: Request, status: int) -> bool:
+    """A person's GET of an address outside the API that takes only other methods."""
+    return (
+        status == 405
+        and request.method in ("GET", "HEAD")
+        and not request.url.path.startswith(_API_PATHS)
+    )
+
+
 def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
     """`page_error` renders an error page for a request that came from a page."""
 
@@ -244,6 +253,10 @@ def install_error_handlers(app: FastAPI, page_error: PageError | None = None) ->
         if isinstance(exc.__cause__, ApiError):  # FastAPI wraps errors raised while reading a body
             cause = exc.__cause__
             return error_response(cause.status, cause.code, cause.message, **cause.extra)
+        if page_error is not None and _looks_for_a_page(request, exc.status_code):
+            # Only sources post to an address like /<topic> (ntfy's publish): for a person
+            # opening it there is nothing here.
+            return await page_error(request, 404, "Not Found")
         if page_error is not None and _wants_page(request):
             return await page_error(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")

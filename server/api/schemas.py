@@ -49,6 +49,8 @@ TARGET_URL_PATTERN = (
     rf"^([hH][tT][tT][pP][sS]?://[^{_BLANK}/?#]+[^{_BLANK}]*|/([^{_BLANK}/\\][^{_BLANK}]*)?)$"
 )
 PUSH_URL_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\x00]*$"
+#: One character a new user id may not hold (the company sign-in turns each into "-").
+NOT_IN_NEW_USER_IDS = rf"[{_BLANK}/]"
 NEW_USER_ID_PATTERN = rf"^[^{_BLANK}/]+$"
 #: An ISO 8601 instant with its offset (or Z), to the second or finer.
 INSTANT_PATTERN = (
@@ -404,14 +406,6 @@ class PreferencesPatch(RequestModel):
     timezone: TimeZone | None = None
     #: Null: the browser's language on the pages, the server's default in emails and pushes.
     language: Language | None = None
-
-
-class SnoozeRequest(RequestModel):
-    until: Annotated[Instant, Documented(description="1 minute to 30 days ahead.")]
-
-    def until_instant(self) -> datetime:
-        return instant(self.until)
-
     topics: Annotated[
         dict[TopicName, TopicOverrides],
         _StorableKeys(),
@@ -420,6 +414,13 @@ class SnoozeRequest(RequestModel):
             description="Merged per topic and channel: a channel left out keeps its value.",
         ),
     ] = None  # type: ignore[assignment]
+
+
+class SnoozeRequest(RequestModel):
+    until: Annotated[Instant, Documented(description="1 minute to 30 days ahead.")]
+
+    def until_instant(self) -> datetime:
+        return instant(self.until)
 
 
 class CreateUserRequest(RequestModel):

@@ -44,9 +44,12 @@ def _attempt_of(request: Request) -> Attempt | None:
     if not raw or len(raw) > _MAX_ATTEMPT_COOKIE:
         return None
     try:
-        return Attempt(**json.loads(base64.urlsafe_b64decode(raw)))
+        attempt = Attempt(**json.loads(base64.urlsafe_b64decode(raw)))
     except (ValueError, TypeError):
         return None
+    # the browser may send anything back: only what this server wrote counts
+    fields = (attempt.state, attempt.nonce, attempt.code_verifier, attempt.next_path)
+    return attempt if all(isinstance(value, str) for value in fields) else None
 
 
 @router.get("/login/oidc")

@@ -39,7 +39,8 @@ def test_browser_sign_in_waits_then_closes_and_the_badge_shows_the_servers_count
     qtbot, live_server, make_app, browser_opens, private_home
 ):
     """Rule: with no sign-in the tray opens its sign-in window; "Sign in with your browser"
-    shows the code, opens the approval page and waits off the GUI thread (the test approves
+    shows the code and what will happen in the browser, opens the approval page and waits off
+    the GUI thread (the test approves
     from that thread meanwhile) and off the sync's thread; once approved, the window closes,
     the token is stored for the server, and the badge shows the server's unread count."""
     user = person(live_server)
@@ -55,6 +56,7 @@ def test_browser_sign_in_waits_then_closes_and_the_badge_shows_the_servers_count
     qtbot.waitUntil(window.waiting_for_approval)
     code = window.code.text()
     assert browser_opens.opened == [f"{live_server.url}/device?code={code}"]
+    assert "sign in there if it asks" in window.instructions.text()  # says what will happen
     assert not app.controller.runner.busy()  # the sync's one thread stays free
     window.resize(460, window.sizeHint().height())
     save_shot(window, "sign-in-waiting.png")

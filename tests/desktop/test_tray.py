@@ -329,3 +329,31 @@ def test_settings_dialog_shows_topics_with_switches_and_joins_open_ones(
     with live_server.client(token) as client:
         deploys = [t for t in client.get("/v1/topics").json()["topics"] if t["topic"] == "deploys"]
     assert deploys[0]["subscribed"] is True
+
+
+def test_the_tray_gives_a_user_without_a_time_zone_this_computers_and_shows_it(
+    qtbot, live_server, make_app
+):
+    """Rule: signed in, the tray sets the user's `timezone` from the system when they have
+    none (never over one they chose), and the settings dialog shows it."""
+    from desktop.ui.controller import local_zone
+
+    _, token = live_server.create_user()
+    _, chosen_token = live_server.create_user(timezone="Asia/Kolkata")
+
+    def server_zone(user_token: str) -> str | None:
+        with live_server.client(user_token) as client:
+            return client.get("/v1/preferences").json()["timezone"]
+
+    app = make_app(live_server.url, token)
+    start(qtbot, app)
+    qtbot.waitUntil(lambda: server_zone(token) == local_zone(), timeout=20_000)
+    app.open_settings()
+    qtbot.waitUntil(app.settings_dialog.remote.isEnabled)
+    assert app.settings_dialog.timezone.text() == local_zone()
+
+    other = make_app(live_server.url, chosen_token)
+    start(qtbot, other)
+    with qtbot.waitSignal(other.controller.synced):
+        other.controller.sync_now()
+    assert server_zone(chosen_token) == "Asia/Kolkata"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from server.config import ConfigError, Settings
+from server.oidc import person_of
 from server.web.security import csrf_token
 from tests.support.live import LiveServer
 from tests.support.live import test_settings as settings_with
@@ -20,6 +21,7 @@ from tests.support.login import LoginProcess
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, TestProvider, through_provider_pages
 from tests.support.pg import free_port
 from tests.support.web import PASSWORD, set_password_directly
+from tests.web.test_accessibility import audit
 from tests.web.test_browser import _shot, chromium
 
 ACCOUNTS = {
@@ -298,6 +300,14 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
         server.stop()
 
 
+def test_an_issuer_without_a_client_id_is_a_configuration_error(monkeypatch):
+    """TRAYBELL_OIDC_ISSUER without TRAYBELL_OIDC_CLIENT_ID stops the start, naming it."""
+    monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", "https://id.example.com")
+    monkeypatch.delenv("TRAYBELL_OIDC_CLIENT_ID", raising=False)
+    with pytest.raises(ConfigError, match="TRAYBELL_OIDC_CLIENT_ID"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize(
     ("issuer", "accepted"),
     [
@@ -313,6 +323,7 @@ def test_password_sign_in_off_hides_the_form_and_refuses_passwords(database_url,
 def test_plain_http_issuer_only_on_loopback(monkeypatch, issuer, accepted):
     """TRAYBELL_OIDC_ISSUER must be https, or plain http on a loopback address only."""
     monkeypatch.setenv("TRAYBELL_OIDC_ISSUER", issuer)
+    monkeypatch.setenv("TRAYBELL_OIDC_CLIENT_ID", "traybell")
     if accepted:
         assert Settings.from_env().oidc_issuer == issuer
     else:
@@ -321,7 +332,8 @@ def test_plain_http_issuer_only_on_loopback(monkeypatch, issuer, accepted):
 
 
 def test_traybell_login_approved_through_the_company_sign_in_in_chromium(database_url, tmp_path):
-    """`traybell login`'s address opens in Chromium; the sign-in page says where it will go;
+    """`traybell login`'s address opens in Chromium; the sign-in page says where it will go
+    (and passes axe-core at 320 and 1280 px);
     "Sign in with Example Corp" leads through the provider's own login and consent pages back
     to the device page (`next` kept), and Approve ends the command signed in as the person
     the provider named."""
@@ -331,9 +343,16 @@ def test_traybell_login_approved_through_the_company_sign_in_in_chromium(databas
         provider.start(redirect_uri=f"{server.url}/login/oidc/callback")
         login = LoginProcess(tmp_path, "--server", server.url, "--name", "Traybell on desk-7")
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            # axe is injected into the page, which the pages' CSP would refuse
+            context = browser.new_context(bypass_csp=True)
+            page = context.new_page()
+            page.set_viewport_size({"width": 320, "height": 640})
             page.goto(login.verification_uri_complete)
             assert "/login?next=/device" in page.url
+            assert audit(page) == []
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
+            page.set_viewport_size({"width": 1280, "height": 800})
+            assert audit(page) == []
             assert "You will go to Example Corp to sign in" in page.inner_text("main")
             _shot(page, "web-login-company.png")
             page.click("a:has-text('Sign in with Example Corp')")
@@ -352,3 +371,57 @@ def test_traybell_login_approved_through_the_company_sign_in_in_chromium(databas
     finally:
         server.stop()
         provider.stop()
+
+
+def test_person_of_claims_follows_the_user_id_rules_and_the_group_settings():
+    """The one mapping from claims: the user id from TRAYBELL_OIDC_USER_CLAIM (else
+    preferred_username, else sub) with blanks, controls and "/" as "-", cut to 200; teams only
+    from TRAYBELL_OIDC_TEAM_GROUPS (`*`: all); the admin flag None unless admin groups are set;
+    claims that name nobody give None."""
+    claims = {"sub": "u-1", "preferred_username": "Ann Lee/ops\u2028x", "groups": ["a", "b", 7]}
+    settings = settings_with(oidc_team_groups=("b", "c"))
+    person = person_of(claims, settings)
+    assert person is not None
+    assert person.user_id == "Ann-Lee-ops-x"
+    assert person.team_groups == ("b",) and person.is_admin is None
+    everyone = person_of(claims, settings_with(oidc_team_groups=("*",), oidc_admin_groups=("c",)))
+    assert everyone is not None and everyone.team_groups == ("a", "b")
+    assert everyone.is_admin is False
+    by_sub = person_of({"sub": "x" * 300}, settings)
+    assert by_sub is not None and by_sub.user_id == "x" * 200
+    by_email = person_of(
+        {**claims, "email": "ann@example.com"}, settings_with(oidc_user_claim="email")
+    )
+    assert by_email is not None and by_email.user_id == "ann@example.com"
+    assert person_of({"sub": "  "}, settings) is None
+    assert person_of({"sub": "u-2"}, settings_with(oidc_user_claim="email")) is None
+
+
+def test_without_an_issuer_there_is_no_company_sign_in(live_server):
+    """No TRAYBELL_OIDC_ISSUER: the sign-in page has no company link and /login/oidc is 404."""
+    page = httpx.get(f"{live_server.url}/login")
+    assert "/login/oidc" not in page.text and 'action="/login"' in page.text
+    assert httpx.get(f"{live_server.url}/login/oidc").status_code == 404
+    assert httpx.get(f"{live_server.url}/login/oidc/callback?state=x&code=y").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "not base64 at all!",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(
+            b'{"state": 5, "nonce": 1, "code_verifier": 2, "next_path": 3}'
+        ).decode(),
+        base64.urlsafe_b64encode(b'{"state": "s", "other": "x"}').decode(),
+    ],
+)
+def test_a_damaged_attempt_cookie_is_a_400_page_never_a_500(company, cookie):
+    """Whatever the browser sends back as the sign-in under way, the callback answers with the
+    page for a sign-in that cannot be finished (400) and no session."""
+    with _browser(company.server) as http:
+        http.cookies.set("traybell_oidc", cookie, domain="127.0.0.1", path="/login/oidc")
+        reply = http.get("/login/oidc/callback", params={"state": "s", "code": "c"})
+        assert reply.status_code == 400 and "already finished" in reply.text
+        assert "traybell_session" not in http.cookies

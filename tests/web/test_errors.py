@@ -14,7 +14,14 @@ from server.app import create_app
 from server.channels.push_targets import PushTargetRefused
 from server.cursors import InvalidCursor, ResyncRequired
 from server.db import UNAVAILABLE_ERRORS
-from server.errors import ClosedTopic, Conflict, NotFound, UnknownAddresses, UnknownUsers
+from server.errors import (
+    ClosedTopic,
+    Conflict,
+    NotFound,
+    UnknownAddresses,
+    UnknownUsers,
+    Unprocessable,
+)
 from server.oidc import ProviderUnavailable, SignInRejected
 from server.sending import SendsClosed
 from server.web.routing import NOT_FOUND_MESSAGE, PageRoute
@@ -29,6 +36,7 @@ EXAMPLES: dict[type[BaseException], BaseException] = {
     UnknownUsers: UnknownUsers(["ghost-1", "ghost-2"]),
     UnknownAddresses: UnknownAddresses(["team:ghosts", "topic:nowhere"]),
     ClosedTopic: ClosedTopic("only admins subscribe people to deploys"),
+    Unprocessable: Unprocessable("the time is more than a year ahead"),
     PushTargetRefused: PushTargetRefused("localhost leads to 127.0.0.1"),
     SendsClosed: SendsClosed(),
     ProviderUnavailable: ProviderUnavailable("http://127.0.0.1:9/.well-known: refused"),
