@@ -99,7 +99,9 @@ TRANSLATED_TEMPLATES = ["base.html"]
 @pytest.mark.parametrize("name", TRANSLATED_TEMPLATES)
 def test_a_translated_template_shows_no_english_of_its_own(name):
     """Rule: a word on a page goes through the catalog, or a Hindi page shows English."""
-    words = [w for w in _text_outside_translation((TEMPLATES / name).read_text()) if w != "Traybell"]
+    words = [
+        w for w in _text_outside_translation((TEMPLATES / name).read_text()) if w != "Traybell"
+    ]
     assert not words, f"{name} shows untranslated words: {words}"
 
 
