@@ -97,15 +97,16 @@ async def _json(request: Request) -> Any:
         raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
 
 
-def _body_of(model: type[BaseModel], *media_types: str) -> dict[str, Any]:
-    """The document's request body for a handler that reads the body itself."""
+def _body_of(model: type[BaseModel], form_fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document's request body for a handler that reads the body itself: JSON, and form
+    fields too when `form_fields` names the ones a form carries (a form holds no objects)."""
     schema = model.model_json_schema()
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {media_type: {"schema": schema} for media_type in media_types},
-        }
-    }
+    content = {"application/json": {"schema": schema}}
+    if form_fields:
+        properties = {k: v for k, v in schema["properties"].items() if k in form_fields}
+        form = {**schema, "properties": properties}
+        content["application/x-www-form-urlencoded"] = {"schema": form}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 @router.post("/hooks/alertmanager", response_model=IngestReply)
@@ -124,7 +125,7 @@ async def alertmanager_webhook(
     "/message",
     response_model=GotifyMessage,
     response_model_exclude_none=True,  # `extras` only when sent, as Gotify answers
-    openapi_extra=_body_of(gotify.Message, "application/json", "application/x-www-form-urlencoded"),
+    openapi_extra=_body_of(gotify.Message, gotify.FORM_FIELDS),
 )
 async def gotify_message(
     request: Request,
@@ -135,11 +136,17 @@ async def gotify_message(
     """Gotify's publish, as JSON or form fields."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
-        fields: Any = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        form: Any = parse_qsl(
+            (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
+        )
     elif content_type == "multipart/form-data":
-        fields = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        form = [(k, v) for k, v in (await request.form()).items() if isinstance(v, str)]
     else:
+        form = None
+    if form is None:
         fields = await _json(request)
+    else:
+        fields = gotify.form_fields(form)
     message = _validated(gotify.Message, fields)
     outgoing = gotify.outgoing(message, source.integration, idempotency_key)
     stored = await integrations.send(source.integration, [outgoing], source.actor)
@@ -156,9 +163,7 @@ async def gotify_message(
     return reply
 
 
-@router.post(
-    "/", response_model=NtfyMessage, openapi_extra=_body_of(ntfy.Publish, "application/json")
-)
+@router.post("/", response_model=NtfyMessage, openapi_extra=_body_of(ntfy.Publish))
 async def ntfy_publish_json(
     request: Request,
     source: NtfySource,

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.ingest import Integration, fitting
 from server.service import Outgoing
 
-#: Alerts in one payload at most: Alertmanager's `max_alerts` is 0 (all) by default, and a
-#: storm's group is still bounded by the body's 1 MiB.
-MAX_ALERTS = 10_000
+#: Alerts in one payload at most (stored in one transaction, answered within a sender's
+#: timeout): the receiver settings we hand out set Alertmanager's `max_alerts` to this.
+MAX_ALERTS = 1_000
 
 _CRITICAL = {"critical", "page", "error", "high"}
 _WARNING = {"warning", "warn", "medium"}

@@ -10,6 +10,17 @@ from server.ingest import Integration, fitting
 from server.service import Outgoing
 
 DEFAULT_PRIORITY = 5
+#: What Gotify takes as form fields: `extras` is an object, which only JSON carries.
+FORM_FIELDS = ("message", "title", "priority")
+
+
+def form_fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """A form's fields as the message's: an optional one left empty (or `null`) is absent."""
+    return {
+        name: value
+        for name, value in pairs
+        if name in FORM_FIELDS and (name == "message" or value not in ("", "null"))
+    }
 
 
 def _whole_number(value: Any) -> Any:

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.support.db import db_fetch, db_value
+from tests.support.live import LiveServer
+from tests.support.waiting import wait_until
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -321,3 +323,31 @@ def test_the_idempotency_key_header_keys_a_send_whose_body_gives_none(live_serve
     assert own.status_code == 201 and too_long.status_code == 422
     keys = db_fetch(database_url, "SELECT idempotency_key FROM notifications ORDER BY 1")
     assert [k["idempotency_key"] for k in keys] == ["k-1", "own"]
+
+
+def test_a_database_outage_is_503_so_the_source_retries_and_nothing_is_doubled(own_cluster):
+    """A database outage answers an Alertmanager payload 503 with the error body (which it
+    retries); once the database is back, the retry stores each alert once, and a further
+    resend stores nothing twice."""
+    server = LiveServer(own_cluster.url())
+    try:
+        alice, _ = server.create_user()
+        _, token = _integration(server, "alertmanager", [f"user:{alice}"])
+        payload = json.loads((PAYLOADS / "alertmanager_firing.json").read_text())
+        with server.client(token) as source:
+            own_cluster.stop()
+            down = source.post("/hooks/alertmanager", json=payload)
+            assert down.status_code == 503 and "code" in down.json()["error"]
+            own_cluster.start()
+            retried = wait_until(
+                lambda: (
+                    (r := source.post("/hooks/alertmanager", json=payload)).status_code == 200 and r
+                ),
+                what="the server to answer again",
+            )
+            assert retried.json() == {"stored": 2, "duplicates": 0}
+            again = source.post("/hooks/alertmanager", json=payload)
+            assert again.json() == {"stored": 0, "duplicates": 2}
+        assert db_value(own_cluster.url(), "SELECT count(*) FROM notifications") == 2
+    finally:
+        server.stop()
