@@ -75,10 +75,20 @@ class TrayApp(QObject):
         )
         self.controller.toaster = Toaster(self.tray.tray, notify, parent=self)
         self.controller.toaster.clicked.connect(self.open_toast)
+        self.controller.toaster.snooze_requested.connect(self.snooze_toast)
         self._view: NotificationView | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.sign_in_window: SignInWindow | None = None
         self._stopping = False
+
+    def snooze_toast(self, toast: Toast, choice: str) -> None:
+        """A toast's snooze button: snoozed on the server, off the GUI thread."""
+        if toast.notification_id is not None:
+            self.controller.snooze(
+                toast.notification_id,
+                choice,
+                lambda exc: log.warning("snooze from a toast failed: %s", exc),
+            )
 
     @property
     def center(self) -> "NotificationCenter":

@@ -2,7 +2,8 @@
 native backend works.
 
 Linux: org.freedesktop.Notifications over D-Bus (jeepney), with a "default" action, so the
-daemon reports a click as ActionInvoked. Windows and macOS: plyer, which has no click
+daemon reports a click as ActionInvoked, and the snoozes as actions of their own (buttons).
+Windows and macOS: plyer, which has no click
 callback; the tray balloon's own click (messageClicked) is reported everywhere it is used.
 """
 
@@ -21,8 +22,12 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from desktop.assets import asset_path
 from desktop.toasts import Toast
 from desktop.ui.tasks import TaskRunner
+from shared.snooze import SNOOZE_LABELS
 
 log = logging.getLogger("traybell.desktop.toasts")
+
+#: A toast's snooze buttons are the D-Bus actions "snooze:hour" and "snooze:tomorrow".
+SNOOZE_ACTION_PREFIX = "snooze:"
 
 #: How long a toast stays up where the daemon lets the app ask (milliseconds).
 TOAST_TIMEOUT_MS = 10_000
@@ -64,6 +69,8 @@ class DBusToasts(QObject):
 
     #: The daemon's id of a toast whose default action (a click on it) was invoked.
     clicked = Signal(int)
+    #: The daemon's id of a toast and the key of its other action (SNOOZE_ACTIONS) invoked.
+    action = Signal(int, str)
     #: The daemon's id of a toast that is gone (expired, dismissed or clicked).
     closed = Signal(int)
 
@@ -94,6 +101,11 @@ class DBusToasts(QObject):
             message = html.escape(message, quote=False)
         # Critical urgency: the spec lets such a toast stay until dismissed, as alerts should.
         urgency = 2 if toast.severity == "critical" else 1
+        # A click opens it; a toast of one notification also offers the snoozes as buttons.
+        actions = ["default", "Open"]
+        if toast.notification_id is not None:
+            for choice, label in SNOOZE_LABELS.items():
+                actions += [SNOOZE_ACTION_PREFIX + choice, label]
         reply = self._call(
             "Notify",
             "susssasa{sv}i",
@@ -103,7 +115,7 @@ class DBusToasts(QObject):
                 _icon_path(),
                 toast.title,
                 message,
-                ["default", "Open"],
+                actions,
                 {"urgency": ("y", urgency)},
                 TOAST_TIMEOUT_MS,
             ),
@@ -140,6 +152,8 @@ class DBusToasts(QObject):
             member = message.header.fields.get(HeaderFields.member)
             if member == "ActionInvoked" and message.body[1] == "default":
                 self.clicked.emit(int(message.body[0]))
+            elif member == "ActionInvoked":
+                self.action.emit(int(message.body[0]), str(message.body[1]))
             elif member == "NotificationClosed":
                 self.closed.emit(int(message.body[0]))
 
@@ -156,6 +170,9 @@ class Toaster(QObject):
     shown = Signal(object, str)
     #: A shown toast was clicked; carries the Toast.
     clicked = Signal(object)
+    #: A snooze button of a shown toast was pressed (Linux): the Toast and the choice
+    #: (a key of shared.snooze.SNOOZE_LABELS).
+    snooze_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -196,6 +213,7 @@ class Toaster(QObject):
             log.info("no D-Bus session for toasts (%s)", exc)
             return _no_backend
         self._service.clicked.connect(self._on_native_click)
+        self._service.action.connect(self._on_native_action)
         self._service.closed.connect(self._on_native_closed)
         self._notify = self._service.notify
         return self._notify
@@ -223,6 +241,12 @@ class Toaster(QObject):
         toast = self._native.get(toast_id)
         if toast is not None:
             self.clicked.emit(toast)
+
+    def _on_native_action(self, toast_id: int, key: str) -> None:
+        toast = self._native.get(toast_id)
+        choice = key.removeprefix(SNOOZE_ACTION_PREFIX)
+        if toast is not None and key.startswith(SNOOZE_ACTION_PREFIX) and choice in SNOOZE_LABELS:
+            self.snooze_requested.emit(toast, choice)
 
     def _on_native_closed(self, toast_id: int) -> None:
         self._native.pop(toast_id, None)  # its clicks are over
