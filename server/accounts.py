@@ -362,9 +362,10 @@ class Accounts:
                     )
             raise
 
-    async def session_caller(self, session_id: str) -> Caller | None:
+    async def session_caller(self, session_id: str) -> tuple[Caller, str | None] | None:
+        """The caller a live session signs in, with their `language` preference."""
         row = await queries.session_caller(self.pool, session_hash=hash_token(session_id))
-        return Caller(row["user_id"], row["is_admin"]) if row else None
+        return (Caller(row["user_id"], row["is_admin"]), row["language"]) if row else None
 
     async def sign_out(self, session_id: str, actor: Actor) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from server.channels.push_targets import AllowedHosts
+from shared.i18n import LANGUAGES
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -125,6 +126,9 @@ class Settings:
     # A new user's email and push switches (the contract's default: off).
     default_email: bool = False
     default_push: bool = False
+    # The language of pages when neither the person nor the browser names one Traybell
+    # speaks, and of emails and pushes to people without a `language` preference.
+    default_language: str = "en"
     # PostgreSQL itself (or a session-mode pooler), when DATABASE_URL is PgBouncer in
     # transaction mode: LISTEN and the migrations need a session of their own, which such a
     # pooler does not keep.
@@ -181,6 +185,7 @@ class Settings:
             worker_poll_seconds=_int("TRAYBELL_WORKER_POLL_SECONDS", 1, minimum=1),
             worker_shutdown_grace_seconds=_int("TRAYBELL_WORKER_SHUTDOWN_GRACE_SECONDS", 10),
             default_email=_choice("TRAYBELL_DEFAULT_EMAIL", "off", ("on", "off")) == "on",
+            default_language=_choice("TRAYBELL_DEFAULT_LANGUAGE", "en", LANGUAGES),
             default_push=_choice("TRAYBELL_DEFAULT_PUSH", "off", ("on", "off")) == "on",
             direct_database_url=os.environ.get("TRAYBELL_DIRECT_DATABASE_URL") or None,
             oidc_issuer=_oidc_issuer("TRAYBELL_OIDC_ISSUER"),

@@ -841,6 +841,8 @@ class Service:
                 quiet_hours=changes.get("quiet_hours"),
                 set_timezone="timezone" in changes,
                 timezone=changes.get("timezone"),
+                set_language="language" in changes,
+                language=changes.get("language"),
             )
             # The update above holds the user's preferences row: patches merge one at a time.
             topics = await _topic_preferences(conn, caller.user_id)

@@ -347,6 +347,7 @@ _TIMEZONES = available_timezones() | {"UTC"}
 
 
 TimeZone = Annotated[str, AfterValidator(_timezone), Documented(enum=sorted(_TIMEZONES))]
+Language = Literal["en", "hi"]  # shared.i18n.LANGUAGES
 
 
 class QuietHours(RequestModel):
@@ -376,6 +377,7 @@ class Preferences(BaseModel):
     push_urls: list[str]
     quiet_hours: QuietHours | None
     timezone: str | None
+    language: Language | None
     topics: dict[str, TopicOverrides]
 
 
@@ -402,6 +404,8 @@ class PreferencesPatch(RequestModel):
     ] = None  # type: ignore[assignment]
     quiet_hours: QuietHours | None = None
     timezone: TimeZone | None = None
+    #: Null: the browser's language on the pages, the server's default in emails and pushes.
+    language: Language | None = None
     topics: Annotated[
         dict[TopicName, TopicOverrides],
         _StorableKeys(),

@@ -146,8 +146,9 @@ INSERT INTO web_sessions (session_hash, user_id, expires_at)
 VALUES (:session_hash, :user_id, now() + make_interval(hours => :hours));
 
 -- name: session_caller^
-SELECT u.user_id, u.is_admin
+SELECT u.user_id, u.is_admin, p.language
 FROM web_sessions s JOIN users u ON u.user_id = s.user_id
+LEFT JOIN preferences p ON p.user_id = u.user_id
 WHERE s.session_hash = :session_hash AND s.expires_at > now() AND u.disabled_at IS NULL;
 
 -- name: delete_session!
@@ -652,7 +653,7 @@ RETURNING n.id;
 
 -- name: get_preferences^
 SELECT in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours,
-       timezone
+       timezone, language
 FROM preferences WHERE user_id = :user_id;
 
 -- name: update_preferences^
@@ -665,10 +666,11 @@ UPDATE preferences SET
     push_urls = COALESCE(:push_urls, push_urls),
     quiet_hours = CASE WHEN :set_quiet_hours THEN :quiet_hours ELSE quiet_hours END,
     timezone = CASE WHEN :set_timezone THEN :timezone ELSE timezone END,
+    language = CASE WHEN :set_language THEN :language ELSE language END,
     updated_at = now()
 WHERE user_id = :user_id
 RETURNING in_app_enabled, email_enabled, push_enabled, digest_seconds, email, push_urls, quiet_hours,
-          timezone;
+          timezone, language;
 
 -- ---------------------------------------------------------------- unsubscribe
 

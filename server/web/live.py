@@ -35,7 +35,7 @@ async def page_events(
     found = await session_caller_of(request)
     if found is None:
         return Response(status_code=204)
-    caller, session_id = found
+    caller, session_id, _language = found
     hub: Hub = request.app.state.streams
     session_hash = hash_token(session_id)
     if hub.session_streams(caller.user_id, session_hash) >= MAX_STREAMS_PER_SESSION:

@@ -293,6 +293,7 @@ def _preferences_from_form(form: dict[str, str]) -> dict[str, Any]:
         ],
         "quiet_hours": None,
         "timezone": form.get("timezone", "").strip() or None,
+        "language": form.get("language", "").strip() or None,
     }
     if "quiet_enabled" in form:
         changes["quiet_hours"] = {
@@ -322,6 +323,7 @@ _SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("quiet_hours", "timezone"): ("quiet_timezone", "Quiet hours: time zone"),
     ("quiet_hours",): ("quiet_start", "Quiet hours"),
     ("timezone",): ("timezone", "Your time zone"),
+    ("language",): ("language", "Language"),
     ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
     ("email",): ("email", "Email address"),
     ("push_urls",): ("push_urls", "Push addresses"),

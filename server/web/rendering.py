@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from server.web.session import give_csrf_secret
+from shared.i18n import format_number, negotiate, translate, translate_plural, use_language
 from shared.models import Severity, audience_label
 from shared.timefmt import relative_time
 
@@ -69,9 +70,14 @@ _environment = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
 )
+# newstyle: `_("%(n)s left", n=3)` fills its placeholders itself, and a missing one is an error.
+_environment.install_gettext_callables(translate, translate_plural, newstyle=True)  # type: ignore[attr-defined]
 _environment.globals.update(static_url=static_url, severities=[s.value for s in Severity])
-_environment.filters.update(ago=_ago, exact=exact_time, audience=audience_label)
+_environment.filters.update(
+    ago=_ago, exact=exact_time, audience=audience_label, number=format_number
+)
 
 
 def add_template_global(name: str, value: Any) -> None:
@@ -79,12 +85,25 @@ def add_template_global(name: str, value: Any) -> None:
     _environment.globals[name] = value
 
 
+def page_language(request: Request) -> str | None:
+    """The signed-in person's language, else the browser's, else the server's default."""
+    visitor = getattr(request.state, "visitor", None)
+    return (
+        (visitor.language if visitor is not None else None)
+        or negotiate(request.headers.get("accept-language"))
+        or request.app.state.service.settings.default_language
+    )
+
+
 def render(
     request: Request, template: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """A page; never cached, since every page but the static files is someone's own."""
     visitor = getattr(request.state, "visitor", None)
-    page = _environment.get_template(template).render(request=request, visitor=visitor, **context)
+    with use_language(page_language(request)) as language:
+        page = _environment.get_template(template).render(
+            request=request, visitor=visitor, language=language, **context
+        )
     response = HTMLResponse(page, status_code, headers={"Cache-Control": "no-store"})
     if visitor is not None:
         give_csrf_secret(request, response, visitor)

@@ -44,6 +44,7 @@ class Visitor:
     csrf_token: str
     # set when this response must give the browser its anonymous CSRF secret
     new_csrf_secret: str | None = None
+    language: str | None = None  # the signed-in person's preference
 
     @property
     def user(self) -> Caller:
@@ -56,15 +57,18 @@ def _cookie(request: Request, name: str) -> str | None:
     return value if value and len(value) <= _MAX_COOKIE_LENGTH else None
 
 
-async def session_caller_of(request: Request) -> tuple[Caller, str] | None:
-    """The caller the request's session cookie signs in, with the session id; None without a
-    live session."""
+async def session_caller_of(request: Request) -> tuple[Caller, str, str | None] | None:
+    """The caller the request's session cookie signs in, with the session id and their language
+    preference; None without a live session."""
     session_id = _cookie(request, SESSION_COOKIE)
     if session_id is None:
         return None
     accounts: Accounts = request.app.state.accounts
-    caller = await accounts.session_caller(session_id)
-    return (caller, session_id) if caller is not None else None
+    found = await accounts.session_caller(session_id)
+    if found is None:
+        return None
+    caller, language = found
+    return caller, session_id, language
 
 
 async def visitor(request: Request) -> Visitor:
@@ -73,8 +77,8 @@ async def visitor(request: Request) -> Visitor:
         return known
     signed_in = await session_caller_of(request)
     if signed_in is not None:
-        caller, session_id = signed_in
-        found = Visitor(caller, session_id, csrf_token(session_id))
+        caller, session_id, language = signed_in
+        found = Visitor(caller, session_id, csrf_token(session_id), language=language)
     else:
         secret = _cookie(request, ANONYMOUS_CSRF_COOKIE)
         new_secret = None if secret else secrets.token_urlsafe(32)

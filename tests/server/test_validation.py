@@ -263,6 +263,8 @@ def test_preferences_patch_takes_any_subset(live_server):
             "email": None,
             "push_urls": [],
             "quiet_hours": None,
+            "timezone": None,
+            "language": None,
             "topics": {},
         }
         reply = client.patch(

@@ -206,6 +206,7 @@ def test_settings_save_the_same_preferences_as_the_api(live_server, person, brow
         "quiet_hours": {"start": "22:30", "end": "06:45", "timezone": "Europe/Berlin"},
         "topics": {},
         "timezone": "Asia/Kolkata",
+        "language": None,
     }
     typed = {"digest_seconds": "999999", "email": "typed@acme.example", "push_urls": "ntfys://x/y"}
     refused = web.post("/settings", typed)

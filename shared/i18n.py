@@ -1,0 +1,130 @@
+"""The product's words in English and Hindi: one gettext catalog for the pages, the emails and
+the tray, and CLDR's formats for numbers, dates and relative times.
+
+- Source strings are English, so English needs no catalog. Hindi's is
+  `shared/locale/hi/LC_MESSAGES/traybell.po`, extracted by `pybabel extract -F babel.cfg`
+  (see the README) and read by Babel when a process first needs it: there is no compiled `.mo`
+  to commit, to forget to build, or to fall behind its `.po`.
+- The language of the work at hand is a context variable (`use_language`), set per page request
+  by the server, per message by the worker and once by the tray; `gettext` and `ngettext` read
+  it, so a template or a widget never passes a language around.
+- What a sender wrote (title, summary, body) never goes through here.
+"""
+
+import contextlib
+import contextvars
+import functools
+import gettext as _gettext
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+LANGUAGES = ("en", "hi")
+DEFAULT_LANGUAGE = "en"
+LOCALE_DIR = Path(__file__).with_name("locale")
+DOMAIN = "traybell"
+
+_language: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "traybell_language", default=DEFAULT_LANGUAGE
+)
+
+
+def supported(language: str | None) -> str | None:
+    """The language if Traybell speaks it ("hi-IN" counts as "hi"), else None."""
+    if not language:
+        return None
+    base = language.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in LANGUAGES else None
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The first language of an `Accept-Language` header that Traybell speaks, by its q-values."""
+    if not accept_language:
+        return None
+    ranked = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if quality > 0 and (language := supported(tag)):
+            ranked.append((-quality, position, language))
+    return min(ranked)[2] if ranked else None
+
+
+@functools.cache
+def translations(language: str) -> _gettext.NullTranslations:
+    """The catalog of a language, compiled from its `.po` once per process."""
+    if language == DEFAULT_LANGUAGE:
+        return _gettext.NullTranslations()
+    # Babel only where a catalog is read: the tray's start pays for it only in Hindi.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    po = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return _gettext.GNUTranslations(compiled)
+
+
+def current_language() -> str:
+    return _language.get()
+
+
+@contextlib.contextmanager
+def use_language(language: str | None) -> Iterator[str]:
+    """Speaks `language` (or the default, when it is none Traybell speaks) inside the block."""
+    chosen = supported(language) or DEFAULT_LANGUAGE
+    token = _language.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _language.reset(token)
+
+
+def set_language(language: str | None) -> str:
+    """For a process that speaks one language for its life (the tray)."""
+    chosen = supported(language) or DEFAULT_LANGUAGE
+    _language.set(chosen)
+    return chosen
+
+
+def translate(message: str) -> str:
+    """The message in the current language, its placeholders left as they are."""
+    return translations(_language.get()).gettext(message)
+
+
+def translate_plural(singular: str, plural: str, n: int) -> str:
+    return translations(_language.get()).ngettext(singular, plural, n)
+
+
+def gettext(message: str, **values: object) -> str:
+    """The message in the current language, with `%(name)s` placeholders filled from `values`."""
+    text = translate(message)
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    """`num` is always a placeholder of a plural message (the count, grouped as the language
+    groups digits)."""
+    return translate_plural(singular, plural, n) % {"num": format_number(n), **values}
+
+
+def babel_locale() -> str:
+    """The CLDR locale of the current language (Hindi as written in India)."""
+    return "hi_IN" if _language.get() == "hi" else "en"
+
+
+def format_number(number: int) -> str:
+    """CLDR's grouping for the language: Hindi groups as India does (12,34,567)."""
+    if _language.get() == "en":
+        return f"{number:,}"  # no CLDR data needed for English
+    from babel.numbers import format_decimal
+
+    return format_decimal(number, locale=babel_locale())
