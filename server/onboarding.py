@@ -26,6 +26,7 @@ from server.channels.message import Envelope, Message, PermanentError, Transient
 from server.config import Settings
 from server.errors import Conflict, NotFound
 from server.service import Service
+from shared.i18n import gettext, use_language
 
 HEADER = ("user_id", "email", "display_name", "teams", "admin")
 _ADMIN = {"true": True, "false": False, "": False}
@@ -224,18 +225,19 @@ async def _existing_team(audiences: Audiences, team_id: str) -> dict[str, Any] |
 def invite_message(user_id: str, url: str, expires_at: datetime) -> Message:
     """The invite's email: the sign-up link, its expiry, and nothing else about the account."""
     until = f"{expires_at:%Y-%m-%d %H:%M %Z}"
-    text = (
-        f"You have a Traybell account ({user_id}).\n\n"
-        f"Choose your password here, before {until}:\n{url}\n\n"
-        "The link works once. If you did not expect this email, you can ignore it.\n"
-    )
-    html = (
-        f"<p>You have a Traybell account ({escape(user_id)}).</p>"
-        f'<p><a href="{escape(url)}">Choose your password</a> before {escape(until)}.</p>'
-        "<p>The link works once. If you did not expect this email, you can ignore it.</p>"
-    )
+    account = gettext("You have a Traybell account (%(user_id)s).", user_id=user_id)
+    once = gettext("The link works once. If you did not expect this email, you can ignore it.")
+    choose_here = gettext("Choose your password here, before %(until)s:", until=until)
+    text = f"{account}\n\n{choose_here}\n{url}\n\n{once}\n"
+    choose = gettext("Choose your password")
+    link = f'<a href="{escape(url)}">{escape(choose)}</a>'
+    before = gettext("%(link)s before %(until)s.", link=link, until=escape(until))
+    html = f"<p>{escape(account)}</p><p>{before}</p><p>{escape(once)}</p>"
     return Message(
-        subject="Your Traybell account: choose a password", text=text, html=html, severity="info"
+        subject=gettext("Your Traybell account: choose a password"),
+        text=text,
+        html=html,
+        severity="info",
     )
 
 
@@ -251,7 +253,9 @@ async def email_invites(invites: list[Invite], settings: Settings) -> list[tuple
             if invite.email is None:
                 not_sent.append((invite, "no email address"))
                 continue
-            message = invite_message(invite.user_id, invite.url, invite.expires_at)
+            # A new account has no language of its own yet: the server's default.
+            with use_language(settings.default_language):
+                message = invite_message(invite.user_id, invite.url, invite.expires_at)
             try:
                 await transport.send(Envelope(str(uuid.uuid4()), (invite.email,), message))
             except (TransientError, PermanentError) as exc:  # the others still go

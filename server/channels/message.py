@@ -1,10 +1,15 @@
-"""One external message, rendered from the privacy-safe face of its notifications alone."""
+"""One external message, rendered from the privacy-safe face of its notifications alone.
+
+Its fixed words (subject words, digest headings, the footer) are in the language in use
+(shared/i18n.py: the worker sets the recipient's); what the sender wrote is never translated.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Protocol
 
+from shared.i18n import gettext, ngettext
 from shared.privacy import ExternalText, shorten
 
 SEVERITY_ORDER = ("info", "success", "warning", "critical")
@@ -78,32 +83,40 @@ def render(
         if len(items) == 1:
             message = _single(items[0])
         elif held_by_quiet_hours:
-            heading = f"While quiet hours were on: {len(items)} notifications"
+            heading = ngettext(
+                "While quiet hours were on: %(num)s notification",
+                "While quiet hours were on: %(num)s notifications",
+                len(items),
+            )
             message = _digest(items, headline=heading, heading=heading)
         else:
-            titles = ", ".join(item.title for item in items)
             message = _digest(
                 items,
-                headline=f"{len(items)} new: {titles}",
-                heading=f"{len(items)} new notifications",
+                headline=ngettext(
+                    "%(num)s new: %(titles)s",
+                    "%(num)s new: %(titles)s",
+                    len(items),
+                    titles=", ".join(item.title for item in items),
+                ),
+                heading=ngettext(
+                    "%(num)s new notification", "%(num)s new notifications", len(items)
+                ),
             )
         return _with_footer(message, footer) if footer else message
     except Exception as exc:
         raise RenderError(f"the message cannot be rendered: {type(exc).__name__}: {exc}") from exc
 
 
-WHY_YOU_GET_THIS = "You receive warnings and critical alerts from Traybell."
-
-
 def _with_footer(message: Message, footer: Footer) -> Message:
-    text = ["", "--", WHY_YOU_GET_THIS, f"Change what you get: {footer.settings_url}"]
-    html = [
-        f"<p>{escape(WHY_YOU_GET_THIS)} "
-        f'<a href="{escape(footer.settings_url)}">Change what you get</a>'
-    ]
+    why = gettext("You receive warnings and critical alerts from Traybell.")
+    text = ["", "--", why, gettext("Change what you get: %(url)s", url=footer.settings_url)]
+    # (Each word outside the f-strings: the extraction does not look inside them.)
+    change = gettext("Change what you get")
+    html = [f'<p>{escape(why)} <a href="{escape(footer.settings_url)}">{escape(change)}</a>']
     if footer.unsubscribe_url:
-        text.append(f"Stop these emails: {footer.unsubscribe_url}")
-        html.append(f' · <a href="{escape(footer.unsubscribe_url)}">Stop these emails</a>')
+        text.append(gettext("Stop these emails: %(url)s", url=footer.unsubscribe_url))
+        stop = gettext("Stop these emails")
+        html.append(f' · <a href="{escape(footer.unsubscribe_url)}">{escape(stop)}</a>')
     html.append("</p>")
     body_end = message.html.rindex("</body>")
     return Message(
@@ -116,19 +129,27 @@ def _with_footer(message: Message, footer: Footer) -> Message:
 
 
 def _label(severity: str) -> str:
-    return severity.capitalize()
+    labels = {
+        "info": gettext("Info"),
+        "success": gettext("Success"),
+        "warning": gettext("Warning"),
+        "critical": gettext("Critical"),
+    }
+    return labels[severity]
 
 
 def _single(item: ExternalText) -> Message:
     lines = [item.title]
     if item.summary:
         lines.append(item.summary)
-    lines += ["", f"Severity: {_label(item.severity)}", f"Open: {item.link}"]
+    severity = gettext("Severity: %(severity)s", severity=_label(item.severity))
+    lines += ["", severity, gettext("Open: %(link)s", link=item.link)]
     summary = f"<p>{escape(item.summary)}</p>" if item.summary else ""
+    open_link = gettext("Open in Traybell")
     html = (
         f"<p><strong>{escape(item.title)}</strong></p>{summary}"
-        f"<p>Severity: {escape(_label(item.severity))}</p>"
-        f'<p><a href="{escape(item.link)}">Open in Traybell</a></p>'
+        f"<p>{escape(severity)}</p>"
+        f'<p><a href="{escape(item.link)}">{escape(open_link)}</a></p>'
     )
     return Message(
         subject=f"[{_label(item.severity)}] {item.title}",
@@ -145,14 +166,12 @@ def _digest(items: Sequence[ExternalText], *, headline: str, heading: str) -> Me
     lines = [headline, ""]
     for item in items:
         lines += [f"- {item.title}", f"  {item.link}"]
-    lines += ["", f"Highest severity: {_label(severity)}"]
+    highest = gettext("Highest severity: %(severity)s", severity=_label(severity))
+    lines += ["", highest]
     entries = "".join(
         f'<li><a href="{escape(item.link)}">{escape(item.title)}</a></li>' for item in items
     )
-    html = (
-        f"<p><strong>{escape(heading)}</strong></p><ul>{entries}</ul>"
-        f"<p>Highest severity: {escape(_label(severity))}</p>"
-    )
+    html = f"<p><strong>{escape(heading)}</strong></p><ul>{entries}</ul><p>{escape(highest)}</p>"
     return Message(
         subject=shorten(headline, SUBJECT_LIMIT),
         text="\n".join(lines) + "\n",

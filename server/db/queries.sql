@@ -861,8 +861,8 @@ LIMIT :limit;
 -- and claimed at once as far as their users' per-minute limits allow (the others are folded
 -- into the overflow digest, see claim_deliveries.sql): an attempt counted, a fresh lock token,
 -- a digest closed to new items. Each claimed job comes with its recipients (empty when the
--- user turned the channel off or removed the address) and the privacy-safe fields of its
--- notifications, oldest first. A job quiet hours may hold (delivery_rules.sql) is not claimed
+-- user turned the channel off or removed the address), the privacy-safe fields of its
+-- notifications, oldest first, and its user's language. A job quiet hours may hold (delivery_rules.sql) is not claimed
 -- here: it comes back with `quiet_hours` set and nothing else, for the caller to judge
 -- (zoneinfo) and then claim (worker_claim_judged) or hold.
 -- The same statement releases due timers (scheduled sends, at most :timer_limit, and snoozes:
@@ -899,15 +899,15 @@ FROM claim_deliveries(ARRAY(SELECT id FROM due WHERE NOT judge),
                       :email_per_minute, :push_per_minute) AS c
 UNION ALL
 SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, available_at,
-       quiet_hours, NULL, NULL, NULL
+       NULL, quiet_hours, NULL, NULL, NULL
 FROM due WHERE judge
 UNION ALL
 SELECT id, user_id, channel, NULL, NULL, attempts, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       available_at, NULL, status, NULL, NULL
+       available_at, NULL, NULL, status, NULL, NULL
 FROM recovered
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, released, changed_users
+       NULL, NULL, released, changed_users
 FROM timers
 ORDER BY available_at, id;
 

@@ -57,6 +57,8 @@ class Job:
     #: empty when the user removed it or turned the channel off since the job was queued.
     recipients: tuple[str, ...]
     items: list[ExternalText] = field(default_factory=list)
+    #: The language the user reads Traybell in; None: the server's default.
+    language: str | None = None
 
     @property
     def held_by_quiet_hours(self) -> bool:
@@ -92,6 +94,7 @@ def _job(row: asyncpg.Record, public_url: str) -> Job:
         lock_token=row["lock_token"],
         recipients=tuple(row["recipients"]),
         items=items,
+        language=row["language"],
     )
 
 

@@ -28,6 +28,7 @@ from server.worker.leases import LeaseKeeper
 from server.worker.metrics import MESSAGES, SEND_DURATION
 from server.worker.queue import Job, Queue, retry_delay
 from shared import logs
+from shared.i18n import use_language
 
 log = logging.getLogger("traybell.worker")
 
@@ -63,9 +64,10 @@ class Sender:
                 raise PermanentError("its notifications no longer exist")
             if not job.recipients:
                 raise PermanentError(f"the user has no {job.channel} address or turned it off")
-            message = render(
-                job.items, await self._footer(job), held_by_quiet_hours=job.held_by_quiet_hours
-            )
+            footer = await self._footer(job)
+            # The fixed words in the recipient's language; what the sender wrote stays as it is.
+            with use_language(job.language or self.settings.default_language):
+                message = render(job.items, footer, held_by_quiet_hours=job.held_by_quiet_hours)
             await self.transports[job.channel].send(Envelope(str(job.id), job.recipients, message))
         except PermanentError as exc:
             return str(exc), True

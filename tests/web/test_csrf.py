@@ -101,6 +101,7 @@ def test_every_unsafe_page_request_without_the_token_is_refused_and_changes_noth
         "token_id": token_id,
         "user_id": victim,
         "delivery_id": "00000000-0000-0000-0000-000000000001",
+        "schedule_id": "00000000-0000-0000-0000-000000000002",
         "team_id": "ops",
         "topic": "deploys",
         "integration_id": integration.json()["integration"]["integration_id"],

@@ -71,6 +71,8 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        #: Each accepted message as it came over the wire, beside its parsed form in `messages`.
+        self.raw: list[bytes] = []
         #: Answers to give to the next DATA commands, in order; then `default` is given.
         self.answers: list[str] = []
         self.default = "250 Message accepted"
@@ -131,6 +133,7 @@ class Mailbox:
             answer = self.answers.pop(0) if self.answers else self.default
             if answer.startswith("250"):
                 self.messages.append(parsed)
+                self.raw.append(envelope.content)
         return answer
 
     def wait_for(self, count: int, timeout: float = 20) -> list[EmailMessage]:

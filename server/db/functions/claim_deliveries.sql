@@ -76,14 +76,14 @@ END $$;
 -- Claims the given pending jobs, which the calling statement has row-locked, as far as the
 -- per-minute limit allows: an attempt counted, a fresh lock token, a digest closed to new items.
 -- The others are folded into the overflow digest. Returns each claimed job with where it goes
--- now and what it carries.
+-- now, what it carries and the language its user reads (null: the server's default).
 CREATE OR REPLACE FUNCTION claim_deliveries(
     p_ids uuid[], p_email_per_minute integer, p_push_per_minute integer
 )
 RETURNS TABLE (id uuid, user_id text, channel text, group_key text, is_critical boolean,
                attempts integer, max_attempts integer, lock_token uuid, recipients text[],
                notification_ids uuid[], titles text[], summaries text[], severities text[],
-               available_at timestamptz)
+               available_at timestamptz, language text)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
@@ -146,7 +146,8 @@ BEGIN
     )
     SELECT c.id, c.user_id, c.channel, c.group_key, c.is_critical, c.attempts, c.max_attempts,
            c.lock_token, delivery_recipients(c.channel, p),
-           it.notification_ids, it.titles, it.summaries, it.severities, c.available_at
+           it.notification_ids, it.titles, it.summaries, it.severities, c.available_at,
+           p.language
     FROM claimed c
     JOIN preferences p ON p.user_id = c.user_id
     LEFT JOIN LATERAL delivery_contents(c.id, c.user_id) AS it ON true;
