@@ -121,6 +121,8 @@ class Settings:
     start_at_login: bool | None = None
     #: ISO 8601 with offset, or None; set by "Pause notifications for 1 hour".
     paused_until: str | None = None
+    #: "en" or "hi"; None follows the system's language (desktop/ui/language.py).
+    language: str | None = None
     presets: Presets = field(default_factory=Presets, compare=False, repr=False)
 
     @classmethod

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.i18n import gettext as _
+from shared.i18n import ngettext
 from shared.privacy import external_text
 from shared.quiet_hours import in_quiet_hours
 
@@ -38,7 +40,8 @@ def plan_toasts(
         return []
     if len(new) > SUMMARY_THRESHOLD:
         worst = "critical" if any(n.get("severity") == "critical" for n in new) else "info"
-        return [Toast(f"{len(new)} new notifications", "Open Traybell to read them", worst)]
+        title = ngettext("%(num)s new notification", "%(num)s new notifications", len(new))
+        return [Toast(title, _("Open Traybell to read them"), worst)]
     toasts = []
     for notification in new:
         text = external_text(notification, public_url)

@@ -97,6 +97,8 @@ def create_app(database_url: str, settings: Settings | None = None) -> FastAPI:
         # Operation ids are the handlers' names, which the document's links refer to.
         generate_unique_id_function=lambda route: route.name,
     )
+    # Before the database: an error page may be drawn while it is unreachable.
+    app.state.settings = settings
     install_error_handlers(app, page_error=web.error_page)
     app.add_middleware(BodySizeLimit)
     # outermost: it times and counts every answer, the size limit's and the error handlers' too

@@ -24,9 +24,12 @@ DEFAULT_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "traybell"
 
-_language: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "traybell_language", default=DEFAULT_LANGUAGE
+_language: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "traybell_language", default=None
 )
+#: What `set_language` chose: a thread starts with an empty context, so the tray's worker and
+#: sign-in threads read the process's language from here, not from the context variable.
+_process_language = DEFAULT_LANGUAGE
 
 
 def supported(language: str | None) -> str | None:
@@ -74,7 +77,7 @@ def translations(language: str) -> _gettext.NullTranslations:
 
 
 def current_language() -> str:
-    return _language.get()
+    return _language.get() or _process_language
 
 
 @contextlib.contextmanager
@@ -90,18 +93,18 @@ def use_language(language: str | None) -> Iterator[str]:
 
 def set_language(language: str | None) -> str:
     """For a process that speaks one language for its life (the tray)."""
-    chosen = supported(language) or DEFAULT_LANGUAGE
-    _language.set(chosen)
-    return chosen
+    global _process_language
+    _process_language = supported(language) or DEFAULT_LANGUAGE
+    return _process_language
 
 
 def translate(message: str) -> str:
     """The message in the current language, its placeholders left as they are."""
-    return translations(_language.get()).gettext(message)
+    return translations(current_language()).gettext(message)
 
 
 def translate_plural(singular: str, plural: str, n: int) -> str:
-    return translations(_language.get()).ngettext(singular, plural, n)
+    return translations(current_language()).ngettext(singular, plural, n)
 
 
 def gettext(message: str, **values: object) -> str:
@@ -118,13 +121,32 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
 
 def babel_locale() -> str:
     """The CLDR locale of the current language (Hindi as written in India)."""
-    return "hi_IN" if _language.get() == "hi" else "en"
+    return "hi_IN" if current_language() == "hi" else "en"
 
 
 def format_number(number: int) -> str:
     """CLDR's grouping for the language: Hindi groups as India does (12,34,567)."""
-    if _language.get() == "en":
+    if current_language() == "en":
         return f"{number:,}"  # no CLDR data needed for English
     from babel.numbers import format_decimal
 
     return format_decimal(number, locale=babel_locale())
+
+
+class LazyText:
+    """A message translated when it is shown, not when it is made: a module's table of notices
+    is built at import and a page handler runs before its page's language is chosen, so both
+    keep the English and the page turns it into its language as it renders (`str()`)."""
+
+    __slots__ = ("message", "values")
+
+    def __init__(self, message: str, values: dict[str, object]):
+        self.message, self.values = message, values
+
+    def __str__(self) -> str:
+        return gettext(self.message, **self.values)
+
+
+def lazy_gettext(message: str, **values: object) -> LazyText:
+    """`gettext`, put off until the text is shown (in the language of the page at hand)."""
+    return LazyText(message, values)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.i18n import gettext as _
 from shared.paths import traybell_home
 
 if TYPE_CHECKING:
@@ -62,10 +63,13 @@ def _keyring_usable() -> bool:
 def token_store() -> TokenStore:
     if _keyring_usable():
         name = type(_keyring().get_keyring()).__module__.rsplit(".", 1)[-1]
-        return TokenStore(True, f"the system keyring ({name})")
+        return TokenStore(True, _("the system keyring (%(name)s)", name=name))
     return TokenStore(
         False,
-        f"a file only you can read ({_fallback_path()}), because this system has no keyring",
+        _(
+            "a file only you can read (%(path)s), because this system has no keyring",
+            path=_fallback_path(),
+        ),
     )
 
 
@@ -95,7 +99,7 @@ def store_token(server_url: str, token: str) -> TokenStore:
             log.warning("keyring refused the token, using the token file: %s", exc)
     tokens = _read_file() | {server_url: token}
     _write_file(tokens)
-    return TokenStore(False, f"a file only you can read ({_fallback_path()})")
+    return TokenStore(False, _("a file only you can read (%(path)s)", path=_fallback_path()))
 
 
 def forget_token(server_url: str) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from desktop.links import is_web_url
 from desktop.sync._api import ApiClient, ApiError, Offline, Refused, SignedOut
+from shared.i18n import gettext as _
 from shared.models import DeviceAuthorization
 
 if TYPE_CHECKING:
@@ -84,22 +85,37 @@ class DeviceSignIn:
                 json={"client_name": self.client_name, "scope": self.scope},
             )
         except Offline as exc:
-            raise SignInError(f"Cannot reach {self.server_url}: {exc}") from exc
+            raise SignInError(
+                _("Cannot reach %(server)s: %(error)s", server=self.server_url, error=exc)
+            ) from exc
         except Refused as exc:
             if exc.status in (404, 405):
                 raise SignInError(
-                    f"{self.server_url} does not offer sign-in with a browser; use a token"
+                    _(
+                        "%(server)s does not offer sign-in with a browser; use a token",
+                        server=self.server_url,
+                    )
                 ) from exc
-            raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
+            raise self._refused(exc) from exc
         except ApiError as exc:
-            raise SignInError(f"{self.server_url} refused the sign-in: {exc}") from exc
+            raise self._refused(exc) from exc
         code = DeviceAuthorization(**{f.name: reply[f.name] for f in fields(DeviceAuthorization)})
         if not (is_web_url(code.verification_uri) and is_web_url(code.verification_uri_complete)):
             # Shown as a link, opened in the browser, drawn as a QR code: web pages only.
-            raise SignInError(f"{self.server_url} gave an approval page that is not a web page")
+            raise SignInError(
+                _(
+                    "%(server)s gave an approval page that is not a web page",
+                    server=self.server_url,
+                )
+            )
         self.code = code
         self.interval = self.code.interval
         return self.code
+
+    def _refused(self, exc: ApiError) -> SignInError:
+        return SignInError(
+            _("%(server)s refused the sign-in: %(error)s", server=self.server_url, error=exc)
+        )
 
     def wait(self, cancel: threading.Event | None = None) -> SignedIn:
         """Poll every `interval` seconds until the person approved (the token) or denied, the
@@ -114,7 +130,7 @@ class DeviceSignIn:
         deadline = time.monotonic() + self.code.expires_in
         while True:
             if cancel.wait(self.interval):
-                raise SignInCancelled("Sign-in cancelled.")
+                raise SignInCancelled(_("Sign-in cancelled."))
             try:
                 grant = self._api.call(
                     "POST", "/v1/device/token", json={"device_code": self.code.device_code}
@@ -124,7 +140,7 @@ class DeviceSignIn:
                 continue
             except (Offline, SignedOut) as exc:
                 if time.monotonic() >= deadline:
-                    raise SignInExpired("The code expired while the server was away.") from exc
+                    raise SignInExpired(_("The code expired while the server was away.")) from exc
                 log.info("device sign-in: server away, polling on: %s", exc)
                 continue
             signed_in = SignedIn(
@@ -134,7 +150,7 @@ class DeviceSignIn:
                 # Cancelled while the poll that got the token was in flight: nobody will keep
                 # it, so it must not stay valid on the server.
                 revoke(signed_in, ca_bundle=self._ca_bundle, transport=self._transport)
-                raise SignInCancelled("Sign-in cancelled.")
+                raise SignInCancelled(_("Sign-in cancelled."))
             return signed_in
 
     def _take_refusal(self, refused: Refused) -> None:
@@ -146,10 +162,10 @@ class DeviceSignIn:
             log.info("device sign-in: asked to slow down, polling every %d s", self.interval)
             return
         if refused.code == "access_denied":
-            raise SignInDenied("The sign-in was denied in the browser.")
+            raise SignInDenied(_("The sign-in was denied in the browser."))
         if refused.code == "expired_token":
-            raise SignInExpired("The code expired before it was approved; start again.")
-        raise SignInError(f"The server ended the sign-in: {refused}")
+            raise SignInExpired(_("The code expired before it was approved; start again."))
+        raise SignInError(_("The server ended the sign-in: %(error)s", error=refused))
 
 
 def check_token(
@@ -165,11 +181,15 @@ def check_token(
     try:
         me = api.call("GET", "/v1/me")
     except SignedOut as exc:
-        raise SignInError("The server does not accept this token.") from exc
+        raise SignInError(_("The server does not accept this token.")) from exc
     except Offline as exc:
-        raise SignInError(f"Cannot reach {server_url}: {exc}") from exc
+        raise SignInError(
+            _("Cannot reach %(server)s: %(error)s", server=server_url, error=exc)
+        ) from exc
     except ApiError as exc:
-        raise SignInError(f"{server_url} refused the token: {exc}") from exc
+        raise SignInError(
+            _("%(server)s refused the token: %(error)s", server=server_url, error=exc)
+        ) from exc
     finally:
         api.close()
     return SignedIn(server_url, token, me["token_id"], me["user"]["user_id"])

@@ -19,9 +19,11 @@ from desktop.toasts import Toast
 from desktop.ui import icons
 from desktop.ui.collector import GuiThreadCollector
 from desktop.ui.controller import TrayController
+from desktop.ui.language import apply_language
 from desktop.ui.single_instance import SingleInstance
 from desktop.ui.toaster import Notify, Toaster
 from desktop.ui.tray import TrayIcon
+from shared.i18n import gettext as _
 
 if TYPE_CHECKING:
     from desktop.sync import SignedIn
@@ -121,14 +123,14 @@ class TrayApp(QObject):
             notification_id,
             self.show_notification,
             self.view.show_message,
-            lambda: self.view.show_message("Fetching this notification from the server…"),
+            lambda: self.view.show_message(_("Fetching this notification from the server…")),
         )
 
     def open_link(self, link: str) -> None:
         """Open a `traybell://n/<id>` link."""
         notification_id = url_scheme.notification_id_of(link)
         if notification_id is None:
-            self.view.show_message(f"Traybell cannot open this link: {link[:200]}")
+            self.view.show_message(_("Traybell cannot open this link: %(link)s", link=link[:200]))
         else:
             self.open_notification(notification_id)
 
@@ -256,7 +258,9 @@ def main(server: str | None, token: str | None, link: str | None = None) -> int:
         log.warning("could not claim the single-instance name; a second launch will not be seen")
     collector = GuiThreadCollector(app)
     collector.start()
-    tray_app = TrayApp(Settings.load(), server=server, token=token)
+    settings = Settings.load()
+    apply_language(settings, app)
+    tray_app = TrayApp(settings, server=server, token=token)
     instance.raise_requested.connect(tray_app.open_center)
     instance.open_requested.connect(tray_app.open_link)
     app.installEventFilter(LinkEvents(tray_app))

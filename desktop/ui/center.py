@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 from desktop.ui import icons
 from desktop.ui.controller import TrayController
 from desktop.ui.status import Status
+from shared.i18n import gettext as _
+from shared.i18n import ngettext
 from shared.models import audience_label
 from shared.timefmt import day_label, exact_time, relative_time
 
@@ -42,8 +44,15 @@ SHOWN = 200
 SEARCH_DELAY_MS = 200
 
 
-#: The heading over snoozed notifications (read until their time, then back as new).
-SNOOZED_HEADING = "Snoozed"
+def severity_label(severity: str) -> str:
+    """A severity's name as the filter, the marker and the full view show it."""
+    labels = {
+        "info": _("Info"),
+        "success": _("Success"),
+        "warning": _("Warning"),
+        "critical": _("Critical"),
+    }
+    return labels.get(severity, severity)
 
 
 class NotificationRow(QWidget):
@@ -62,7 +71,7 @@ class NotificationRow(QWidget):
         marker.setFixedWidth(5)
         color = SEVERITY_COLORS.get(notification["severity"], SEVERITY_COLORS["info"])
         marker.setStyleSheet(f"background: {color}; border-radius: 2px;")
-        marker.setToolTip(notification["severity"])
+        marker.setToolTip(severity_label(notification["severity"]))
 
         self.title = QLabel(notification["title"])
         # Ignored width: a long title is clipped to the window instead of widening the list;
@@ -81,16 +90,16 @@ class NotificationRow(QWidget):
         self.age = QLabel(relative_time(notification["created_at"], now))
         self.age.setTextFormat(Qt.TextFormat.PlainText)
         if label := audience_label(notification.get("audience")):
-            self.age.setText(f"to {label} · {self.age.text()}")
+            self.age.setText(_("to %(name)s", name=label) + f" · {self.age.text()}")
         self.age.setStyleSheet("color: palette(placeholder-text);")
         self.setToolTip(exact_time(notification["created_at"]))
 
-        self.mark_read_button = QPushButton("Mark read")
+        self.mark_read_button = QPushButton(_("Mark read"))
         self.mark_read_button.setVisible(unread)
         self.mark_read_button.clicked.connect(lambda: controller.mark_read(notification["id"]))
-        self.archive_button = QPushButton("Archive")
+        self.archive_button = QPushButton(_("Archive"))
         self.archive_button.clicked.connect(lambda: controller.archive(notification["id"]))
-        self.open_button = QPushButton("Open link")
+        self.open_button = QPushButton(_("Open link"))
         self.open_button.setVisible(bool(notification["target_url"]))
         self.open_button.clicked.connect(lambda: controller.open_notification(notification))
 
@@ -152,24 +161,24 @@ class NotificationCenter(QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.unread_label.setFont(font)
-        self.unread_only = QCheckBox("Unread only")
+        self.unread_only = QCheckBox(_("Unread only"))
         self.unread_only.toggled.connect(self.refresh)
-        self.mark_all_button = QPushButton("Mark all read")
+        self.mark_all_button = QPushButton(_("Mark all read"))
         self.mark_all_button.clicked.connect(controller.mark_all_read)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search titles, summaries and text")
+        self.search.setPlaceholderText(_("Search titles, summaries and text"))
         self.search.setClearButtonEnabled(True)
         self._search_delay = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._search_delay.timeout.connect(self.refresh)
         self.search.textChanged.connect(self._search_delay.start)
         self.severity = QComboBox()
-        self.severity.addItem("All severities", None)
+        self.severity.addItem(_("All severities"), None)
         for name in SEVERITY_COLORS:
-            self.severity.addItem(name.capitalize(), name)
+            self.severity.addItem(severity_label(name), name)
         self.severity.currentIndexChanged.connect(self.refresh)
         self.topic = QComboBox()
-        self.topic.addItem("All topics", None)
-        self.topic.setToolTip("Show one topic")
+        self.topic.addItem(_("All topics"), None)
+        self.topic.setToolTip(_("Show one topic"))
         self.topic.currentIndexChanged.connect(self.refresh)
         self.list = NotificationList()
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
@@ -204,7 +213,11 @@ class NotificationCenter(QWidget):
         self.refresh()
 
     def show_status(self, status: Status) -> None:
-        self.unread_label.setText(f"{status.unread} unread" if status.unread else "All caught up")
+        self.unread_label.setText(
+            ngettext("%(num)s unread", "%(num)s unread", status.unread)
+            if status.unread
+            else _("All caught up")
+        )
         self.mark_all_button.setEnabled(status.unread > 0)
         self.status_label.setText(status.headline())
         self.status_label.setStyleSheet(
@@ -230,7 +243,8 @@ class NotificationCenter(QWidget):
         rows = snoozed + [n for n in rows if not n.get("snoozed_until")]
         for notification in rows:
             heading = (
-                SNOOZED_HEADING
+                # Read until their time, then back as new.
+                _("Snoozed")
                 if notification.get("snoozed_until")
                 else day_label(notification["created_at"], now)
             )
@@ -257,7 +271,7 @@ class NotificationCenter(QWidget):
         chosen = self.topic.currentData()
         self.topic.blockSignals(True)
         self.topic.clear()
-        self.topic.addItem("All topics", None)
+        self.topic.addItem(_("All topics"), None)
         for topic in sorted({*topics, *([chosen] if chosen else [])}):
             self.topic.addItem(topic, topic)
         self.topic.setCurrentIndex(max(0, self.topic.findData(chosen)) if chosen else 0)
@@ -276,15 +290,17 @@ class NotificationCenter(QWidget):
 
     def _empty_text(self, signed_in: bool) -> str:
         if not signed_in:
-            return "Sign in to see your notifications."
+            return _("Sign in to see your notifications.")
         searching = bool(
             self.search.text().strip() or self.severity.currentData() or self.topic.currentData()
         )
         if searching:
-            return "Nothing matches this search or filter.\nClear it to see every notification."
+            return _("Nothing matches this search or filter.\nClear it to see every notification.")
         if self.unread_only.isChecked():
-            return "Nothing unread: you are all caught up.\nUntick “Unread only” to see the rest."
-        return (
+            return _(
+                "Nothing unread: you are all caught up.\nUntick “Unread only” to see the rest."
+            )
+        return _(
             "No notifications yet.\nWhat your company's systems send you appears here, "
             "and as a toast when it arrives."
         )

@@ -26,6 +26,7 @@ from desktop.ui.scheduler import PollScheduler
 from desktop.ui.status import Status
 from desktop.ui.tasks import TaskRunner
 from desktop.ui.toaster import Toaster
+from shared.i18n import gettext as _
 from shared.snooze import snooze_until
 
 log = logging.getLogger("traybell.desktop.controller")
@@ -390,7 +391,7 @@ class TrayController(QObject):
         not be had."""
         engine = self._engine
         if engine is None:
-            on_missing("Sign in to open notifications.")
+            on_missing(_("Sign in to open notifications."))
             return
         cached = engine.cached(notification_id)
         if cached is not None:
@@ -400,9 +401,9 @@ class TrayController(QObject):
         def missing(exc: BaseException) -> None:
             gone = isinstance(exc, Refused) and exc.status == 404
             on_missing(
-                "This notification does not exist, or is not yours."
+                _("This notification does not exist, or is not yours.")
                 if gone
-                else "The server could not be reached to open this notification."
+                else _("The server could not be reached to open this notification.")
             )
 
         def fetched(notification: dict[str, Any]) -> None:

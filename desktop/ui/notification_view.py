@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 
 from desktop.ui import icons
 from desktop.ui.browser import open_web_link
-from desktop.ui.center import SEVERITY_COLORS
+from desktop.ui.center import SEVERITY_COLORS, severity_label
 from desktop.ui.controller import TrayController
+from shared.i18n import gettext as _
 from shared.models import audience_label
 from shared.snooze import SNOOZE_LABELS
 from shared.timefmt import exact_time, relative_time
@@ -82,11 +83,11 @@ class NotificationView(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("color: palette(placeholder-text);")
 
-        self.open_button = QPushButton("Open link")
+        self.open_button = QPushButton(_("Open link"))
         self.open_button.clicked.connect(self._open_link)
         self.read_button = QPushButton()
         self.read_button.clicked.connect(self._toggle_read)
-        self.archive_button = QPushButton("Archive")
+        self.archive_button = QPushButton(_("Archive"))
         self.archive_button.clicked.connect(self._archive)
         self.snooze_buttons: dict[str, QPushButton] = {}
         for choice, label in SNOOZE_LABELS.items():
@@ -158,15 +159,15 @@ class NotificationView(QWidget):
         self.setWindowTitle(f"{notification['title']} – Traybell")
         severity = notification["severity"]
         color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS["info"])
-        self.severity.setText(severity.capitalize())
+        self.severity.setText(severity_label(severity))
         self.severity.setStyleSheet(
             f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
         )
         source = notification.get("event_name") or ""
         if label := audience_label(notification.get("audience")):
-            source = f"to {label} · {source}"
+            source = _("to %(name)s", name=label) + f" · {source}"
         self.source.setText(source)
-        self.source.setToolTip("Who it was sent to, and the event that sent it")
+        self.source.setToolTip(_("Who it was sent to, and the event that sent it"))
         created = notification["created_at"]
         now = self._controller.now()
         self.time.setText(f"{exact_time(created)} · {relative_time(created, now)}")
@@ -174,15 +175,16 @@ class NotificationView(QWidget):
         self.summary.setText(notification.get("summary") or "")
         self.summary.setVisible(bool(notification.get("summary")))
         body = notification.get("body") or ""
+        no_body = html.escape(_("No further text."))
         self.body.setHtml(
             f'<div style="white-space: pre-wrap;">{linkify(body)}</div>'
             if body
-            else '<p style="color: gray;">No further text.</p>'
+            else f'<p style="color: gray;">{no_body}</p>'
         )
         archived = bool(notification.get("archived_at"))
         self.open_button.setVisible(bool(notification.get("target_url")))
         self.read_button.setText(
-            "Mark read" if notification.get("read_at") is None else "Mark unread"
+            _("Mark read") if notification.get("read_at") is None else _("Mark unread")
         )
         self.read_button.setEnabled(not archived)
         self.archive_button.setEnabled(not archived)
@@ -190,9 +192,9 @@ class NotificationView(QWidget):
         for button in self.snooze_buttons.values():
             button.setVisible(not archived and not snoozed)
         if snoozed:
-            self.notice.setText(f"Snoozed until {exact_time(snoozed)}")
+            self.notice.setText(_("Snoozed until %(time)s", time=exact_time(snoozed)))
         self.notice.setVisible(bool(self.notice.text()))
-        self.archive_button.setToolTip("Archived" if archived else "")
+        self.archive_button.setToolTip(_("Archived") if archived else "")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
@@ -234,10 +236,10 @@ class NotificationView(QWidget):
             return
 
         def refused(exc: BaseException) -> None:
-            self.notice.setText("Not snoozed: the server could not be reached. Try again.")
+            self.notice.setText(_("Not snoozed: the server could not be reached. Try again."))
             self.notice.setVisible(True)
 
-        self.notice.setText("Snoozing…")
+        self.notice.setText(_("Snoozing…"))
         self.notice.setVisible(True)
         self._controller.snooze(notification["id"], choice, refused)
 

@@ -27,7 +27,12 @@ from PySide6.QtWidgets import (
 from desktop.platform import autostart, credentials
 from desktop.settings import POLL_SECONDS_MAX, POLL_SECONDS_MIN, Settings
 from desktop.ui.controller import TrayController, local_zone
+from shared.i18n import LANGUAGES
+from shared.i18n import gettext as _
 from shared.topics import TOPIC_CHANNELS
+
+#: Each language in its own words: whoever cannot read the current one still finds theirs.
+LANGUAGE_NAMES = {"en": "English", "hi": "हिन्दी"}
 
 
 class SettingsDialog(QDialog):
@@ -41,104 +46,116 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Traybell settings")
+        self.setWindowTitle(_("Traybell settings"))
         self._settings = settings
         self._controller = controller
         self._prefs_loaded: dict[str, Any] | None = None
 
         self.server = QLineEdit(settings.effective("server_url"))
         self.token_store = QLabel(
-            f"The sign-in is kept in {credentials.token_store().description}."
+            _("The sign-in is kept in %(place)s.", place=credentials.token_store().description)
         )
         self.token_store.setWordWrap(True)
         self.poll = QSpinBox(
             minimum=POLL_SECONDS_MIN,
             maximum=POLL_SECONDS_MAX,
-            suffix=" s",
+            suffix=_(" s"),
             value=settings.effective("poll_seconds"),
         )
-        self.toasts = QCheckBox("Show desktop notifications", checked=settings.toasts)
+        self.toasts = QCheckBox(_("Show desktop notifications"), checked=settings.toasts)
         self.realtime = QCheckBox(
-            "Instant updates (keeps one connection to the server open)",
+            _("Instant updates (keeps one connection to the server open)"),
             checked=settings.realtime,
         )
         self.ca_bundle = QLineEdit(settings.ca_bundle or "")
-        self.ca_bundle.setPlaceholderText("the system's certificates only")
-        browse = QPushButton("Browse…")
+        self.ca_bundle.setPlaceholderText(_("the system's certificates only"))
+        browse = QPushButton(_("Browse…"))
         browse.clicked.connect(self._pick_ca_bundle)
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_bundle, 1)
         ca_row.addWidget(browse)
         wanted_at_login = settings.effective("start_at_login")
         self.start_at_login = QCheckBox(
-            "Start Traybell when I log in",
+            _("Start Traybell when I log in"),
             checked=autostart.is_enabled() if wanted_at_login is None else wanted_at_login,
         )
+        self.language = QComboBox()
+        self.language.addItem(_("System language"), None)
+        for code in LANGUAGES:
+            self.language.addItem(LANGUAGE_NAMES[code], code)
+        self.language.setCurrentIndex(self.language.findData(settings.language))
+        self.language_note = QLabel(_("A new language applies when Traybell starts again."))
+        self.language_note.setWordWrap(True)
+        self.language_note.setEnabled(False)  # greyed: a footnote
         # The presettable settings and what they showed, so that saving records only what the
         # user changed: a value left alone keeps following IT's preset.
         self._presettable = {
             "server_url": (
-                "the server",
+                _("the server"),
                 self.server,
                 lambda: self.server.text().strip().rstrip("/"),
             ),
-            "poll_seconds": ("the check interval", self.poll, self.poll.value),
+            "poll_seconds": (_("the check interval"), self.poll, self.poll.value),
             "start_at_login": (
-                "start at login",
+                _("start at login"),
                 self.start_at_login,
                 self.start_at_login.isChecked,
             ),
         }
-        self._shown = {name: read() for name, (_, _, read) in self._presettable.items()}
+        self._shown = {name: read() for name, (_label, _widget, read) in self._presettable.items()}
         locked = [
             (label, widget)
-            for name, (label, widget, _) in self._presettable.items()
+            for name, (label, widget, _read) in self._presettable.items()
             if settings.locked(name)
         ]
-        for _, widget in locked:
+        for _label, widget in locked:
             _show_locked(widget)
 
         local = QFormLayout()
-        local.addRow("Server", self.server)
+        local.addRow(_("Server"), self.server)
         local.addRow("", self.token_store)
-        local.addRow("Check every", self.poll)
+        local.addRow(_("Check every"), self.poll)
         local.addRow("", self.toasts)
         local.addRow("", self.realtime)
-        local.addRow("CA bundle", ca_row)
+        local.addRow(_("CA bundle"), ca_row)
         local.addRow("", self.start_at_login)
+        local.addRow(_("Language"), self.language)
+        local.addRow("", self.language_note)
         if locked:
-            names = ", ".join(label for label, _ in locked)
-            self.managed = QLabel(f"Set by your organisation, so not changeable here: {names}.")
+            names = ", ".join(label for label, _widget in locked)
+            self.managed = QLabel(
+                _("Set by your organisation, so not changeable here: %(names)s.", names=names)
+            )
             self.managed.setWordWrap(True)
             local.addRow("", self.managed)
 
         # Server-side preferences: filled in once the server answered.
-        self.remote = QGroupBox("On the server")
+        self.remote = QGroupBox(_("On the server"))
         self.remote.setEnabled(False)
-        self.email = QCheckBox("Email me warnings and critical alerts")
-        self.digest = QSpinBox(minimum=0, maximum=86_400, suffix=" s")
-        self.quiet = QCheckBox("Quiet hours")
+        self.email = QCheckBox(_("Email me warnings and critical alerts"))
+        self.digest = QSpinBox(minimum=0, maximum=86_400, suffix=_(" s"))
+        self.quiet = QCheckBox(_("Quiet hours"))
         self.quiet_start = QTimeEdit(displayFormat="HH:mm")
         self.quiet_end = QTimeEdit(displayFormat="HH:mm")
         self.quiet_zone = QLineEdit()
-        self.quiet_zone.setPlaceholderText("your time zone")
+        self.quiet_zone.setPlaceholderText(_("your time zone"))
         # Scheduled sends in "each one's own time" and quiet hours without a zone use it.
         self.timezone = QLineEdit()
         self.timezone.setPlaceholderText(local_zone())
         remote = QFormLayout(self.remote)
         remote.addRow("", self.email)
-        remote.addRow("Group into digests for", self.digest)
+        remote.addRow(_("Group into digests for"), self.digest)
         remote.addRow("", self.quiet)
-        remote.addRow("From", self.quiet_start)
-        remote.addRow("To", self.quiet_end)
-        remote.addRow("Quiet hours' time zone", self.quiet_zone)
-        remote.addRow("Your time zone", self.timezone)
-        self.remote_state = QLabel("Loading from the server…")
+        remote.addRow(_("From"), self.quiet_start)
+        remote.addRow(_("To"), self.quiet_end)
+        remote.addRow(_("Quiet hours' time zone"), self.quiet_zone)
+        remote.addRow(_("Your time zone"), self.timezone)
+        self.remote_state = QLabel(_("Loading from the server…"))
 
         # The preference center: one row per topic, filled in once the server answered.
-        self.topics_box = QGroupBox("Topics")
+        self.topics_box = QGroupBox(_("Topics"))
         self.topics_box.setEnabled(False)
-        self.topics_state = QLabel("Loading from the server…")
+        self.topics_state = QLabel(_("Loading from the server…"))
         self.topics_state.setWordWrap(True)
         self.topics_grid = QGridLayout()
         self.topics_grid.setVerticalSpacing(10)
@@ -169,17 +186,19 @@ class SettingsDialog(QDialog):
         self._load_topics()
 
     def _pick_ca_bundle(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CA bundle", "", "Certificates (*.pem *.crt)")
+        path, _filter = QFileDialog.getOpenFileName(
+            self, _("CA bundle"), "", _("Certificates (*.pem *.crt)")
+        )
         if path:
             self.ca_bundle.setText(path)
 
     def _load_remote(self) -> None:
         if not self._controller.fetch_preferences(self._show_remote, self._not_answered):
-            self.remote_state.setText("Sign in to change the server-side preferences.")
+            self.remote_state.setText(_("Sign in to change the server-side preferences."))
 
     def _load_topics(self) -> None:
         if not self._controller.fetch_topic_center(self._show_topics, self._topics_failed):
-            self.topics_state.setText("Sign in to choose how each topic reaches you.")
+            self.topics_state.setText(_("Sign in to choose how each topic reaches you."))
 
     def _close_topics(self) -> None:
         self._closed = True
@@ -187,7 +206,7 @@ class SettingsDialog(QDialog):
     def _topics_failed(self, exc: BaseException) -> None:
         if self._closed:
             return
-        self.topics_state.setText(f"The server did not answer: {exc}")
+        self.topics_state.setText(_("The server did not answer: %(error)s", error=exc))
         self.topics_state.show()
 
     def _show_topics(self, topics: list[dict[str, Any]]) -> None:
@@ -201,12 +220,15 @@ class SettingsDialog(QDialog):
             widget.deleteLater()
         self.topic_switches, self.topic_buttons = {}, {}
         self.topics_state.setText(
-            "For notifications about a topic: On sends it on that channel at every severity, "
-            "Off sends none, As set above follows the settings above."
+            _(
+                "For notifications about a topic: On sends it on that channel at every severity, "
+                "Off sends none, As set above follows the settings above."
+            )
             if topics
-            else "No topics yet: an admin declares them, and topics you receive appear here."
+            else _("No topics yet: an admin declares them, and topics you receive appear here.")
         )
-        for column, title in enumerate(("Topic", "In the tray", "Email", "Push"), start=0):
+        headings = (_("Topic"), _("In the tray"), _("Email"), _("Push"))
+        for column, title in enumerate(headings, start=0):
             header = QLabel(f"<b>{title}</b>")
             header.setProperty("topic_widget", True)
             self.topics_grid.addWidget(header, 0, column)
@@ -219,7 +241,7 @@ class SettingsDialog(QDialog):
             switches = {}
             for column, channel in enumerate(TOPIC_CHANNELS, start=1):
                 switch = QComboBox()
-                for label, value in (("As set above", None), ("On", True), ("Off", False)):
+                for label, value in ((_("As set above"), None), (_("On"), True), (_("Off"), False)):
                     switch.addItem(label, value)
                 switch.setCurrentIndex(switch.findData(topic["overrides"][channel]))
                 switch.setProperty("topic_widget", True)
@@ -228,7 +250,7 @@ class SettingsDialog(QDialog):
             self.topic_switches[topic["topic"]] = switches
             if topic["join"] or topic["leave"]:
                 follow = bool(topic["join"])
-                button = QPushButton("Join" if follow else "Leave")
+                button = QPushButton(_("Join") if follow else _("Leave"))
                 button.setProperty("topic_widget", True)
                 button.clicked.connect(
                     lambda _=False, t=topic["topic"], f=follow: self._follow(t, f)
@@ -263,7 +285,7 @@ class SettingsDialog(QDialog):
         return changes
 
     def _not_answered(self, exc: BaseException) -> None:
-        self.remote_state.setText(f"The server did not answer: {exc}")
+        self.remote_state.setText(_("The server did not answer: %(error)s", error=exc))
 
     def _show_remote(self, prefs: dict[str, Any]) -> None:
         self._prefs_loaded = prefs
@@ -300,7 +322,7 @@ class SettingsDialog(QDialog):
         return changes | {k: v for k, v in wanted.items() if self._prefs_loaded.get(k) != v}
 
     def save(self) -> None:
-        for name, (_, _, read) in self._presettable.items():
+        for name, (_label, _widget, read) in self._presettable.items():
             value = read()
             # An emptied server field means "back to what IT or TRAYBELL_SERVER give".
             if name == "server_url" and not value:
@@ -310,6 +332,7 @@ class SettingsDialog(QDialog):
         self._settings.toasts = self.toasts.isChecked()
         self._settings.realtime = self.realtime.isChecked()
         self._settings.ca_bundle = self.ca_bundle.text().strip() or None
+        self._settings.language = self.language.currentData()
         self._settings.save()
         autostart.apply(self._settings.effective("start_at_login"))
         server = self._settings.effective("server_url")
@@ -322,10 +345,10 @@ class SettingsDialog(QDialog):
 
 def _topic_state(topic: dict[str, Any]) -> str:
     if topic["via_team"]:
-        return "through your team"
+        return _("through your team")
     if topic["subscribed"]:
-        return "following"
-    return "open to join" if topic["join"] else "received"
+        return _("following")
+    return _("open to join") if topic["join"] else _("received")
 
 
 def _show_locked(widget: QWidget) -> None:
@@ -334,4 +357,4 @@ def _show_locked(widget: QWidget) -> None:
         widget.setReadOnly(True)
     else:
         widget.setEnabled(False)
-    widget.setToolTip("Set by your organisation")
+    widget.setToolTip(_("Set by your organisation"))

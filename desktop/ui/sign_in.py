@@ -38,20 +38,25 @@ from desktop.sync import (
 )
 from desktop.ui.browser import open_web_link
 from desktop.ui.tasks import TaskRunner
+from shared.i18n import gettext as _
 from shared.models import DeviceAuthorization
 
 log = logging.getLogger("traybell.desktop.sign_in")
 
-#: What the window says about why it is shown, by the controller's sign-out reasons.
-NOTES = {
-    "first": "",
-    "signed_out": "You are signed out. Nothing of the last sign-in is left on this computer.",
-    "not_revoked": (
-        "Signed out on this computer. The server could not be reached, so this device still"
-        " appears in your web settings: revoke it there."
-    ),
-    "refused": "The server no longer accepts this computer's sign-in. Please sign in again.",
-}
+
+def sign_out_note(reason: str) -> str:
+    """What the window says about why it is shown, by the controller's sign-out reasons."""
+    notes = {
+        "signed_out": _(
+            "You are signed out. Nothing of the last sign-in is left on this computer."
+        ),
+        "not_revoked": _(
+            "Signed out on this computer. The server could not be reached, so this device still"
+            " appears in your web settings: revoke it there."
+        ),
+        "refused": _("The server no longer accepts this computer's sign-in. Please sign in again."),
+    }
+    return notes.get(reason, "")
 
 
 class SignInWindow(QDialog):
@@ -60,13 +65,13 @@ class SignInWindow(QDialog):
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Sign in to Traybell")
+        self.setWindowTitle(_("Sign in to Traybell"))
         self._settings = settings
         self._runner = TaskRunner(1, self)
         #: The attempt under way, set when cancelled; None when idle.
         self._attempt: threading.Event | None = None
 
-        heading = QLabel("Sign in to Traybell")
+        heading = QLabel(_("Sign in to Traybell"))
         font = heading.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
@@ -78,11 +83,11 @@ class SignInWindow(QDialog):
         self.server.setPlaceholderText("https://traybell.example.com")
         if settings.locked("server_url"):
             self.server.setReadOnly(True)
-            self.server.setToolTip("Set by your organisation")
+            self.server.setToolTip(_("Set by your organisation"))
         form = QFormLayout()
-        form.addRow("Server", self.server)
+        form.addRow(_("Server"), self.server)
 
-        self.browser_button = QPushButton("Sign in with your browser")
+        self.browser_button = QPushButton(_("Sign in with your browser"))
         self.browser_button.setDefault(True)
         self.browser_button.clicked.connect(self.sign_in_with_browser)
 
@@ -100,8 +105,8 @@ class SignInWindow(QDialog):
         code_font.setBold(True)
         code_font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 115)
         self.code.setFont(code_font)
-        self.wait_state = QLabel("Waiting for you to approve it in the browser…")
-        self.cancel_button = QPushButton("Cancel")
+        self.wait_state = QLabel(_("Waiting for you to approve it in the browser…"))
+        self.cancel_button = QPushButton(_("Cancel"))
         self.cancel_button.clicked.connect(self.cancel)
         waiting = QVBoxLayout(self.waiting)
         waiting.setContentsMargins(0, 0, 0, 0)
@@ -114,14 +119,14 @@ class SignInWindow(QDialog):
         self.waiting.hide()
 
         # The second way: a token someone gave you.
-        self.token_toggle = QPushButton("Use a token instead")
+        self.token_toggle = QPushButton(_("Use a token instead"))
         self.token_toggle.setFlat(True)
         self.token_toggle.clicked.connect(self._show_token_entry)
         self.token_entry = QWidget()
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("tb_…")
-        self.token_button = QPushButton("Sign in with this token")
+        self.token_button = QPushButton(_("Sign in with this token"))
         self.token_button.clicked.connect(self.sign_in_with_token)
         token_row = QHBoxLayout(self.token_entry)
         token_row.setContentsMargins(0, 0, 0, 0)
@@ -134,7 +139,7 @@ class SignInWindow(QDialog):
         self.error.setStyleSheet("color: #b3261e;")
         self.error.hide()
         self.token_store = QLabel(
-            f"The sign-in is kept in {credentials.token_store().description}."
+            _("The sign-in is kept in %(place)s.", place=credentials.token_store().description)
         )
         self.token_store.setWordWrap(True)
         self.token_store.setEnabled(False)  # greyed: a footnote
@@ -158,7 +163,7 @@ class SignInWindow(QDialog):
 
     def show_for(self, reason: str) -> None:
         """Show (or bring forward) the window, saying why the tray is signed out."""
-        note = NOTES.get(reason, "")
+        note = sign_out_note(reason)
         if not self.waiting_for_approval():
             self.server.setText(self._settings.effective("server_url"))
         self.note.setText(note)
@@ -201,7 +206,7 @@ class SignInWindow(QDialog):
         if server is None:
             return
         if not token:
-            self._show_error("Paste the token first.")
+            self._show_error(_("Paste the token first."))
             return
         attempt = self._start()
         ca_bundle = self._settings.ca_bundle
@@ -209,7 +214,7 @@ class SignInWindow(QDialog):
         def check_and_store() -> SignedIn:
             signed_in = check_token(server, token, ca_bundle=ca_bundle)
             if attempt.is_set():
-                raise SignInCancelled("Sign-in cancelled.")
+                raise SignInCancelled(_("Sign-in cancelled."))
             credentials.store_token(signed_in.server_url, signed_in.token)
             return signed_in
 
@@ -237,11 +242,14 @@ class SignInWindow(QDialog):
             flow.close()
             return
         page = html.escape(code.verification_uri)
+        link = f'<a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
         self.instructions.setText(
-            "Your browser opens Traybell's sign-in page: sign in there if it asks (with your"
-            " company account where the server offers one), then approve this computer. If no"
-            f' page opens, go to <a href="{html.escape(code.verification_uri_complete)}">{page}</a>'
-            "<br>and enter this code:"
+            _(
+                "Your browser opens Traybell's sign-in page: sign in there if it asks (with your"
+                " company account where the server offers one), then approve this computer. If"
+                " no page opens, go to %(link)s<br>and enter this code:",
+                link=link,
+            )
         )
         self.code.setText(code.user_code)
         self.browser_button.hide()
@@ -279,14 +287,14 @@ class SignInWindow(QDialog):
             self._show_error(str(exc))
         else:
             log.error("sign-in failed: %r", exc)
-            self._show_error(f"The sign-in failed: {exc}")
+            self._show_error(_("The sign-in failed: %(error)s", error=exc))
 
     # -- the window's states ---------------------------------------------------------------
 
     def _server_url(self) -> str | None:
         server = self.server.text().strip().rstrip("/")
         if not server.startswith(("http://", "https://")):
-            self._show_error("The server address starts with https:// (or http://).")
+            self._show_error(_("The server address starts with https:// (or http://)."))
             return None
         return server
 

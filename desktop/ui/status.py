@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.i18n import gettext as _
+from shared.i18n import ngettext
+
 
 @dataclass(frozen=True)
 class Status:
@@ -29,20 +32,38 @@ class Status:
     def headline(self) -> str:
         """One line for the center's header and the tooltip's second line."""
         if self.signed_out:
-            return "Signed out: choose Sign in… in the tray menu"
+            return _("Signed out: choose Sign in… in the tray menu")
         if self.online is None:
-            return "Connecting…"
+            return _("Connecting…")
         if self.online is False:
-            since = f" since {_clock(self.offline_since)}" if self.offline_since else ""
-            waiting = f", {self.pending} change(s) waiting" if self.pending else ""
-            return f"Offline{since}: showing saved notifications{waiting}"
-        synced = f"synced {_clock(self.last_sync)}" if self.last_sync else "online"
+            offline = (
+                _("Offline since %(time)s", time=_clock(self.offline_since))
+                if self.offline_since
+                else _("Offline")
+            )
+            headline = _("%(offline)s: showing saved notifications", offline=offline)
+            if self.pending:
+                waiting = ngettext(
+                    "%(num)s change waiting", "%(num)s changes waiting", self.pending
+                )
+                headline = f"{headline}, {waiting}"
+            return headline
+        online = (
+            _("Online, synced %(time)s", time=_clock(self.last_sync))
+            if self.last_sync
+            else _("Online")
+        )
         if self.paused_until is not None:
-            return f"Online, {synced}; notifications paused until {_clock(self.paused_until)}"
-        return f"Online, {synced}"
+            paused = _("notifications paused until %(time)s", time=_clock(self.paused_until))
+            return f"{online}; {paused}"
+        return online
 
     def tooltip(self) -> str:
-        count = "No unread notifications" if not self.unread else f"{self.unread} unread"
+        count = (
+            ngettext("%(num)s unread", "%(num)s unread", self.unread)
+            if self.unread
+            else _("No unread notifications")
+        )
         return f"Traybell: {count}\n{self.headline()}"
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from desktop.assets import asset_path
 from desktop.toasts import Toast
 from desktop.ui.tasks import TaskRunner
+from shared.i18n import gettext as _
 from shared.snooze import SNOOZE_LABELS
 
 log = logging.getLogger("traybell.desktop.toasts")
@@ -102,7 +103,7 @@ class DBusToasts(QObject):
         # Critical urgency: the spec lets such a toast stay until dismissed, as alerts should.
         urgency = 2 if toast.severity == "critical" else 1
         # A click opens it; a toast of one notification also offers the snoozes as buttons.
-        actions = ["default", "Open"]
+        actions = ["default", _("Open")]
         if toast.notification_id is not None:
             for choice, label in SNOOZE_LABELS.items():
                 actions += [SNOOZE_ACTION_PREFIX + choice, label]

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from desktop.ui import icons
 from desktop.ui.controller import TrayController
 from desktop.ui.status import Status
+from shared.i18n import gettext as _
 
 
 class TrayIcon(QObject):
@@ -56,21 +57,24 @@ class TrayIcon(QObject):
     def rebuild_menu(self) -> None:
         status = self._controller.status()
         self.menu.clear()
-        self._add("Open Traybell", self._open_center)
-        mark_all = self._add("Mark all read", self._controller.mark_all_read)
+        self._add(_("Open Traybell"), self._open_center)
+        mark_all = self._add(_("Mark all read"), self._controller.mark_all_read)
         mark_all.setEnabled(status.unread > 0)
         if status.paused_until is not None:
             until = status.paused_until.strftime("%H:%M")
-            self._add(f"Resume notifications (paused until {until})", self._controller.resume)
+            self._add(
+                _("Resume notifications (paused until %(time)s)", time=until),
+                self._controller.resume,
+            )
         else:
-            self._add("Pause notifications for 1 hour", self._controller.pause)
+            self._add(_("Pause notifications for 1 hour"), self._controller.pause)
         self.menu.addSeparator()
-        self._add("Settings…", self._open_settings)
+        self._add(_("Settings…"), self._open_settings)
         if status.signed_out:
-            self._add("Sign in…", self._open_sign_in)
+            self._add(_("Sign in…"), self._open_sign_in)
         else:
-            self._add("Sign out", self._controller.sign_out)
-        self._add("Quit", self._quit)
+            self._add(_("Sign out"), self._controller.sign_out)
+        self._add(_("Quit"), self._quit)
 
     def action(self, text_start: str) -> QAction:
         """The menu entry whose label starts with `text_start` (for tests and accessibility)."""

@@ -91,7 +91,7 @@ def page_language(request: Request) -> str | None:
     return (
         (visitor.language if visitor is not None else None)
         or negotiate(request.headers.get("accept-language"))
-        or request.app.state.service.settings.default_language
+        or request.app.state.settings.default_language
     )
 
 

@@ -92,7 +92,7 @@ def test_offline_center_shows_the_cache_and_the_outbox_survives_a_restart(
     assert not flushed.args[0].online
     assert app.controller.status().pending == 1
     assert app.tray.status.unread == 1
-    assert "1 change(s) waiting" in app.center.status_label.text()
+    assert "1 change waiting" in app.center.status_label.text()
 
     app.controller.shutdown()  # the client quits while offline ...
     live_server.start()
