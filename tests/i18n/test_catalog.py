@@ -133,12 +133,11 @@ def test_the_browser_language_is_chosen_by_its_weights():
 
 def test_no_message_is_in_the_catalog_twice():
     """Rule: one translation per message. Babel keeps the last of two silently (msgfmt refuses
-    them), so a word two sections need (a severity, say) stays in the section that added it
-    first."""
+    them), so a word two parts of the product need (a severity, say) is in one section only."""
     text = (LOCALE_DIR / "hi" / "LC_MESSAGES" / "traybell.po").read_text(encoding="utf-8")
     ids = [
         "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', entry))
         for entry in re.findall(r'^msgid ("(?:[^"\\]|\\.)*"(?:\n"(?:[^"\\]|\\.)*")*)', text, re.M)
     ]
     twice = sorted({msgid for msgid in ids if msgid and ids.count(msgid) > 1})
-    assert not twice, f"messages in the catalog more than once (keep the first): {twice}"
+    assert not twice, f"messages in the catalog more than once (keep one): {twice}"
