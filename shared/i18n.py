@@ -131,3 +131,22 @@ def format_number(number: int) -> str:
     from babel.numbers import format_decimal
 
     return format_decimal(number, locale=babel_locale())
+
+
+class LazyText:
+    """A message translated when it is shown, not when it is made: a module's table of notices
+    is built at import and a page handler runs before its page's language is chosen, so both
+    keep the English and the page turns it into its language as it renders (`str()`)."""
+
+    __slots__ = ("message", "values")
+
+    def __init__(self, message: str, values: dict[str, object]):
+        self.message, self.values = message, values
+
+    def __str__(self) -> str:
+        return gettext(self.message, **self.values)
+
+
+def lazy_gettext(message: str, **values: object) -> LazyText:
+    """`gettext`, put off until the text is shown (in the language of the page at hand)."""
+    return LazyText(message, values)

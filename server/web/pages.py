@@ -32,13 +32,14 @@ from server.web.session import (
     end_session_cookie,
     set_session_cookie,
 )
+from shared.i18n import LazyText, lazy_gettext
 from shared.snooze import SNOOZE_LABELS, snooze_until
 from shared.topics import TOPIC_CHANNELS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 INBOX_PAGE_SIZE = 50
-LOGIN_FAILED = "That sign-in did not work. Check both fields and try again."
+LOGIN_FAILED = lazy_gettext("That sign-in did not work. Check both fields and try again.")
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -65,7 +66,9 @@ async def login_page(request: Request, visitor: VisitorDep, next: str = "/") -> 
     return _login_form(request, local_path(next), "", None)
 
 
-def _login_form(request: Request, target: str, login_name: str, error: str | None) -> Response:
+def _login_form(
+    request: Request, target: str, login_name: str, error: str | LazyText | None
+) -> Response:
     """The sign-in page: the company sign-in's link (with TRAYBELL_OIDC_ISSUER) and the
     password form (unless TRAYBELL_PASSWORD_SIGNIN is off)."""
     settings = request.app.state.service.settings
@@ -93,7 +96,7 @@ async def login(request: Request, form: PostedFormDep, accounts: AccountsDep) ->
             request,
             target,
             login_name,
-            "Too many failed sign-ins. Wait a few minutes and try again.",
+            lazy_gettext("Too many failed sign-ins. Wait a few minutes and try again."),
         )
         page.status_code = 429
         page.headers["Retry-After"] = str(exc.retry_after)
@@ -207,12 +210,12 @@ async def read_all(
 
 #: What the inbox says (role=status) after a change sent it back there.
 _INBOX_NOTICES = {
-    "read": "Marked read.",
-    "unread": "Marked unread.",
-    "archive": "Archived.",
-    "read-all": "Everything shown is marked read.",
-    "snooze": "Snoozed. It comes back unread at its time.",
-    "unsnooze": "Back in your inbox, unread.",
+    "read": lazy_gettext("Marked read."),
+    "unread": lazy_gettext("Marked unread."),
+    "archive": lazy_gettext("Archived."),
+    "read-all": lazy_gettext("Everything shown is marked read."),
+    "snooze": lazy_gettext("Snoozed. It comes back unread at its time."),
+    "unsnooze": lazy_gettext("Back in your inbox, unread."),
 }
 
 
@@ -306,36 +309,36 @@ def _preferences_from_form(form: dict[str, str]) -> dict[str, Any]:
 
 
 _SETTINGS_NOTICES = {
-    "saved": "Your settings are saved.",
-    "password": "Your password is changed. Every other browser was signed out.",
-    "revoked": "That device or token is signed out.",
-    "topics": "Your topic settings are saved.",
-    "joined": "You follow that topic now.",
-    "left": "You no longer follow that topic.",
+    "saved": lazy_gettext("Your settings are saved."),
+    "password": lazy_gettext("Your password is changed. Every other browser was signed out."),
+    "revoked": lazy_gettext("That device or token is signed out."),
+    "topics": lazy_gettext("Your topic settings are saved."),
+    "joined": lazy_gettext("You follow that topic now."),
+    "left": lazy_gettext("You no longer follow that topic."),
 }
 
 
 #: The settings form's fields as people see them: a refusal names the label, never the API's
 #: field, and marks the input (by its id) invalid. By the error's location, most specific first.
 _SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("quiet_hours", "start"): ("quiet_start", "Quiet hours: from"),
-    ("quiet_hours", "end"): ("quiet_end", "Quiet hours: until"),
-    ("quiet_hours", "timezone"): ("quiet_timezone", "Quiet hours: time zone"),
-    ("quiet_hours",): ("quiet_start", "Quiet hours"),
-    ("timezone",): ("timezone", "Your time zone"),
-    ("language",): ("language", "Language"),
-    ("digest_seconds",): ("digest_seconds", "Batch window in seconds"),
-    ("email",): ("email", "Email address"),
-    ("push_urls",): ("push_urls", "Push addresses"),
-    ("topics",): ("topics", "Topics"),
+    ("quiet_hours", "start"): ("quiet_start", lazy_gettext("Quiet hours: from")),
+    ("quiet_hours", "end"): ("quiet_end", lazy_gettext("Quiet hours: until")),
+    ("quiet_hours", "timezone"): ("quiet_timezone", lazy_gettext("Quiet hours: time zone")),
+    ("quiet_hours",): ("quiet_start", lazy_gettext("Quiet hours")),
+    ("timezone",): ("timezone", lazy_gettext("Your time zone")),
+    ("language",): ("language", lazy_gettext("Language")),
+    ("digest_seconds",): ("digest_seconds", lazy_gettext("Batch window in seconds")),
+    ("email",): ("email", lazy_gettext("Email address")),
+    ("push_urls",): ("push_urls", lazy_gettext("Push addresses")),
+    ("topics",): ("topics", lazy_gettext("Topics")),
 }
 
 
 @dataclass(frozen=True)
 class FieldError:
     field_id: str  # the input's id, which the message links to
-    label: str
-    message: str
+    label: str | LazyText
+    message: str | LazyText
 
 
 def _settings_field(location: tuple[Any, ...]) -> tuple[str, str]:
@@ -343,7 +346,7 @@ def _settings_field(location: tuple[Any, ...]) -> tuple[str, str]:
     for prefix in sorted(_SETTINGS_FIELDS, key=len, reverse=True):
         if names[: len(prefix)] == prefix:
             return _SETTINGS_FIELDS[prefix]
-    return "in_app_enabled", "Settings"
+    return "in_app_enabled", lazy_gettext("Settings")
 
 
 def _settings_errors(error: ValidationError) -> list[FieldError]:
@@ -361,7 +364,7 @@ async def _settings_page(
     *,
     typed: dict[str, Any] | None = None,
     errors: list[FieldError] | None = None,
-    password_errors: list[str] | None = None,
+    password_errors: list[str | LazyText] | None = None,
     status: int = 200,
 ) -> Response:
     """`typed`: the preferences as the refused form had them, shown again as typed."""
@@ -403,7 +406,9 @@ async def save_settings(
     except PushTargetRefused as exc:
         errors = [
             FieldError(
-                "push_urls", "Push addresses", f"{exc}: they may only reach public addresses"
+                "push_urls",
+                lazy_gettext("Push addresses"),
+                lazy_gettext("%(refusal)s: they may only reach public addresses", refusal=exc),
             )
         ]
         return await _settings_page(
@@ -456,7 +461,7 @@ async def join_or_leave(
     try:
         await audiences.change_own_subscription(visitor.user.user_id, topic, action == "join")
     except (NotFound, ClosedTopic) as exc:
-        errors = [FieldError("topics", "Topics", f"{str(exc).capitalize()}.")]
+        errors = [FieldError("topics", lazy_gettext("Topics"), f"{str(exc).capitalize()}.")]
         return await _settings_page(request, visitor, service, errors=errors, status=409)
     return _see_other(f"/settings?done={'joined' if action == 'join' else 'left'}#topics")
 
@@ -490,12 +495,12 @@ async def change_password(
             request, visitor, service, password_errors=[str(exc)], status=422
         )
     except Throttled as exc:
-        errors = ["Too many wrong passwords. Wait a few minutes and try again."]
+        errors = [lazy_gettext("Too many wrong passwords. Wait a few minutes and try again.")]
         page = await _settings_page(request, visitor, service, password_errors=errors, status=429)
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
     if session_id is None:
-        errors = ["The current password is not right."]
+        errors = [lazy_gettext("The current password is not right.")]
         return await _settings_page(request, visitor, service, password_errors=errors, status=422)
     # This browser stays signed in with a new session; the page is loaded anew for its token.
     response = _see_other("/settings?done=password")
@@ -522,10 +527,12 @@ async def device_page(
     try:
         context["pending"] = await accounts.pending_device(visitor.session_id or "", code[:50])
     except Throttled as exc:
-        context["error"] = "Too many codes entered. Wait a minute and try again."
+        context["error"] = lazy_gettext("Too many codes entered. Wait a minute and try again.")
         return _throttled_page(request, "device.html", context, exc)
     if context["pending"] is None:
-        context["error"] = "No device is waiting for that code. Check it and try again."
+        context["error"] = lazy_gettext(
+            "No device is waiting for that code. Check it and try again."
+        )
         return render(request, "device.html", context, 404)
     return render(request, "device.html", context)
 
@@ -538,7 +545,7 @@ async def decide_device(
     approve = form.get("action") == "approve"
     context: dict[str, Any] = {"pending": None, "typed": typed, "error": None, "done": None}
     if form.get("action") not in ("approve", "deny"):
-        context["error"] = "Choose Approve or Deny."
+        context["error"] = lazy_gettext("Choose Approve or Deny.")
         return render(request, "device.html", context, 422)
     try:
         client_name = await accounts.decide_device(
@@ -549,13 +556,15 @@ async def decide_device(
             actor=actor_of(request, visitor.user),
         )
     except Throttled as exc:
-        context["error"] = "Too many codes entered. Wait a minute and try again."
+        context["error"] = lazy_gettext("Too many codes entered. Wait a minute and try again.")
         return _throttled_page(request, "device.html", context, exc)
     except AdminApprovalNeeded:
-        context["error"] = "That device asks to act as an admin; only an admin can approve it."
+        context["error"] = lazy_gettext(
+            "That device asks to act as an admin; only an admin can approve it."
+        )
         return render(request, "device.html", context, 403)
     if client_name is None:
-        context["error"] = "No device is waiting for that code (it may have expired)."
+        context["error"] = lazy_gettext("No device is waiting for that code (it may have expired).")
         return render(request, "device.html", context, 404)
     context["done"] = {"client_name": client_name, "approved": approve}
     return render(request, "device.html", context)

@@ -21,8 +21,9 @@ from server.web.session import (
     login_redirect,
     visitor,
 )
+from shared.i18n import LazyText, lazy_gettext
 
-NOT_FOUND_MESSAGE = "There is nothing here, or it is not yours to see."
+NOT_FOUND_MESSAGE = lazy_gettext("There is nothing here, or it is not yours to see.")
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 #: Methods that change nothing; every other method of a page route is a form post to check.
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -35,7 +36,7 @@ def csrf_exempt(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-async def error_page(request: Request, status: int, message: str) -> Response:
+async def error_page(request: Request, status: int, message: str | LazyText) -> Response:
     """The page of any refusal (server.api.errors answers domain errors with it for pages).
     Every 404 says the same, so a page never tells whether something exists for someone else.
     A signed-in person keeps the site's navigation, also where no page route looked them up

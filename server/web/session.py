@@ -17,6 +17,7 @@ from server.web.security import (
     csrf_token,
     is_same_site,
 )
+from shared.i18n import LazyText, lazy_gettext
 
 # Longer cookies than ours are not ours: no database lookup for them.
 _MAX_COOKIE_LENGTH = 100
@@ -32,7 +33,7 @@ class SignInRequired(Exception):
 class PageRefused(Exception):
     """An error page with this status and message for people."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str | LazyText):
         super().__init__(message)
         self.status, self.message = status, message
 
@@ -96,7 +97,7 @@ async def signed_in(request: Request, found: Annotated[Visitor, Depends(visitor)
 
 async def signed_in_admin(found: Annotated[Visitor, Depends(signed_in)]) -> Visitor:
     if not found.user.is_admin:
-        raise PageRefused(403, "This page is for administrators.")
+        raise PageRefused(403, lazy_gettext("This page is for administrators."))
     return found
 
 
@@ -113,7 +114,10 @@ async def check_posted_form(request: Request) -> None:
         token.encode(), found.csrf_token.encode()
     ):
         raise PageRefused(
-            403, "This form has expired or came from another site. Reload the page and try again."
+            403,
+            lazy_gettext(
+                "This form has expired or came from another site. Reload the page and try again."
+            ),
         )
     request.state.posted_form = fields
 

@@ -16,7 +16,7 @@ from shared.timefmt import relative_time
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "server" / "web" / "templates"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
 
 
 def _extracted() -> dict[str, str | None]:
@@ -92,15 +92,20 @@ def _text_outside_translation(source: str) -> list[str]:
     return re.findall(r"[A-Za-z][A-Za-z']+", text)
 
 
-#: Templates whose every word goes through the catalog (the rest are being converted).
-TRANSLATED_TEMPLATES = ["base.html"]
+#: Templates whose every word goes through the catalog (the admin console's are being converted).
+TRANSLATED_TEMPLATES = sorted(path.name for path in TEMPLATES.glob("*.html"))
+#: Words no language translates: the product's name, and each language named in itself (the
+#: settings page's choice, so a person who reads only that language finds it).
+UNTRANSLATED_WORDS = {"Traybell", "English"}
 
 
 @pytest.mark.parametrize("name", TRANSLATED_TEMPLATES)
 def test_a_translated_template_shows_no_english_of_its_own(name):
     """Rule: a word on a page goes through the catalog, or a Hindi page shows English."""
     words = [
-        w for w in _text_outside_translation((TEMPLATES / name).read_text()) if w != "Traybell"
+        w
+        for w in _text_outside_translation((TEMPLATES / name).read_text())
+        if w not in UNTRANSLATED_WORDS
     ]
     assert not words, f"{name} shows untranslated words: {words}"
 
@@ -124,3 +129,15 @@ def test_the_browser_language_is_chosen_by_its_weights():
     assert negotiate("en-GB, hi;q=0.9") == "en"
     assert negotiate("fr, de") is None
     assert negotiate("hi;q=0, en;q=0.1") == "en"
+
+
+def test_no_message_is_in_the_catalog_twice():
+    """Rule: one translation per message. Babel keeps the last of two silently (msgfmt refuses
+    them), so a word two parts of the product need (a severity, say) is in one section only."""
+    text = (LOCALE_DIR / "hi" / "LC_MESSAGES" / "traybell.po").read_text(encoding="utf-8")
+    ids = [
+        "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', entry))
+        for entry in re.findall(r'^msgid ("(?:[^"\\]|\\.)*"(?:\n"(?:[^"\\]|\\.)*")*)', text, re.M)
+    ]
+    twice = sorted({msgid for msgid in ids if msgid and ids.count(msgid) > 1})
+    assert not twice, f"messages in the catalog more than once (keep one): {twice}"

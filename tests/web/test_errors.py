@@ -96,7 +96,7 @@ def test_each_domain_error_is_a_page_for_a_page_route_and_json_for_the_api(name)
     assert (api.status_code == 500) == (name == "Exception")
     assert page.headers["content-type"].startswith("text/html")
     assert "<!doctype html>" in page.text and '"error"' not in page.text
-    expected = NOT_FOUND_MESSAGE if api.status_code == 404 else error["message"]
+    expected = str(NOT_FOUND_MESSAGE) if api.status_code == 404 else error["message"]
     assert _escaped(expected) in page.text
     assert page.headers["content-security-policy"]
 
