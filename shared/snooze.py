@@ -3,11 +3,21 @@ and "Snooze until tomorrow 09:00" (09:00 tomorrow in the person's own time zone)
 
 from datetime import datetime, time, timedelta, tzinfo
 
-#: The choices, by the name forms and menus use, with what people read.
-SNOOZE_LABELS = {
-    "hour": "Snooze 1 hour",
-    "tomorrow": "Snooze until tomorrow 09:00",
-}
+from shared.i18n import gettext
+
+
+def snooze_labels() -> dict[str, str]:
+    """The choices, by the name forms, menus and toast actions use, with what people read in
+    the current language."""
+    return {
+        "hour": gettext("Snooze 1 hour"),
+        "tomorrow": gettext("Snooze until tomorrow 09:00"),
+    }
+
+
+#: The choices with their English labels, as made at import: for checking a choice's name;
+#: what is shown comes from `snooze_labels()`, in the language of the moment.
+SNOOZE_LABELS = snooze_labels()
 TOMORROW_AT = time(9, 0)
 
 

@@ -25,7 +25,7 @@ from desktop.ui.center import SEVERITY_COLORS, severity_label
 from desktop.ui.controller import TrayController
 from shared.i18n import gettext as _
 from shared.models import audience_label
-from shared.snooze import SNOOZE_LABELS
+from shared.snooze import snooze_labels
 from shared.timefmt import exact_time, relative_time
 
 #: An http(s) URL up to the next space or quote; closing punctuation right after it is the
@@ -90,7 +90,7 @@ class NotificationView(QWidget):
         self.archive_button = QPushButton(_("Archive"))
         self.archive_button.clicked.connect(self._archive)
         self.snooze_buttons: dict[str, QPushButton] = {}
-        for choice, label in SNOOZE_LABELS.items():
+        for choice, label in snooze_labels().items():
             button = QPushButton(label)
             button.clicked.connect(lambda _=False, choice=choice: self._snooze(choice))
             self.snooze_buttons[choice] = button

@@ -23,7 +23,7 @@ from desktop.assets import asset_path
 from desktop.toasts import Toast
 from desktop.ui.tasks import TaskRunner
 from shared.i18n import gettext as _
-from shared.snooze import SNOOZE_LABELS
+from shared.snooze import SNOOZE_LABELS, snooze_labels
 
 log = logging.getLogger("traybell.desktop.toasts")
 
@@ -105,7 +105,7 @@ class DBusToasts(QObject):
         # A click opens it; a toast of one notification also offers the snoozes as buttons.
         actions = ["default", _("Open")]
         if toast.notification_id is not None:
-            for choice, label in SNOOZE_LABELS.items():
+            for choice, label in snooze_labels().items():
                 actions += [SNOOZE_ACTION_PREFIX + choice, label]
         reply = self._call(
             "Notify",

@@ -114,3 +114,50 @@ def test_a_worker_thread_speaks_the_language_set_at_start(hindi):
     worker.start()
     worker.join()
     assert heard == ["साइन इन रद्द किया गया।"]
+
+
+#: Qt calls (and the tray's own helpers) whose first argument people read.
+_SHOWS_TEXT = {
+    "QLabel", "QPushButton", "QCheckBox", "QGroupBox", "QAction", "Toast",
+    "setText", "setToolTip", "setPlaceholderText", "setWindowTitle", "setHtml",
+    "addItem", "addRow", "addAction", "showMessage", "show_message", "_show_error", "_add",
+}  # fmt: skip
+#: The same in every language: the product's name and a token's prefix ("tb_…").
+_UNTRANSLATED = {"Traybell", "tb"}
+
+
+def _english_shown(path) -> list[str]:
+    """Literal words handed straight to a widget in `path`, bypassing the catalog."""
+    import ast
+    import re
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        first = node.args[0]
+        if name not in _SHOWS_TEXT:
+            continue
+        parts = (
+            [first.value]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str)
+            else [p.value for p in first.values if isinstance(p, ast.Constant)]
+            if isinstance(first, ast.JoinedStr)
+            else []
+        )
+        # Tags and addresses (an example server's) are not words.
+        text = re.sub(r"<[^>]*>|\S+://\S*", " ", " ".join(parts))
+        words = [w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in _UNTRANSLATED]
+        if words:
+            found.append(f"{path.name}:{node.lineno}: {' '.join(parts)!r}")
+    return found
+
+
+def test_no_widget_shows_english_that_bypasses_the_catalog():
+    """Rule: a word the tray shows goes through the catalog, or a Hindi tray shows English
+    (extraction only sees what is wrapped; this finds what is not)."""
+    from tests.desktop.conftest import REPO
+
+    sources = [*sorted((REPO / "desktop" / "ui").glob("*.py")), REPO / "desktop" / "toasts.py"]
+    assert not [hit for path in sources for hit in _english_shown(path)]

@@ -129,3 +129,15 @@ def test_the_browser_language_is_chosen_by_its_weights():
     assert negotiate("en-GB, hi;q=0.9") == "en"
     assert negotiate("fr, de") is None
     assert negotiate("hi;q=0, en;q=0.1") == "en"
+
+
+def test_no_message_is_in_the_catalog_twice():
+    """Rule: one translation per message. Babel keeps the last of two silently (msgfmt refuses
+    them), so a word two parts of the product need (a severity, say) is in one section only."""
+    text = (LOCALE_DIR / "hi" / "LC_MESSAGES" / "traybell.po").read_text(encoding="utf-8")
+    ids = [
+        "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', entry))
+        for entry in re.findall(r'^msgid ("(?:[^"\\]|\\.)*"(?:\n"(?:[^"\\]|\\.)*")*)', text, re.M)
+    ]
+    twice = sorted({msgid for msgid in ids if msgid and ids.count(msgid) > 1})
+    assert not twice, f"messages in the catalog more than once (keep one): {twice}"
