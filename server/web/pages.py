@@ -237,7 +237,7 @@ async def notification_page(
     # Looking at a snoozed one leaves its snooze alone (it is read already).
     if not notification["snoozed_until"]:
         notification = await service.change_one(visitor.user, notification_id, "read")
-    context = {"n": notification, "live_cursor": live_cursor, "snoozes": SNOOZE_LABELS}
+    context = {"n": notification, "live_cursor": live_cursor}
     return render(request, "notification.html", context)
 
 
