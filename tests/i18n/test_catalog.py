@@ -93,7 +93,20 @@ def _text_outside_translation(source: str) -> list[str]:
 
 
 #: Templates whose every word goes through the catalog (the admin console's are being converted).
-TRANSLATED_TEMPLATES = sorted(path.name for path in TEMPLATES.glob("*.html"))
+TRANSLATED_TEMPLATES = sorted(path.name for path in TEMPLATES.glob("*.html")) + [
+    f"admin/{name}"
+    for name in (
+        "audit.html",
+        "deliveries.html",
+        "layout.html",
+        "team.html",
+        "teams.html",
+        "tokens.html",
+        "topics.html",
+        "user.html",
+        "users.html",
+    )
+]
 #: Words no language translates: the product's name, and each language named in itself (the
 #: settings page's choice, so a person who reads only that language finds it).
 UNTRANSLATED_WORDS = {"Traybell", "English"}

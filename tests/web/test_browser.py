@@ -160,7 +160,7 @@ def test_admin_console_in_a_browser(live_server, person):
 
         areas = page.locator("nav[aria-label='Admin console'] a")
         titles = areas.all_inner_texts()
-        assert titles == [area.title for area in AREAS]  # each area once, in AREAS' order
+        assert titles == [str(area.title) for area in AREAS]  # each area once, in AREAS' order
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.add_cookies(page.context.cookies())
         phone_page = phone.new_page()

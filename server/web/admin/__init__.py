@@ -23,20 +23,21 @@ from server.web.admin.area import Area
 from server.web.rendering import add_template_global
 from server.web.routing import PageRoute
 from server.web.session import AdminVisitorDep
+from shared.i18n import lazy_gettext
 
 #: The console's areas, in the order of its sub-navigation. Each forms go to the same service
 #: calls as the admin API.
 AREAS = (
-    Area("Send", send.router),
-    Area("Scheduled", scheduled.router),
-    Area("Users", users.router),
-    Area("Import", people_import.router),
-    Area("Teams", teams.router),
-    Area("Topics", topics.router),
-    Area("Integrations", integrations.router),
-    Area("Deliveries", deliveries.router),
-    Area("Tokens", tokens.router),
-    Area("Audit log", audit_log.router),
+    Area(lazy_gettext("Send"), send.router),
+    Area(lazy_gettext("Scheduled"), scheduled.router),
+    Area(lazy_gettext("Users"), users.router),
+    Area(lazy_gettext("Import"), people_import.router),
+    Area(lazy_gettext("Teams"), teams.router),
+    Area(lazy_gettext("Topics"), topics.router),
+    Area(lazy_gettext("Integrations"), integrations.router),
+    Area(lazy_gettext("Deliveries"), deliveries.router),
+    Area(lazy_gettext("Tokens"), tokens.router),
+    Area(lazy_gettext("Audit log"), audit_log.router),
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 
 from server.web.routing import PageRoute
+from shared.i18n import LazyText
 
 
 @dataclass(frozen=True)
 class Area:
-    title: str
+    title: str | LazyText  # shown in the page's language
     router: APIRouter
 
     @property

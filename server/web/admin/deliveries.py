@@ -10,6 +10,7 @@ from server.service import Service
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/deliveries")
 
@@ -45,7 +46,9 @@ async def retry_delivery(
         await service.retry_delivery(delivery_id, actor_of(request, visitor.user))
     except Conflict as exc:
         return await _deliveries_page(request, service, errors=[f"{exc}."], status=409)
-    return await _deliveries_page(request, service, notice="The delivery is queued again.")
+    return await _deliveries_page(
+        request, service, notice=lazy_gettext("The delivery is queued again.")
+    )
 
 
 @router.post("/{delivery_id}/dismiss")
@@ -56,4 +59,6 @@ async def dismiss_delivery(
         await service.dismiss_delivery(delivery_id, actor_of(request, visitor.user))
     except Conflict as exc:
         return await _deliveries_page(request, service, errors=[f"{exc}."], status=409)
-    return await _deliveries_page(request, service, notice="The delivery is dismissed.")
+    return await _deliveries_page(
+        request, service, notice=lazy_gettext("The delivery is dismissed.")
+    )

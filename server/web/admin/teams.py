@@ -13,6 +13,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/teams")
 
@@ -63,7 +64,11 @@ async def create_team(
     except ValidationError as exc:
         return await _teams_page(request, audiences, errors=validation_messages(exc), status=422)
     except Conflict:
-        errors = [f"A team {form.get('team_id', '').strip()!r} exists already."]
+        errors = [
+            lazy_gettext(
+                "A team %(team)s exists already.", team=repr(form.get("team_id", "").strip())
+            )
+        ]
         return await _teams_page(request, audiences, errors=errors, status=409)
     return RedirectResponse(f"/admin/teams/{team.team_id}", status_code=303)
 
@@ -117,7 +122,11 @@ async def _change_member(
     except Conflict as exc:
         errors = [f"{str(exc).capitalize()}."]
         return await _team_page(request, audiences, team_id, errors=errors, status=409)
-    notice = f"{user_id} {'is a member now' if add else 'is no longer a member'}."
+    notice = (
+        lazy_gettext("%(user)s is a member now.", user=user_id)
+        if add
+        else lazy_gettext("%(user)s is no longer a member.", user=user_id)
+    )
     return await _team_page(request, audiences, team_id, notice=notice)
 
 

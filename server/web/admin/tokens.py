@@ -10,6 +10,7 @@ from server.service import Service
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/tokens")
 
@@ -47,4 +48,4 @@ async def revoke_token(
         return await _tokens_page(
             request, service, errors=["That token no longer exists."], status=404
         )
-    return await _tokens_page(request, service, notice="The token is revoked.")
+    return await _tokens_page(request, service, notice=lazy_gettext("The token is revoked."))

@@ -12,6 +12,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/topics")
 
@@ -55,7 +56,9 @@ async def declare_topic(
     await audiences.declare_topic(
         topic, declared.description, declared.open, actor_of(request, visitor.user)
     )
-    return await _topics_page(request, audiences, notice=f"Topic {topic} is declared.")
+    return await _topics_page(
+        request, audiences, notice=lazy_gettext("Topic %(topic)s is declared.", topic=topic)
+    )
 
 
 @router.post("/{topic}/teams")
@@ -98,8 +101,12 @@ async def _change_team(
     except NotFound as exc:
         errors = [f"{str(exc).capitalize()}."]
         return await _topics_page(request, audiences, errors=errors, status=404)
-    verb = "follows" if subscribe else "no longer follows"
-    return await _topics_page(request, audiences, notice=f"Team {team_id} {verb} {topic}.")
+    notice = (
+        lazy_gettext("Team %(team)s follows %(topic)s.", team=team_id, topic=topic)
+        if subscribe
+        else lazy_gettext("Team %(team)s no longer follows %(topic)s.", team=team_id, topic=topic)
+    )
+    return await _topics_page(request, audiences, notice=notice)
 
 
 @router.post("/{topic}/delete")

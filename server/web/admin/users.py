@@ -15,6 +15,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/users")
 
@@ -87,7 +88,11 @@ async def create_user(
         errors = validation_messages(exc)
         return await _users_page(request, visitor, service, errors=errors, status=422)
     except Conflict:
-        errors = [f"A user {form.get('user_id', '').strip()!r} exists already."]
+        errors = [
+            lazy_gettext(
+                "A user %(user)s exists already.", user=repr(form.get("user_id", "").strip())
+            )
+        ]
         return await _users_page(request, visitor, service, errors=errors, status=409)
     return await _invite(request, visitor, service, accounts, user.user_id, created=True)
 
@@ -113,9 +118,19 @@ async def _invite(
     created: bool,
 ) -> Response:
     invite_url, expires_at = await accounts.create_invite(user_id, actor_of(request, visitor.user))
+    until = f"{expires_at:%d %b %Y}"
     notice = (
-        f"{'Created ' + user_id + '. ' if created else ''}Send them this sign-up link; it works "
-        f"once, until {expires_at:%d %b %Y}, and voids any older link."
+        lazy_gettext(
+            "Created %(user)s. Send them this sign-up link; it works once, until %(date)s, and "
+            "voids any older link.",
+            user=user_id,
+            date=until,
+        )
+        if created
+        else lazy_gettext(
+            "Send them this sign-up link; it works once, until %(date)s, and voids any older link.",
+            date=until,
+        )
     )
     return await _users_page(request, visitor, service, notice=notice, invite_url=invite_url)
 
@@ -128,7 +143,9 @@ async def disable_user(
         await service.set_disabled(user_id, True, actor_of(request, visitor.user))
     except Conflict as exc:
         return await _refused(request, visitor, service, exc)
-    notice = f"{user_id} is disabled: every device and session of theirs is signed out."
+    notice = lazy_gettext(
+        "%(user)s is disabled: every device and session of theirs is signed out.", user=user_id
+    )
     return await _users_page(request, visitor, service, notice=notice)
 
 
@@ -137,7 +154,7 @@ async def enable_user(
     user_id: str, request: Request, visitor: AdminVisitorDep, service: ServiceDep
 ) -> Response:
     await service.set_disabled(user_id, False, actor_of(request, visitor.user))
-    notice = f"{user_id} is enabled again; they sign in anew."
+    notice = lazy_gettext("%(user)s is enabled again; they sign in anew.", user=user_id)
     return await _users_page(request, visitor, service, notice=notice)
 
 
@@ -154,8 +171,12 @@ async def set_admin(
         await service.set_admin(user_id, make_admin, actor_of(request, visitor.user))
     except Conflict as exc:
         return await _refused(request, visitor, service, exc)
-    verb = "is now an admin" if make_admin else "is no longer an admin"
-    return await _users_page(request, visitor, service, notice=f"{user_id} {verb}.")
+    notice = (
+        lazy_gettext("%(user)s is now an admin.", user=user_id)
+        if make_admin
+        else lazy_gettext("%(user)s is no longer an admin.", user=user_id)
+    )
+    return await _users_page(request, visitor, service, notice=notice)
 
 
 async def _refused(request: Request, visitor: Visitor, service: Service, exc: Conflict) -> Response:
