@@ -11,7 +11,7 @@
   const announcer = document.getElementById("live-announcer");
   const marks = { info: "i", success: "✓", warning: "!", critical: "‼" };
   // The page's words in its language (macros.html's live_words), and its plural and digits.
-  const words = JSON.parse(document.getElementById("live-words").textContent);
+  const words = JSON.parse(live.dataset.words);
   const language = document.documentElement.lang;
   const plural = new Intl.PluralRules(language);
   const digits = new Intl.NumberFormat(language === "hi" ? "hi-IN" : language);
