@@ -2,6 +2,7 @@
 pages; the rules are in the service layer they call (server.service, server.accounts)."""
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -237,7 +238,7 @@ async def notification_page(
     # Looking at a snoozed one leaves its snooze alone (it is read already).
     if not notification["snoozed_until"]:
         notification = await service.change_one(visitor.user, notification_id, "read")
-    context = {"n": notification, "live_cursor": live_cursor, "snoozes": SNOOZE_LABELS}
+    context = {"n": notification, "live_cursor": live_cursor}
     return render(request, "notification.html", context)
 
 
@@ -320,7 +321,7 @@ _SETTINGS_NOTICES = {
 
 #: The settings form's fields as people see them: a refusal names the label, never the API's
 #: field, and marks the input (by its id) invalid. By the error's location, most specific first.
-_SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, str]] = {
+_SETTINGS_FIELDS: dict[tuple[str, ...], tuple[str, LazyText]] = {
     ("quiet_hours", "start"): ("quiet_start", lazy_gettext("Quiet hours: from")),
     ("quiet_hours", "end"): ("quiet_end", lazy_gettext("Quiet hours: until")),
     ("quiet_hours", "timezone"): ("quiet_timezone", lazy_gettext("Quiet hours: time zone")),
@@ -341,7 +342,7 @@ class FieldError:
     message: str | LazyText
 
 
-def _settings_field(location: tuple[Any, ...]) -> tuple[str, str]:
+def _settings_field(location: tuple[Any, ...]) -> tuple[str, LazyText]:
     names = tuple(str(part) for part in location)
     for prefix in sorted(_SETTINGS_FIELDS, key=len, reverse=True):
         if names[: len(prefix)] == prefix:
@@ -364,7 +365,7 @@ async def _settings_page(
     *,
     typed: dict[str, Any] | None = None,
     errors: list[FieldError] | None = None,
-    password_errors: list[str | LazyText] | None = None,
+    password_errors: Sequence[str | LazyText] | None = None,
     status: int = 200,
 ) -> Response:
     """`typed`: the preferences as the refused form had them, shown again as typed."""

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from server.web.session import give_csrf_secret
 from shared.i18n import format_number, negotiate, translate, translate_plural, use_language
 from shared.models import Severity, audience_label
+from shared.snooze import snooze_labels
 from shared.timefmt import relative_time
 
 WEB_DIR = Path(__file__).parent
@@ -74,7 +75,11 @@ _environment = jinja2.Environment(
 )
 # newstyle: `_("%(n)s left", n=3)` fills its placeholders itself, and a missing one is an error.
 _environment.install_gettext_callables(translate, translate_plural, newstyle=True)  # type: ignore[attr-defined]
-_environment.globals.update(static_url=static_url, severities=[s.value for s in Severity])
+_environment.globals.update(
+    static_url=static_url,
+    severities=[s.value for s in Severity],
+    snooze_labels=snooze_labels,  # called as the page renders, so in the page's language
+)
 _environment.filters.update(
     ago=_ago, exact=exact_time, audience=audience_label, number=format_number
 )

@@ -337,3 +337,35 @@ def test_snooze_from_the_notification_page_in_a_browser(live_server, person):
     with live_server.client(token) as client:
         back = client.get(f"/v1/notifications/{nid}").json()
     assert back["read_at"] is None and back["snoozed_until"] is None
+
+
+def test_the_inbox_and_settings_in_hindi_in_a_browser(live_server, person):
+    """A Hindi-speaking browser signs in on a Hindi page; the inbox and the settings speak Hindi
+    (Devanagari drawn by the system's font) around the senders' own English titles."""
+    user, _token = person(language="hi")
+    live_server.send(user, title="Disk almost full on db-2", severity="warning")
+    live_server.send(user, title="Nightly build green", summary="All 1,204 tests passed")
+    with chromium() as browser:
+        context = browser.new_context(locale="hi-IN", viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(f"{live_server.url}/settings")
+        assert page.locator("html").get_attribute("lang") == "hi"
+        page.fill("#login", user)
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/settings")
+        assert "सेटिंग्स सहेजें" in page.inner_text("main")
+        _shot(page, "web-settings-hindi.png")
+        page.goto(f"{live_server.url}/")
+        # the live script has taken over the page: what it writes is Hindi too
+        wait_until(
+            lambda: page.locator(".live").get_attribute("data-live-state") == "open",
+            what="the inbox's event stream to open",
+        )
+        live_server.send(user, title="Third one arrives live", severity="critical")
+        wait_until(lambda: "3 अपठित" in page.inner_text("h1"), what="the count to follow")
+        newest = page.locator(".inbox li").first
+        assert "Third one arrives live" in newest.inner_text() and "गंभीर" in newest.inner_text()
+        assert "संग्रह में रखें" in newest.inner_text() and "Archive" not in newest.inner_text()
+        _shot(page, "web-inbox-hindi.png")
+        context.close()

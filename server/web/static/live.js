@@ -10,6 +10,13 @@
   const one = live.dataset.notificationId; // set on /n/<id>
   const announcer = document.getElementById("live-announcer");
   const marks = { info: "i", success: "✓", warning: "!", critical: "‼" };
+  // The page's words in its language (macros.html's live_words), and its plural and digits.
+  const words = JSON.parse(document.getElementById("live-words").textContent);
+  const language = document.documentElement.lang;
+  const plural = new Intl.PluralRules(language);
+  const digits = new Intl.NumberFormat(language === "hi" ? "hi-IN" : language);
+  const counted = (forms, n) =>
+    forms[plural.select(n) === "one" ? 0 : 1].replace("%(num)s", digits.format(n));
   const burst = []; // new unread notifications not yet announced
   const BURST_MS = 1000; // what arrives within a second is one announcement and one alert
 
@@ -68,20 +75,20 @@
     const top = el("span", { class: "item-top" });
     if (unread) {
       top.append(el("span", { class: "dot", "aria-hidden": "true" }, "●"),
-        el("span", { class: "visually-hidden" }, "Unread:"), " ");
+        el("span", { class: "visually-hidden" }, words.unread_mark), " ");
     }
     top.append(
       el("span", { class: `sev sev-${n.severity}` },
         el("span", { class: "sev-mark", "aria-hidden": "true" }, marks[n.severity] || "i"),
-        " " + n.severity.charAt(0).toUpperCase() + n.severity.slice(1)),
+        " " + (words.severities[n.severity] || n.severity)),
       " ", el("span", { class: "title" }, n.title));
     const link = el("a", { class: "item-main", href: "/n/" + n.id }, top);
     if (n.summary) link.append(el("span", { class: "summary" }, n.summary));
     link.append(el("span", { class: "meta" },
-      el("time", { datetime: n.created_at }, "just now"), " · " + n.event_name));
+      el("time", { datetime: n.created_at }, words.just_now), " · " + n.event_name));
     const actions = el("div", { class: "item-actions" });
-    if (unread) actions.append(action(n, "read", "Mark read"));
-    actions.append(action(n, "archive", "Archive"));
+    if (unread) actions.append(action(n, "read", words.mark_read));
+    actions.append(action(n, "archive", words.archive));
     return el("li", {
       class: unread ? "item unread" : "item", id: "n-" + n.id, tabindex: "-1",
       "data-created": n.created_at,
@@ -99,7 +106,7 @@
 
   function followOne(n) {
     if (n.id !== one) return;
-    const state = n.archived_at ? "Archived" : n.read_at ? "Read" : "Unread";
+    const state = words.states[n.archived_at ? "archived" : n.read_at ? "read" : "unread"];
     for (const shown of document.querySelectorAll("[data-read-state]")) shown.textContent = state;
   }
 
@@ -107,11 +114,11 @@
 
   function showUnread(count) {
     for (const shown of document.querySelectorAll("[data-unread-count]")) {
-      shown.textContent = `${count} unread`;
+      shown.textContent = counted(words.unread_count, count);
     }
     for (const readAll of document.querySelectorAll("form.read-all")) readAll.hidden = !count;
     const base = live.dataset.titleBase;
-    if (base) document.title = count ? `(${count}) ${base}` : base;
+    if (base) document.title = count ? `(${digits.format(count)}) ${base}` : base;
   }
 
   function arrived(n) {
@@ -122,7 +129,9 @@
   function endBurst() {
     const fresh = burst.splice(0);
     const first = fresh[0];
-    const text = fresh.length === 1 ? `New notification: ${first.title}` : `${fresh.length} new notifications`;
+    const text = fresh.length === 1
+      ? words.new_one.replace("%(title)s", () => first.title)
+      : counted(words.new_many, fresh.length);
     if (announcer) announcer.textContent = text; // polite: once per burst, not per event
     if (!document.hidden || !alertsOn()) return;
     // title and summary only, never the body: an alert shows on a screen others may see
@@ -151,20 +160,20 @@
     const say = (text) => { status.textContent = text; };
     const showState = () => {
       button.hidden = alertsOn();
-      if (alertsOn()) say("Desktop alerts are on in this browser while Traybell is open in a tab.");
+      if (alertsOn()) say(words.alerts_on);
     };
     alerts.hidden = false;
     // The permission is asked only after this click: browsers block a question nobody asked for.
     button.addEventListener("click", async () => {
-      if (!("Notification" in window)) return say("This browser cannot show desktop alerts.");
+      if (!("Notification" in window)) return say(words.alerts_unsupported);
       if (!window.isSecureContext) {
-        return say("This browser shows alerts only for a secure (https) address of Traybell.");
+        return say(words.alerts_need_https);
       }
       const permission = await Notification.requestPermission();
       if (permission === "granted") localStorage.setItem(ALERTS_KEY, "on");
       else if (permission === "denied") {
-        say("The browser refused: alerts are blocked for this site. Allow them in the site's settings, then try again.");
-      } else say("No alerts: the browser's question was closed without an answer.");
+        say(words.alerts_blocked);
+      } else say(words.alerts_unanswered);
       showState();
     });
     showState();
