@@ -16,6 +16,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/integrations")
 
@@ -82,7 +83,11 @@ async def create_integration(
         errors = validation_messages(exc)
         return await _integrations_page(request, integrations, errors=errors, status=422)
     except UnknownAddresses as exc:
-        errors = [f"No such user, team or topic: {', '.join(exc.addresses)}."]
+        errors = [
+            lazy_gettext(
+                "No such user, team or topic: %(addresses)s.", addresses=", ".join(exc.addresses)
+            )
+        ]
         return await _integrations_page(request, integrations, errors=errors, status=422)
     settings = request.app.state.service.settings
     created = {
@@ -103,8 +108,10 @@ async def delete_integration(
     try:
         await integrations.delete(integration_id, actor_of(request, visitor.user))
     except NotFound:
-        errors = ["That integration no longer exists."]
+        errors = [lazy_gettext("That integration no longer exists.")]
         return await _integrations_page(request, integrations, errors=errors, status=404)
     return await _integrations_page(
-        request, integrations, notice="The integration is deleted; its token no longer works."
+        request,
+        integrations,
+        notice=lazy_gettext("The integration is deleted; its token no longer works."),
     )

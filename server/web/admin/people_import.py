@@ -19,6 +19,7 @@ from server.onboarding import (
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/import")
 
@@ -62,7 +63,12 @@ async def preview(
     try:
         people = read_people(text, parsed)
     except BadFile as exc:
-        return _page(request, 422, errors=[f"The file cannot be imported: {exc}."], people=text)
+        return _page(
+            request,
+            422,
+            errors=[lazy_gettext("The file cannot be imported: %(reason)s.", reason=exc)],
+            people=text,
+        )
     plans = await plan_people(people, service=service, audiences=audiences)
     return _page(request, plans=plans, refused=parsed.refused, people=text)
 
@@ -80,7 +86,11 @@ async def apply(
     try:
         people = read_people(form.get("people", ""), result)
     except BadFile as exc:
-        return _page(request, 422, errors=[f"The file cannot be imported: {exc}."])
+        return _page(
+            request,
+            422,
+            errors=[lazy_gettext("The file cannot be imported: %(reason)s.", reason=exc)],
+        )
     await import_people(
         people,
         result,

@@ -10,6 +10,7 @@ from server.service import Service
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep
+from shared.i18n import lazy_gettext
 
 router = area_router("/admin/scheduled")
 
@@ -42,10 +43,15 @@ async def cancel(
         await service.cancel_schedule(schedule_id, actor_of(request, visitor.user))
     except NotFound:
         return await _scheduled_page(
-            request, service, errors=["That scheduled send does not exist."], status=404
+            request,
+            service,
+            errors=[lazy_gettext("That scheduled send does not exist.")],
+            status=404,
         )
     except Conflict:
         return await _scheduled_page(
-            request, service, errors=["That one has been sent already."], status=409
+            request, service, errors=[lazy_gettext("That one has been sent already.")], status=409
         )
-    return await _scheduled_page(request, service, notice="Cancelled: it will not be sent.")
+    return await _scheduled_page(
+        request, service, notice=lazy_gettext("Cancelled: it will not be sent.")
+    )

@@ -14,8 +14,9 @@ from server.errors import UnknownAddresses, UnknownUsers, Unprocessable
 from server.service import Service
 from server.web.admin.area import area_router
 from server.web.pages import validation_messages
-from server.web.rendering import render
+from server.web.rendering import page_language, render
 from server.web.session import AdminVisitorDep, PostedFormDep
+from shared.i18n import format_number, gettext, lazy_gettext, use_language
 from shared.models import as_audience
 
 router = area_router("/admin/send")
@@ -108,24 +109,56 @@ async def send(
         scheduled = when and await service.schedule(send_request.outgoing(), when, actor)
         if scheduled:
             schedule, _ = scheduled
-            at = schedule.get("send_at") or schedule["send_at_local"] + " in each one's time zone"
-            return await _send_page(request, service, notice=f"Scheduled for {at}.")
+            notice = (
+                lazy_gettext("Scheduled for %(when)s.", when=schedule["send_at"])
+                if schedule.get("send_at")
+                else lazy_gettext(
+                    "Scheduled for %(when)s in each one's time zone.",
+                    when=schedule["send_at_local"],
+                )
+            )
+            return await _send_page(request, service, notice=notice)
         results = await service.send(send_request.outgoing(), actor)
     except Unprocessable as exc:
         return await _send_page(request, service, errors=[str(exc)], form=form, status=422)
     except UnknownUsers as exc:
-        errors = [f"No such user: {', '.join(exc.user_ids[:20])}. Nothing was sent."]
+        errors = [
+            lazy_gettext(
+                "No such user: %(users)s. Nothing was sent.", users=", ".join(exc.user_ids[:20])
+            )
+        ]
         return await _send_page(request, service, errors=errors, form=form, status=422)
     except UnknownAddresses as exc:
         errors = [
-            f"No such team, topic or user: {', '.join(exc.addresses[:20])}. Nothing was sent."
+            lazy_gettext(
+                "No such team, topic or user: %(addresses)s. Nothing was sent.",
+                addresses=", ".join(exc.addresses[:20]),
+            )
         ]
         return await _send_page(request, service, errors=errors, form=form, status=422)
     inserted = sum(r["inserted"] for r in results)
     suppressed = sum(1 for r in results if r.get("suppressed"))
-    notice = f"Sent to {inserted} of {len(results)} recipient(s)."
-    if len(results) - inserted - suppressed:
-        notice += f" {len(results) - inserted - suppressed} already had it (a repeated send)."
-    if suppressed:
-        notice += f" {suppressed} turned in-app notifications off or are disabled."
-    return await _send_page(request, service, notice=notice)
+    repeated = len(results) - inserted - suppressed
+    # sentences in the page's language, joined here: each one says one count
+    with use_language(page_language(request)):
+        sentences = [
+            gettext(
+                "Sent to %(sent)s of %(total)s recipient(s).",
+                sent=format_number(inserted),
+                total=format_number(len(results)),
+            )
+        ]
+        if repeated:
+            sentences.append(
+                gettext(
+                    "%(count)s already had it (a repeated send).", count=format_number(repeated)
+                )
+            )
+        if suppressed:
+            sentences.append(
+                gettext(
+                    "%(count)s turned in-app notifications off or are disabled.",
+                    count=format_number(suppressed),
+                )
+            )
+    return await _send_page(request, service, notice=" ".join(sentences))
