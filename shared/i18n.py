@@ -147,6 +147,10 @@ class LazyText:
         return gettext(self.message, **self.values)
 
 
+#: A text a page shows: plain, or translated as the page renders.
+Shown = str | LazyText
+
+
 def lazy_gettext(message: str, **values: object) -> LazyText:
     """`gettext`, put off until the text is shown (in the language of the page at hand)."""
     return LazyText(message, values)

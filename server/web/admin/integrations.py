@@ -2,6 +2,7 @@
 show its token once with the exact settings to paste into it, list them with their last use,
 delete (the token stops at once)."""
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -16,7 +17,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/integrations")
 
@@ -42,8 +43,8 @@ async def _integrations_page(
     integrations: Integrations,
     *,
     created: dict | None = None,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {
@@ -80,7 +81,7 @@ async def create_integration(
             wanted.name, wanted.kind, wanted.to, wanted.topic, actor_of(request, visitor.user)
         )
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors: Sequence[Shown] = validation_messages(exc)
         return await _integrations_page(request, integrations, errors=errors, status=422)
     except UnknownAddresses as exc:
         errors = [

@@ -1,6 +1,8 @@
 """Scheduled sends: the newest schedules with their status, and a cancel for those still
 waiting; what GET and DELETE /v1/admin/scheduled do."""
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -10,7 +12,7 @@ from server.service import Service
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/scheduled")
 
@@ -21,8 +23,8 @@ async def _scheduled_page(
     request: Request,
     service: Service,
     *,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     schedules, _ = await service.schedules(None, SCHEDULES_SHOWN, None)

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
@@ -16,7 +17,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import page_language, render
 from server.web.session import AdminVisitorDep, PostedFormDep
-from shared.i18n import format_number, gettext, lazy_gettext, use_language
+from shared.i18n import Shown, format_number, gettext, lazy_gettext, use_language
 from shared.models import as_audience
 
 router = area_router("/admin/send")
@@ -59,8 +60,8 @@ async def _send_page(
     request: Request,
     service: Service,
     *,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -90,7 +91,7 @@ async def send(
     try:
         send_request = _send_request(form)
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors: Sequence[Shown] = validation_messages(exc)
         return await _send_page(request, service, errors=errors, form=form, status=422)
     if form.get("step") != "send":
         context = {

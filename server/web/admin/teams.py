@@ -1,6 +1,8 @@
 """Teams: create, list, members added and removed (teams admins manage; the company sign-in
 sets the others), delete."""
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -13,7 +15,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/teams")
 
@@ -22,7 +24,7 @@ async def _teams_page(
     request: Request,
     audiences: Audiences,
     *,
-    errors: list[str] | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {"errors": errors or [], "teams": await audiences.teams()}
@@ -34,8 +36,8 @@ async def _team_page(
     audiences: Audiences,
     team_id: str,
     *,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {"notice": notice, "errors": errors or [], "team": await audiences.team(team_id)}

@@ -1,6 +1,8 @@
 """API tokens: every token with its user, scope and last use (never the token), and a revoke
 for each; what `traybell admin tokens list|revoke` does, for rotation (docs/DEPLOY.md)."""
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -10,7 +12,7 @@ from server.service import Service
 from server.web.admin.area import area_router
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/tokens")
 
@@ -21,8 +23,8 @@ async def _tokens_page(
     request: Request,
     service: Service,
     *,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {

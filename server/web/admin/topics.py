@@ -1,5 +1,7 @@
 """Topics: declare (open for anyone to join, or closed), subscribe whole teams, delete."""
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import TypeAdapter, ValidationError
@@ -12,7 +14,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/topics")
 
@@ -23,8 +25,8 @@ async def _topics_page(
     request: Request,
     audiences: Audiences,
     *,
-    notice: str | None = None,
-    errors: list[str] | None = None,
+    notice: Shown | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {

@@ -2,6 +2,8 @@
 and one user's page: their preferences (read-only) and their last deliveries with the reason
 each went out or did not."""
 
+from collections.abc import Sequence
+
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ from server.web.admin.area import area_router
 from server.web.pages import validation_messages
 from server.web.rendering import render
 from server.web.session import AdminVisitorDep, PostedFormDep, Visitor
-from shared.i18n import lazy_gettext
+from shared.i18n import Shown, lazy_gettext
 
 router = area_router("/admin/users")
 
@@ -29,9 +31,9 @@ async def _users_page(
     visitor: Visitor,
     service: Service,
     *,
-    notice: str | None = None,
+    notice: Shown | None = None,
     invite_url: str | None = None,
-    errors: list[str] | None = None,
+    errors: Sequence[Shown] | None = None,
     status: int = 200,
 ) -> Response:
     context = {
@@ -85,7 +87,7 @@ async def create_user(
             with_token=False,
         )
     except ValidationError as exc:
-        errors = validation_messages(exc)
+        errors: Sequence[Shown] = validation_messages(exc)
         return await _users_page(request, visitor, service, errors=errors, status=422)
     except Conflict:
         errors = [
