@@ -161,20 +161,25 @@ def test_a_toasts_snooze_button_snoozes_it_on_the_server(
         # As the daemon does: a signal addressed to the connection that showed the toast. The
         # monitor logs the calls, not the daemon's replies, so the toast's id is not known
         # here: the signal goes out for the first ids the daemon gives; the tray acts only on
-        # the id of a toast it showed.
+        # the id of a toast it showed. It learns that id from the daemon's reply, which may
+        # reach it after the call is logged, so the signal is sent again until it has acted.
         [tray_bus_name] = re.findall(r"sender=(\S+) -> [^\n]*member=Notify", calls)[-1:]
+        daemon = DBusAddress(
+            "/org/freedesktop/Notifications", interface="org.freedesktop.Notifications"
+        )
         bus = open_dbus_connection(env["DBUS_SESSION_BUS_ADDRESS"])
-        try:
-            daemon = DBusAddress(
-                "/org/freedesktop/Notifications", interface="org.freedesktop.Notifications"
-            )
+
+        def snooze_clicked() -> bool:
             for toast_id in range(1, 21):
                 signal = new_signal(daemon, "ActionInvoked", "us", (toast_id, "snooze:hour"))
                 signal.header.fields[HeaderFields.destination] = tray_bus_name
                 bus.send(signal)
+            return snoozed_until() is not None
+
+        try:
+            qtbot.waitUntil(snooze_clicked, timeout=20_000)
         finally:
             bus.close()
-        qtbot.waitUntil(lambda: snoozed_until() is not None, timeout=20_000)
     finally:
         tray.terminate()
         tray.wait(15)
